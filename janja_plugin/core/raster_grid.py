@@ -1,0 +1,110 @@
+"""Output grids and GeoTIFF stacks: one band per element, float32, explicit nodata, atomic writes."""
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import JanjaInputError
+
+NODATA = -9999.0
+# Refuse grids whose working arrays would not fit comfortably in memory (bytes).
+DEFAULT_MEMORY_LIMIT = 4 * 1024**3
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up grid: top-left corner (xmin, ymax), square cells, ncols x nrows."""
+
+    xmin: float
+    ymax: float
+    cell: float
+    ncols: int
+    nrows: int
+
+    @property
+    def xmax(self):
+        return self.xmin + self.ncols * self.cell
+
+    @property
+    def ymin(self):
+        return self.ymax - self.nrows * self.cell
+
+    @property
+    def n_cells(self):
+        return self.ncols * self.nrows
+
+    def cell_centres(self, row_start=0, row_stop=None):
+        """x, y of the centres of rows [row_start, row_stop), flattened row by row."""
+        row_stop = self.nrows if row_stop is None else row_stop
+        xs = self.xmin + (np.arange(self.ncols) + 0.5) * self.cell
+        ys = self.ymax - (np.arange(row_start, row_stop) + 0.5) * self.cell
+        gx, gy = np.meshgrid(xs, ys)
+        return gx.ravel(), gy.ravel()
+
+    def transform(self):
+        from rasterio.transform import from_origin
+
+        return from_origin(self.xmin, self.ymax, self.cell, self.cell)
+
+
+def grid_for_extent(xmin, ymin, xmax, ymax, cell, margin=0.0):
+    """The grid of `cell`-sized cells covering the extent grown by `margin`, snapped to whole cells."""
+    if not (cell > 0 and math.isfinite(cell)):
+        raise JanjaInputError(f"The cell size must be a positive number of metres, not {cell}.")
+    xmin, ymin, xmax, ymax = xmin - margin, ymin - margin, xmax + margin, ymax + margin
+    if not (xmax > xmin and ymax > ymin):
+        raise JanjaInputError("The output extent is empty: give an extent with a width and a height.")
+    xmin = math.floor(xmin / cell) * cell
+    ymax = math.ceil(ymax / cell) * cell
+    ncols = max(1, math.ceil((xmax - xmin) / cell))
+    nrows = max(1, math.ceil((ymax - ymin) / cell))
+    return Grid(float(xmin), float(ymax), float(cell), int(ncols), int(nrows))
+
+
+def check_grid_size(grid, n_layers, bytes_per_cell_per_layer=24, limit=DEFAULT_MEMORY_LIMIT):
+    """Refuse, before any work, a grid too large for memory, with the size and what to do."""
+    need = grid.n_cells * n_layers * bytes_per_cell_per_layer
+    if need > limit:
+        factor = math.ceil(math.sqrt(need / limit))
+        raise JanjaInputError(
+            f"The output grid has {grid.ncols} x {grid.nrows} = {grid.n_cells:,} cells for {n_layers} "
+            f"layer(s), needing about {need / 1024**3:.1f} GB of memory (limit {limit / 1024**3:.1f} GB). "
+            f"Use a cell size at least {factor} times larger ({grid.cell * factor:g} m), or a smaller extent."
+        )
+    return need
+
+
+def write_stack(path, bands, names, grid, crs_wkt, nodata=NODATA, tags=None):
+    """Write a float32 multi-band GeoTIFF; NaN becomes nodata. Appears at `path` only when complete."""
+    import rasterio
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tif")
+    os.close(fd)
+    profile = dict(
+        driver="GTiff", width=grid.ncols, height=grid.nrows, count=len(bands), dtype="float32",
+        crs=crs_wkt, transform=grid.transform(), nodata=nodata, compress="deflate", tiled=True,
+        blockxsize=256, blockysize=256,
+    )
+    if grid.ncols < 256 or grid.nrows < 256:
+        profile.update(tiled=False)
+        profile.pop("blockxsize")
+        profile.pop("blockysize")
+    try:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            for i, (band, name) in enumerate(zip(bands, names), start=1):
+                data = np.asarray(band, dtype=np.float32).reshape(grid.nrows, grid.ncols)
+                dst.write(np.where(np.isfinite(data), data, np.float32(nodata)), i)
+                dst.set_band_description(i, name)
+            if tags:
+                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

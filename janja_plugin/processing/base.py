@@ -1,0 +1,42 @@
+"""What every janja algorithm shares: error translation, progress/cancel bridging, groups."""
+
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+
+from ..core.errors import JanjaInputError, MissingDependencyError
+
+
+class JanjaAlgorithm(QgsProcessingAlgorithm):
+    """Base class: subclasses define name/displayName/group/shortHelpString and the two hooks."""
+
+    GROUP_ID = "samples"
+    GROUP = "Samples"
+
+    def group(self):
+        return self.GROUP
+
+    def groupId(self):
+        return self.GROUP_ID
+
+    def createInstance(self):
+        return type(self)()
+
+    def processAlgorithm(self, parameters, context, feedback):
+        try:
+            return self.run(parameters, context, feedback)
+        except (JanjaInputError, MissingDependencyError) as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
+    def run(self, parameters, context, feedback):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def progress_callback(feedback, start=0.0, end=100.0):
+    """A core-style callback `fraction -> cancelled?` that drives a Processing feedback range."""
+
+    def report(fraction):
+        if feedback is not None:
+            feedback.setProgress(start + (end - start) * max(0.0, min(1.0, fraction)))
+            return feedback.isCanceled()
+        return False
+
+    return report

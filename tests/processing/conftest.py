@@ -1,0 +1,35 @@
+"""In-process PyQGIS: one QgsApplication per test session, cleared before exit (else rc 139).
+
+The provider is registered through the plugin's real entry point (classFactory(None) then
+initProcessing(), as qgis_process does), from a folder that holds the checkout as `janja`.
+"""
+
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, "/usr/share/qgis/python/plugins")
+
+
+@pytest.fixture(scope="session")
+def qgis_app(tmp_path_factory):
+    from conftest import make_plugin_folder
+    from qgis.core import QgsApplication, QgsProject
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    sys.path.insert(0, str(make_plugin_folder(tmp_path_factory.mktemp("plugins"))))
+    import janja
+
+    plugin = janja.classFactory(None)
+    plugin.initProcessing()
+    app.janja_plugin = plugin
+    yield app
+    QgsProject.instance().clear()
+    plugin.unload()
+    app.exitQgis()
