@@ -108,3 +108,22 @@ def write_stack(path, bands, names, grid, crs_wkt, nodata=NODATA, tags=None):
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def rasterize_polygons(wkb_geometries, grid):
+    """Boolean (nrows, ncols) array, True where a cell centre falls inside any of the polygons.
+
+    Geometries are WKB in the grid's CRS. Uses GDAL's rasterizer (cell-centre rule).
+    """
+    from osgeo import gdal, ogr
+
+    mem = gdal.GetDriverByName("MEM").Create("", grid.ncols, grid.nrows, 1, gdal.GDT_Byte)
+    mem.SetGeoTransform((grid.xmin, grid.cell, 0.0, grid.ymax, 0.0, -grid.cell))
+    source = ogr.GetDriverByName("Memory").CreateDataSource("mask")
+    layer = source.CreateLayer("mask", geom_type=ogr.wkbUnknown)
+    for wkb in wkb_geometries:
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkb(bytes(wkb)))
+        layer.CreateFeature(feature)
+    gdal.RasterizeLayer(mem, [1], layer, burn_values=[1])
+    return mem.GetRasterBand(1).ReadAsArray().astype(bool)

@@ -39,3 +39,18 @@ def test_stack_round_trip(tmp_path):
         assert src.transform.c == 0 and src.transform.f == 200
         np.testing.assert_array_equal(src.read(1), a.astype(np.float32))
         assert src.read(2)[0, 0] == NODATA
+
+
+def test_rasterize_polygon_mask_uses_cell_centres():
+    pytest.importorskip("osgeo")
+    from osgeo import ogr
+
+    from janja_plugin.core.raster_grid import rasterize_polygons
+
+    g = grid_for_extent(0, 0, 400, 400, cell=100.0)
+    square = ogr.CreateGeometryFromWkt("POLYGON((0 0, 210 0, 210 210, 0 210, 0 0))")
+    inside = rasterize_polygons([square.ExportToWkb()], g)
+    assert inside.shape == (4, 4)
+    expected = np.zeros((4, 4), bool)
+    expected[2:, :2] = True  # bottom-left 2x2 cells have centres at 50/150
+    np.testing.assert_array_equal(inside, expected)
