@@ -1,0 +1,202 @@
+"""Kriging checks against gstat 2.1-0 outputs on Meuse, plus mathematical properties."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from janja_plugin.core import kriging, variogram
+from janja_plugin.core.errors import JanjaInputError
+
+MEUSE = Path(__file__).resolve().parents[3] / "shared" / "data" / "meuse"
+REF = MEUSE / "gstat_reference"
+
+
+def _csv(path):
+    return np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding=None)
+
+
+@pytest.fixture(scope="module")
+def meuse():
+    d = _csv(MEUSE / "meuse.csv")
+    g = _csv(MEUSE / "meuse_grid.csv")
+    return d["x"].astype(float), d["y"].astype(float), d["zinc"].astype(float), g["x"], g["y"]
+
+
+def _gstat_model(name):
+    ref = _csv(REF / f"variogram_fitted_sph_{name}.csv")
+    return variogram.make_model("sph", ref["psill"][0], ref["psill"][1], ref["range"][1])
+
+
+def _values(zinc, name):
+    return np.log(zinc) if name == "logzinc" else zinc
+
+
+@pytest.mark.parametrize("name", ["logzinc", "zinc"])
+def test_global_ok_equals_gstat(meuse, name):
+    x, y, zinc, gx, gy = meuse
+    r = kriging.ordinary_kriging(x, y, _values(zinc, name), gx, gy, _gstat_model(name))
+    ref = _csv(REF / f"ok_global_{name}_meuse_grid.csv")
+    np.testing.assert_allclose(r.prediction, ref["pred"], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(r.variance, ref["var"], rtol=1e-9, atol=0)
+    assert r.n_missing == 0
+
+
+def test_local_nmax20_equals_gstat(meuse):
+    x, y, zinc, gx, gy = meuse
+    r = kriging.ordinary_kriging(x, y, np.log(zinc), gx, gy, _gstat_model("logzinc"), neighbours=20)
+    ref = _csv(REF / "ok_nmax20_logzinc_meuse_grid.csv")
+    np.testing.assert_allclose(r.prediction, ref["pred"], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(r.variance, ref["var"], rtol=1e-9, atol=0)
+    assert r.n_systems < gx.size  # cells shared neighbour sets
+
+
+@pytest.mark.parametrize("name", ["logzinc", "zinc"])
+def test_loocv_equals_gstat(meuse, name):
+    x, y, zinc, _, _ = meuse
+    cv = kriging.cross_validate(x, y, _values(zinc, name), _gstat_model(name))
+    ref = _csv(REF / f"loocv_ok_global_{name}.csv")
+    for ours, theirs in ((cv.predicted, "pred"), (cv.variance, "var"), (cv.observed, "observed")):
+        np.testing.assert_allclose(ours, ref[theirs], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(cv.residual, ref["residual"], rtol=1e-9, atol=1e-12 * np.ptp(ref["observed"]))
+    np.testing.assert_allclose(cv.zscore, ref["zscore"], rtol=1e-9, atol=1e-9)
+    summary = cv.summary()
+    assert summary["rmse"] == pytest.approx(np.sqrt(np.mean(ref["residual"] ** 2)), rel=1e-9)
+    rmse, half_digit = {"logzinc": (0.392, 5e-4), "zinc": (224.8, 0.05)}[name]  # PROVENANCE.md
+    assert summary["rmse"] == pytest.approx(rmse, abs=half_digit)
+    assert summary["mean_squared_zscore"] == pytest.approx(np.mean(ref["zscore"] ** 2), rel=1e-9)
+
+
+def test_local_loocv_is_kriging_without_the_sample(meuse):
+    x, y, zinc, _, _ = meuse
+    z, m = np.log(zinc), _gstat_model("logzinc")
+    cv = kriging.cross_validate(x, y, z, m, neighbours=10)
+    for i in (0, 77, 154):
+        keep = np.arange(x.size) != i
+        r = kriging.ordinary_kriging(x[keep], y[keep], z[keep], x[i:i + 1], y[i:i + 1], m, neighbours=10)
+        assert cv.predicted[i] == pytest.approx(r.prediction[0], rel=1e-12)
+        assert cv.variance[i] == pytest.approx(r.variance[0], rel=1e-12)
+
+
+def test_autofit_predictions_close_to_gstat_fit(meuse):
+    x, y, zinc, gx, gy = meuse
+    z = np.log(zinc)
+    fit = variogram.fit_variogram(variogram.experimental_variogram(x, y, z), "spherical")
+    ours = kriging.ordinary_kriging(x, y, z, gx, gy, fit).prediction
+    ref = _csv(REF / "ok_global_logzinc_meuse_grid.csv")["pred"]
+    assert np.sqrt(np.mean((ours - ref) ** 2)) < 0.01 * np.std(z)
+
+
+def test_lognormal_back_transform(meuse):
+    x, y, zinc, gx, gy = meuse
+    m = _gstat_model("logzinc")
+    at_data = kriging.lognormal_kriging(x, y, zinc, x, y, m)
+    np.testing.assert_allclose(at_data.prediction, zinc, rtol=1e-10)
+    r = kriging.lognormal_kriging(x, y, zinc, gx, gy, m)
+    ok = kriging.ordinary_kriging(x, y, np.log(zinc), gx, gy, m)
+    np.testing.assert_allclose(r.log_prediction, ok.prediction, rtol=1e-12)
+    journel = np.exp(ok.prediction + ok.variance / 2 - ok.lagrange)
+    np.testing.assert_allclose(r.prediction, journel, rtol=1e-12)
+    assert np.all(r.prediction > np.exp(r.log_prediction) * 0.5)
+    with pytest.raises(JanjaInputError, match="values > 0"):
+        kriging.lognormal_kriging(x, y, np.where(np.arange(x.size) == 3, 0.0, zinc), gx, gy, m)
+
+
+def _random_case(n, seed=3):
+    rng = np.random.default_rng(seed)
+    x, y = rng.random(n) * 5000, rng.random(n) * 5000
+    z = np.sin(x / 700) + np.cos(y / 900) + rng.normal(scale=0.2, size=n)
+    return x, y, z
+
+
+@pytest.mark.parametrize("neighbours", [None, 16])
+def test_exact_at_data_without_nugget(neighbours):
+    x, y, z = _random_case(300)
+    m = variogram.make_model("exponential", 0.0, 1.0, 800.0)
+    r = kriging.ordinary_kriging(x, y, z, x, y, m, neighbours=neighbours)
+    np.testing.assert_allclose(r.prediction, z, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(r.variance, 0.0, atol=1e-10)
+
+
+def test_point_order_does_not_matter():
+    x, y, z = _random_case(400)
+    m = variogram.make_model("sph", 0.05, 1.0, 1500.0, anisotropy_angle=30, anisotropy_ratio=0.6)
+    tx, ty = np.meshgrid(np.linspace(0, 5000, 40), np.linspace(0, 5000, 30))
+    perm = np.random.default_rng(9).permutation(x.size)
+    for k in (None, 24):
+        a = kriging.ordinary_kriging(x, y, z, tx, ty, m, neighbours=k)
+        b = kriging.ordinary_kriging(x[perm], y[perm], z[perm], tx, ty, m, neighbours=k)
+        np.testing.assert_allclose(a.prediction, b.prediction, rtol=1e-9)
+        np.testing.assert_allclose(a.variance, b.variance, rtol=1e-9)
+
+
+def test_constant_field_gives_the_constant():
+    x, y, _ = _random_case(200)
+    m = variogram.make_model("gaussian", 0.1, 1.0, 500.0)
+    for k in (None, 12):
+        r = kriging.ordinary_kriging(x, y, np.full(x.size, 42.0), [10.0, 2500, 4999], [3.0, 2500, 100], m,
+                                     neighbours=k)
+        np.testing.assert_allclose(r.prediction, 42.0, rtol=1e-10)
+
+
+def test_grouped_local_equals_plain_definition():
+    """2,000 samples, 32 nearest: grouped/batched solves == each cell solved from its own neighbours."""
+    x, y, z = _random_case(2000, seed=11)
+    m = variogram.make_model("sph", 0.1, 1.0, 1200.0)
+    tx, ty = np.meshgrid(np.linspace(0, 5000, 150), np.linspace(0, 5000, 150))
+    grouped = kriging.ordinary_kriging(x, y, z, tx, ty, m, neighbours=32)
+    plain = kriging.ordinary_kriging(x, y, z, tx, ty, m, neighbours=32, group=False, workers=1)
+    assert grouped.n_systems < plain.n_systems == tx.size
+    np.testing.assert_allclose(grouped.prediction, plain.prediction, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(grouped.variance, plain.variance, rtol=1e-9, atol=0)
+    # and the plain batch equals a textbook loop for a few cells
+    from scipy.spatial import cKDTree
+
+    _, idx = cKDTree(np.column_stack([x, y])).query(np.column_stack([tx.ravel(), ty.ravel()]), k=32)
+    for c in (0, 5000, 22499):
+        nb = idx[c]
+        h = np.hypot(x[nb][:, None] - x[nb][None, :], y[nb][:, None] - y[nb][None, :])
+        a = np.ones((33, 33))
+        a[:32, :32], a[32, 32] = m(h), 0.0
+        b = np.append(m(np.hypot(x[nb] - tx.ravel()[c], y[nb] - ty.ravel()[c])), 1.0)
+        w = np.linalg.solve(a, b)
+        assert grouped.prediction[c] == pytest.approx(w[:32] @ z[nb], rel=1e-9)
+        assert grouped.variance[c] == pytest.approx(w @ b, rel=1e-9)
+
+
+def test_search_radius_and_minimum_neighbours():
+    x, y, z = _random_case(300)
+    m = variogram.make_model("sph", 0.1, 1.0, 1000.0)
+    far = [20000.0, 2500.0]
+    r = kriging.ordinary_kriging(x, y, z, far, [20000.0, 2500.0], m, neighbours=8, search_radius=600,
+                                 min_neighbours=3)
+    assert np.isnan(r.prediction[0]) and np.isnan(r.variance[0]) and r.n_missing == 1
+    assert np.isfinite(r.prediction[1])
+
+
+def test_progress_and_cancel():
+    x, y, z = _random_case(500)
+    m = variogram.make_model("sph", 0.1, 1.0, 1000.0)
+    tx, ty = np.meshgrid(np.linspace(0, 5000, 300), np.linspace(0, 5000, 300))
+    seen = []
+    kriging.ordinary_kriging(x, y, z, tx, ty, m, neighbours=16, progress=lambda f: seen.append(f) and False)
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    with pytest.raises(kriging.KrigingCancelled):
+        kriging.ordinary_kriging(x, y, z, tx, ty, m, neighbours=16, progress=lambda f: True)
+
+
+def test_bad_input_is_explained():
+    m = variogram.make_model("sph", 0.0, 1.0, 100.0)
+    with pytest.raises(JanjaInputError, match="at least 3"):
+        kriging.ordinary_kriging([0, 1], [0, 1], [1, 2], [0.5], [0.5], m)
+    x, y, z = np.array([0.0, 10, 10, 50]), np.array([0.0, 5, 5, 20]), np.array([1.0, 2, 3, 4])
+    for k in (None, 3):
+        with pytest.raises(JanjaInputError, match="same place"):
+            kriging.ordinary_kriging(x, y, z, [1.0], [1.0], m, neighbours=k)
+    with pytest.raises(JanjaInputError, match="non-finite"):
+        kriging.ordinary_kriging([0, 1, np.nan], [0, 1, 2], [1, 2, 3], [0.5], [0.5], m)
+    # almost coincident samples with a Gaussian model and no nugget: numerically singular
+    g = variogram.make_model("gaussian", 0.0, 1.0, 1000.0)
+    xs = np.array([0.0, 1e-3, 5, 500, 900])
+    with pytest.raises(JanjaInputError, match="singular"):
+        kriging.ordinary_kriging(xs, xs * 0.5, np.arange(5.0), [100.0], [100.0], g)
