@@ -131,6 +131,16 @@ def _scale(model: VariogramModel, tx, ty) -> float:
     return s if s > 0 else 1.0
 
 
+def _dist(ax, ay, bx, by):
+    """Euclidean distance with broadcasting (np.hypot is several times slower here)."""
+    dx = ax - bx
+    dy = ay - by
+    dx *= dx
+    dy *= dy
+    dx += dy
+    return np.sqrt(dx, out=dx)
+
+
 def _singular_error(where: str) -> JanjaInputError:
     return JanjaInputError(
         f"The kriging system is (numerically) singular {where}. This happens with samples at (almost) "
@@ -153,7 +163,7 @@ def _global_system(tx, ty, model, s):
 
     n = tx.size
     a = np.ones((n + 1, n + 1))
-    a[:n, :n] = model(np.hypot(tx[:, None] - tx[None, :], ty[:, None] - ty[None, :])) / s
+    a[:n, :n] = model(_dist(tx[:, None], ty[:, None], tx[None, :], ty[None, :])) / s
     a[n, n] = 0.0
     anorm = np.abs(a).sum(axis=0).max()
     lu, piv = lu_factor(a, check_finite=False)
@@ -174,7 +184,7 @@ def _krige_global(tx, ty, z, qx, qy, model, s, progress):
     for start in range(0, m, step):
         sl = slice(start, min(start + step, m))
         b = np.ones((n + 1, sl.stop - sl.start))
-        b[:n] = model(np.hypot(tx[:, None] - qx[None, sl], ty[:, None] - qy[None, sl])) / s
+        b[:n] = model(_dist(tx[:, None], ty[:, None], qx[None, sl], qy[None, sl])) / s
         w = lu_solve(lu_piv, b, check_finite=False)
         pred[sl] = z @ w[:n]
         var[sl] = s * (np.einsum("ij,ij->j", w[:n], b[:n]) + w[n])
@@ -258,7 +268,7 @@ def _solve_sets(tx, ty, z, model, s, sets, gid, qx, qy):
             px, py = tx[rows], ty[rows]
             a = _system_matrices(model, s, px, py)
             cl, cr = gid[cells] - g0, rank[cells]
-            bc = model(np.hypot(px[cl] - qx[cells, None], py[cl] - qy[cells, None]))
+            bc = model(_dist(px[cl], py[cl], qx[cells, None], qy[cells, None]))
             if s != 1.0:
                 bc /= s
             if width == 1:

@@ -1,0 +1,307 @@
+"""Kriging benchmark: our ordinary kriging against PyKrige (C backend) and gstat (Rscript).
+
+Cases: (a) 155 Meuse samples -> 500 x 500 cells, global neighbourhood; (b) 2,000 synthetic samples ->
+1000 x 1000 cells, 32 nearest; (c) 50,000 synthetic samples -> 1000 x 1000 cells, 32 nearest.
+Each run is a separate subprocess, so its peak memory (ru_maxrss) is its own. Predictions are saved
+and compared: ours against the plain definition (each cell solved on its own) and against each anchor.
+
+    python bench/bench_kriging.py [--cases abc] [--anchor-cells N] [--skip-gstat] [--skip-pykrige]
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+MEUSE = REPO.parent / "shared" / "data" / "meuse"
+# gstat's fit of log(zinc) on Meuse (gstat_reference/variogram_fitted_sph_logzinc.csv)
+MEUSE_MODEL = (0.0506595958340181, 0.590604994234333, 897.000251792225)
+SYNTH_MODEL = (0.1, 1.0, 8000.0)  # nugget, partial sill, range (m) on a 100 km x 100 km area
+CASES = {
+    "a": {"label": "(a) Meuse 155 -> 500x500, global", "n": 155, "cells": 500, "k": None},
+    "b": {"label": "(b) 2,000 -> 1000x1000, 32 nearest", "n": 2000, "cells": 1000, "k": 32},
+    "c": {"label": "(c) 50,000 -> 1000x1000, 32 nearest", "n": 50000, "cells": 1000, "k": 32},
+}
+
+
+def case_data(key):
+    """Samples, target cell centres (row-major) and the variogram (nugget, psill, range)."""
+    spec = CASES[key]
+    if key == "a":
+        d = np.genfromtxt(MEUSE / "meuse.csv", delimiter=",", names=True)
+        x, y, z = d["x"], d["y"], np.log(d["zinc"])
+        model = MEUSE_MODEL
+    else:
+        rng = np.random.default_rng(2024 + spec["n"])
+        x, y = rng.random(spec["n"]) * 1e5, rng.random(spec["n"]) * 1e5
+        z = np.sin(x / 9000) + np.cos(y / 13000) + 0.3 * rng.normal(size=x.size)
+        model = SYNTH_MODEL
+    nc = spec["cells"]
+    cx = np.linspace(x.min(), x.max(), nc)
+    cy = np.linspace(y.min(), y.max(), nc)
+    gx, gy = np.meshgrid(cx, cy)
+    return x, y, z, gx.ravel(), gy.ravel(), cx, cy, model
+
+
+def cell_subset(total, limit):
+    """The first `limit` cells in row-major order (whole rows), for capped anchor runs."""
+    return total if limit is None else min(total, limit)
+
+
+# ---------------------------------------------------------------------------------------------- workers
+
+
+def worker_ours(key, out):
+    from janja_plugin.core import kriging, variogram
+
+    x, y, z, gx, gy, _, _, (nug, ps, rng_) = case_data(key)
+    model = variogram.make_model("spherical", nug, ps, rng_)
+    t = time.perf_counter()
+    r = kriging.ordinary_kriging(x, y, z, gx, gy, model, neighbours=CASES[key]["k"])
+    wall = time.perf_counter() - t
+    np.save(out / f"ours_{key}.npy", np.stack([r.prediction, r.variance]))
+    return {"wall_s": wall, "cells": gx.size, "systems": r.n_systems}
+
+
+def worker_plain(key, out, n_check=20000):
+    """The plain definition on a random cell subset: each cell's own system (no grouping)."""
+    from janja_plugin.core import kriging, variogram
+
+    x, y, z, gx, gy, _, _, (nug, ps, rng_) = case_data(key)
+    model = variogram.make_model("spherical", nug, ps, rng_)
+    pick = np.sort(np.random.default_rng(7).choice(gx.size, size=min(n_check, gx.size), replace=False))
+    k = CASES[key]["k"]
+    if k is None:  # global: one dense solve per cell with numpy, no shared factorisation
+        n = x.size
+        a = np.ones((n + 1, n + 1))
+        a[:n, :n] = model(np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :]))
+        a[n, n] = 0.0
+        pick = pick[:2000]
+        b = np.ones((n + 1, pick.size))
+        b[:n] = model(np.hypot(x[:, None] - gx[None, pick], y[:, None] - gy[None, pick]))
+        w = np.stack([np.linalg.solve(a, b[:, i]) for i in range(pick.size)], axis=1)
+        pred, var = z @ w[:n], np.einsum("ij,ij->j", w, b)
+    else:
+        r = kriging.ordinary_kriging(x, y, z, gx[pick], gy[pick], model, neighbours=k, group=False, workers=1)
+        pred, var = r.prediction, r.variance
+    np.save(out / f"plain_{key}.npy", np.stack([pick.astype(float), pred, var]))
+    return {"cells": int(pick.size)}
+
+
+def worker_pykrige(key, out, limit):
+    from pykrige.ok import OrdinaryKriging
+
+    x, y, z, _, _, cx, cy, (nug, ps, rng_) = case_data(key)
+    rows = cell_subset(cy.size * cx.size, limit) // cx.size
+    ok = OrdinaryKriging(x, y, z, variogram_model="spherical",
+                         variogram_parameters={"sill": nug + ps, "range": rng_, "nugget": nug})
+    kwargs = {"backend": "C"}
+    if CASES[key]["k"]:
+        kwargs["n_closest_points"] = CASES[key]["k"]
+    t = time.perf_counter()
+    zz, ss = ok.execute("grid", cx, cy[:rows], **kwargs)
+    wall = time.perf_counter() - t
+    np.save(out / f"pykrige_{key}.npy", np.stack([np.asarray(zz).ravel(), np.asarray(ss).ravel()]))
+    return {"wall_s": wall, "cells": rows * cx.size}
+
+
+R_SCRIPT = """
+suppressMessages(library(gstat))
+a <- commandArgs(TRUE)
+d <- read.csv(a[1]); g <- read.csv(a[2])
+m <- vgm(as.numeric(a[5]), "Sph", as.numeric(a[6]), as.numeric(a[4]))
+nmax <- as.numeric(a[7])
+t <- system.time(
+  r <- if (is.na(nmax)) krige(z~1, ~x+y, d, g, model=m, debug.level=0) else
+       krige(z~1, ~x+y, d, g, model=m, nmax=nmax, debug.level=0))[["elapsed"]]
+write.csv(data.frame(pred=r$var1.pred, var=r$var1.var), a[3], row.names=FALSE)
+cat(t, "\\n")
+"""
+
+
+def worker_gstat(key, out, limit):
+    x, y, z, gx, gy, _, _, (nug, ps, rng_) = case_data(key)
+    m = cell_subset(gx.size, limit)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_gstat_"))
+    try:
+        np.savetxt(tmp / "d.csv", np.column_stack([x, y, z]), delimiter=",", header="x,y,z", comments="",
+                   fmt="%.17g")
+        np.savetxt(tmp / "g.csv", np.column_stack([gx[:m], gy[:m]]), delimiter=",", header="x,y",
+                   comments="", fmt="%.17g")
+        (tmp / "k.R").write_text(R_SCRIPT)
+        k = CASES[key]["k"]
+        cmd = ["Rscript", str(tmp / "k.R"), str(tmp / "d.csv"), str(tmp / "g.csv"), str(tmp / "r.csv"),
+               repr(nug), repr(ps), repr(rng_), "NA" if k is None else str(k)]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        r = np.genfromtxt(tmp / "r.csv", delimiter=",", names=True)
+        np.save(out / f"gstat_{key}.npy", np.stack([r["pred"], r["var"]]))
+        rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return {"wall_s": float(res.stdout.split()[-1]), "cells": m, "rss_mb": rss_kb / 1024}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_worker(args):
+    out = Path(args.out)
+    if args.worker == "ours":
+        res = worker_ours(args.case, out)
+    elif args.worker == "plain":
+        res = worker_plain(args.case, out)
+    elif args.worker == "pykrige":
+        res = worker_pykrige(args.case, out, args.anchor_cells)
+    else:
+        res = worker_gstat(args.case, out, args.anchor_cells)
+    res.setdefault("rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print("RESULT " + json.dumps(res))
+
+
+# ------------------------------------------------------------------------------------------- driver
+
+
+def spawn(worker, key, out, anchor_cells=None, timeout=1800):
+    cmd = [sys.executable, __file__, "--worker", worker, "--case", key, "--out", str(out)]
+    if anchor_cells:
+        cmd += ["--anchor-cells", str(anchor_cells)]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    tail = (p.stderr or p.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"error": tail[0][:150]}
+
+
+def max_rel(a, b):
+    """Max |a - b| / max(|b|, 1e-300) over finite cells."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return float("nan")
+    return float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-300)))
+
+
+def gstat_available():
+    if shutil.which("Rscript") is None:
+        if shutil.which("apt-get") and os.geteuid() == 0:
+            print("Rscript missing: apt-get install -y r-cran-gstat ...", flush=True)
+            subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "r-cran-gstat"],
+                           capture_output=True)
+        if shutil.which("Rscript") is None:
+            return False
+    return subprocess.run(["Rscript", "-e", "library(gstat)"], capture_output=True).returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", choices=["ours", "plain", "pykrige", "gstat"])
+    ap.add_argument("--case", default=None)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--cases", default="abc")
+    ap.add_argument("--anchor-cells", type=int, default=None,
+                    help="cap the cells an anchor krigs (whole rows); its time is extrapolated per cell")
+    ap.add_argument("--skip-gstat", action="store_true")
+    ap.add_argument("--skip-pykrige", action="store_true")
+    args = ap.parse_args()
+    if args.worker:
+        return run_worker(args)
+
+    out = Path(tempfile.mkdtemp(prefix="bench_kriging_"))
+    have_gstat = not args.skip_gstat and gstat_available()
+    try:
+        import pykrige
+
+        have_pykrige = not args.skip_pykrige
+        pykrige_version = pykrige.__version__
+    except ImportError:
+        have_pykrige, pykrige_version = False, "not installed"
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; numpy "
+          f"{np.__version__}; PyKrige {pykrige_version}; gstat {'yes' if have_gstat else 'skipped'}")
+    rows, notes = [], []
+    for key in args.cases:
+        spec = CASES[key]
+        print(f"running {spec['label']} ...", flush=True)
+        ours = spawn("ours", key, out)
+        plain = spawn("plain", key, out)
+        if "error" in ours:
+            rows.append((spec["label"], ours, {}, {}, float("nan")))
+            notes.append(f"{key}: ours failed: {ours['error']}")
+            continue
+        o = np.load(out / f"ours_{key}.npy")
+        p = np.load(out / f"plain_{key}.npy")
+        pick = p[0].astype(int)
+        d_plain = max(max_rel(o[0, pick], p[1]), max_rel(o[1, pick], p[2]))
+        anchors = {}
+        for name, have in (("pykrige", have_pykrige), ("gstat", have_gstat)):
+            if not have:
+                continue
+            cells = args.anchor_cells
+            if name == "pykrige" and key == "c":
+                # PyKrige builds the dense (n+1)^2 matrix even for n_closest_points: 50,001^2 doubles
+                need = (spec["n"] + 1) ** 2 * 8 / 2**30
+                anchors[name] = {"error": f"not run: PyKrige allocates a dense {spec['n'] + 1}^2 matrix "
+                                          f"({need:.0f} GiB) even with n_closest_points"}
+                continue
+            res = spawn(name, key, out, cells)
+            if "error" not in res:
+                a = np.load(out / f"{name}_{key}.npy")
+                res["diff"] = max(max_rel(a[0], o[0, :a.shape[1]]), max_rel(a[1], o[1, :a.shape[1]]))
+                res["per_cell_us"] = res["wall_s"] / res["cells"] * 1e6
+                res["full_s"] = res["per_cell_us"] * ours["cells"] / 1e6
+                if res["cells"] < ours["cells"]:
+                    notes.append(f"{key}: {name} ran {res['cells']:,} of {ours['cells']:,} cells; "
+                                 "its time is extrapolated per cell")
+            anchors[name] = res
+        rows.append((spec["label"], ours, anchors, plain, d_plain))
+
+    print()
+    head = (f"{'case':38s} {'ours s':>8s} {'ours MB':>8s} {'systems':>9s} {'vs plain':>9s} | "
+            f"{'PyKrige C s':>11s} {'MB':>6s} {'x':>6s} {'diff':>8s} | {'gstat s':>8s} {'MB':>6s} {'x':>6s} "
+            f"{'diff':>8s}")
+    print(head)
+    print("-" * len(head))
+    for label, ours, anchors, _, d_plain in rows:
+        if "error" in ours:
+            print(f"{label:38s} failed")
+            continue
+        line = (f"{label:38s} {ours['wall_s']:8.2f} {ours['rss_mb']:8.0f} {ours['systems']:9,d} "
+                f"{d_plain:9.1e} |")
+        for name in ("pykrige", "gstat"):
+            a = anchors.get(name)
+            if not a or "error" in a:
+                line += f" {'n/a':>11s} {'':>6s} {'':>6s} {'':>8s} |" if name == "pykrige" else \
+                    f" {'n/a':>8s} {'':>6s} {'':>6s} {'':>8s}"
+                if a:
+                    notes.append(f"{label[:3]} {name}: {a['error']}")
+                continue
+            width = 11 if name == "pykrige" else 8
+            est = "~" if a["cells"] < ours["cells"] else ""
+            line += (f" {est + format(a['full_s'], '.2f'):>{width}s} {a['rss_mb']:6.0f} "
+                     f"{a['full_s'] / ours['wall_s']:6.1f} {a['diff']:8.1e}")
+            line += " |" if name == "pykrige" else ""
+        print(line)
+    print()
+    print("ours s / MB: wall time of the kriging call and peak RSS of its process; systems: distinct kriging")
+    print("systems factorised; vs plain: max relative difference (prediction, variance) to solving each cell")
+    print("on its own (20,000 random cells; 2,000 for the global case); x: anchor time / our time;")
+    print("diff: max relative difference of the anchor's prediction/variance to ours on the same cells;")
+    print("~: anchor time extrapolated per cell from a capped run. Ours uses all CPUs (threads);")
+    print("PyKrige and gstat use one.")
+    for n in notes:
+        print("note:", n)
+    shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
