@@ -1,17 +1,6 @@
-"""Shared test helpers. Imports nothing from QGIS, so the core tier runs without it."""
+"""Puts tests/ on sys.path so every tier can `import testdata` (no QGIS import here)."""
 
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-
-from qgis_headless import (  # noqa: E402,F401 - re-exported for the test tiers
-    PLUGIN_NAME,
-    make_plugin_folder,
-    qgis_environment,
-    run_qgis_process,
-)
-
-SHARED_DATA = REPO.parent / "shared" / "data"
-SAMPLE_DATA = REPO / "resources" / "sample_data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))

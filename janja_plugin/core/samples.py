@@ -71,15 +71,20 @@ def _classify(raw, missing_codes):
     return MEASURED, v
 
 
+MAX_UNPARSEABLE_FRACTION = 0.05
+
+
 def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes=DEFAULT_MISSING_CODES,
-                   column="values"):
+                   column="values", max_unparseable_fraction=MAX_UNPARSEABLE_FRACTION):
     """Parse a column of raw values; below-detection values become DL x 0.5 ('half_dl'), DL x factor
     ('dl_factor') or NaN ('omit'); above-detection values become the limit.
 
     A zero means below an unknown detection limit: its limit is taken as the smallest positive
     measured value of the column (so 'half_dl' gives half of it, as the OpenGADBench code does).
-    Text that is no number is counted and reported as unparseable; a column with no number at all
-    is refused, as it is almost certainly the wrong field.
+    Text that is no number is counted and reported as unparseable (left out); a column with no
+    number at all, or with more than `max_unparseable_fraction` of its non-missing cells unparseable
+    (an ID or text column with a few numeric-looking entries), is refused: it is almost certainly
+    the wrong field.
     """
     if substitution not in SUBSTITUTIONS:
         raise JanjaInputError(f"Unknown substitution '{substitution}'; use one of {', '.join(SUBSTITUTIONS)}.")
@@ -97,6 +102,15 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
             f"Column '{column}' has no numeric values"
             + (f" (it holds text such as {', '.join(repr(e) for e in examples)})" if examples else "")
             + ". Check that you picked the element's field, and its missing-value codes."
+        )
+    n_text = int(np.sum(kinds == UNPARSEABLE))
+    n_present = int(np.sum(kinds != MISSING))
+    if n_text > max_unparseable_fraction * n_present:
+        examples = [str(v) for v, k in zip(raw_values, kinds) if k == UNPARSEABLE][:3]
+        raise JanjaInputError(
+            f"Column '{column}' is mostly text: {n_text} of its {n_present} filled cells are not numbers "
+            f"(such as {', '.join(repr(e) for e in examples)}). Pick the element's value field, or clean "
+            "the column so it holds numbers, '<DL' / '>DL' codes or missing-value codes only."
         )
     limits = np.where((kinds == BELOW_DL) | (kinds == ABOVE_DL), numbers, np.nan)
     zero_limit = float(numbers[measured].min()) if measured.any() else math.nan

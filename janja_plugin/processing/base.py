@@ -17,16 +17,22 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
     def groupId(self):
         return self.GROUP_ID
 
+    def tags(self):
+        return ["janja", "geochemistry", "exploration", self.name()]
+
+    def helpUrl(self):
+        return "https://example.org/janja-plugin#algorithms"
+
     def createInstance(self):
         return type(self)()
 
     def processAlgorithm(self, parameters, context, feedback):
         try:
-            return self.run(parameters, context, feedback)
+            return self.perform(parameters, context, feedback)
         except (JanjaInputError, MissingDependencyError) as exc:
             raise QgsProcessingException(str(exc)) from exc
 
-    def run(self, parameters, context, feedback):  # pragma: no cover - abstract
+    def perform(self, parameters, context, feedback):  # pragma: no cover - abstract
         raise NotImplementedError
 
 

@@ -10,9 +10,9 @@ ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "janja
 
 def algorithm_classes():
     """Every algorithm class the provider offers, in toolbox order."""
-    from .prepare_samples import PrepareSamplesAlgorithm
+    from .krige import KrigeAlgorithm
 
-    return [PrepareSamplesAlgorithm]
+    return [KrigeAlgorithm]
 
 
 class JanjaProvider(QgsProcessingProvider):

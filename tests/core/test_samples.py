@@ -2,10 +2,15 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from testdata import SHARED_DATA
 
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.samples import merge_duplicates, parse_censored, summary_statistics, utm_epsg_for_lonlat
+from janja_plugin.core.samples import (
+    merge_duplicates,
+    parse_censored,
+    summary_statistics,
+    utm_epsg_for_lonlat,
+)
 
 GSWA = SHARED_DATA / "gswa_geochemad" / "area1_sediment_au.csv"
 
@@ -19,7 +24,7 @@ class QgsNullLike:
 
 def test_every_convention_in_one_column():
     raw = ["12.5", 3, "<0.5", "< 2", ">1000", -0.001, -9999, "", None, QgsNullLike(), 0, "0,25", "n.d.x"]
-    p = parse_censored(raw)
+    p = parse_censored(raw, max_unparseable_fraction=0.2)
     expected = [12.5, 3.0, 0.25, 1.0, 1000.0, 0.0005, np.nan, np.nan, np.nan, np.nan, 0.125, 0.25, np.nan]
     np.testing.assert_allclose(p.values, expected, equal_nan=True)
     assert p.counts == {"measured": 3, "below_dl": 3, "above_dl": 1, "zero": 1, "missing": 4, "unparseable": 1}
@@ -82,3 +87,9 @@ def test_utm_zone(lon, lat, epsg):
 def test_summary_statistics():
     s = summary_statistics([1.0, 10.0, 100.0, np.nan])
     assert s["n"] == 3 and s["median"] == 10.0 and s["mean_log10"] == pytest.approx(1.0)
+
+
+def test_id_column_with_a_few_numeric_ids_is_refused():
+    raw = ["JAC 009", "JAC 010", "73", "JAC 011", "68"]
+    with pytest.raises(JanjaInputError, match="mostly text: 3 of its 5"):
+        parse_censored(raw, column="COMPSAMPID")

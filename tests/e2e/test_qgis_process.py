@@ -3,7 +3,9 @@
 import json
 
 import pytest
-from conftest import PLUGIN_NAME, SAMPLE_DATA, qgis_environment, run_qgis_process
+from testdata import PLUGIN_NAME, SAMPLE_DATA, qgis_environment, run_qgis_process
+
+SAMPLES = f"{SAMPLE_DATA / 'wa_sample_data.gpkg'}|layername=samples"
 
 
 @pytest.fixture(scope="module")
@@ -28,37 +30,39 @@ def test_list_shows_every_janja_algorithm(env):
 
 
 def test_help_describes_algorithm(env):
-    proc = run_qgis_process(["help", "janja:prepare_samples"], env)
-    assert "censor" in proc.stdout.lower()
+    proc = run_qgis_process(["help", "janja:krige"], env)
+    assert "detection" in proc.stdout and "FIELDS" in proc.stdout
 
 
-def test_run_prepare_samples_json(env, tmp_path):
-    out_gpkg = tmp_path / "clean.gpkg"
-    report = tmp_path / "report.html"
+def test_run_krige_json_on_bundled_survey(env, tmp_path):
+    import rasterio
+
     proc = run_qgis_process(
         [
-            "run", "janja:prepare_samples", "--json", "--",
-            f"INPUT={SAMPLE_DATA / 'wa_sample_data.gpkg'}|layername=samples",
-            "FIELDS=Au_ppm", "FIELDS=Ag_ppm",
-            f"OUTPUT={out_gpkg}", f"REPORT={report}",
+            "run", "janja:krige", "--json", "--", f"INPUT={SAMPLES}", "FIELDS=Au_ppm", "FIELDS=Cu_ppm",
+            "CELL_SIZE=2000", f"OUTPUT={tmp_path / 'stack.tif'}", f"VARIANCE={tmp_path / 'var.tif'}",
+            f"CV_TABLE={tmp_path / 'cv.gpkg'}", f"REPORT={tmp_path / 'report.html'}",
         ],
         env,
     )
-    result = json.loads(proc.stdout)
-    assert result["results"]["OUTPUT"].startswith(str(out_gpkg))
-    assert out_gpkg.exists() and report.exists()
-    assert result["results"]["MERGED_LOCATIONS"] > 0
+    results = json.loads(proc.stdout)["results"]
+    for key in ("OUTPUT", "VARIANCE", "CV_TABLE", "REPORT"):
+        assert key in results
+    with rasterio.open(tmp_path / "stack.tif") as src:
+        assert src.descriptions == ("Au_ppm", "Cu_ppm")
+        assert src.crs.to_epsg() == 32750  # geographic input projected to its UTM zone
+        band = src.read(1, masked=True)
+        assert band.count() > 0 and float(band.min()) > 0
+    assert (tmp_path / "stack.qml").exists() and (tmp_path / "report.html").stat().st_size > 5000
 
 
 def test_bad_field_fails_cleanly(env, tmp_path):
     proc = run_qgis_process(
-        [
-            "run", "janja:prepare_samples", "--",
-            f"INPUT={SAMPLE_DATA / 'wa_sample_data.gpkg'}|layername=samples",
-            "FIELDS=COMPSAMPID", f"OUTPUT={tmp_path / 'x.gpkg'}",
-        ],
+        ["run", "janja:krige", "--", f"INPUT={SAMPLES}", "FIELDS=COMPSAMPID", f"OUTPUT={tmp_path / 'x.tif'}",
+         f"VARIANCE={tmp_path / 'v.tif'}"],
         env, check=False,
     )
     assert proc.returncode != 0
+    assert "mostly text" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert not (tmp_path / "x.gpkg").exists()
+    assert not list(tmp_path.glob("*.tif"))

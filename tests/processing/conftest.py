@@ -15,8 +15,8 @@ sys.path.insert(0, "/usr/share/qgis/python/plugins")
 
 @pytest.fixture(scope="session")
 def qgis_app(tmp_path_factory):
-    from conftest import make_plugin_folder
     from qgis.core import QgsApplication, QgsProject
+    from testdata import make_plugin_folder
 
     app = QgsApplication([], False)
     app.initQgis()

@@ -8,7 +8,7 @@ def test_provider_registered_with_algorithms(qgis_app):
     assert provider is not None
     assert provider.name() == "Geochemical prospectivity"
     ids = {alg.id() for alg in provider.algorithms()}
-    assert "janja:prepare_samples" in ids
+    assert "janja:krige" in ids
     assert not provider.icon().isNull()
 
 

@@ -1,0 +1,262 @@
+"""The kriging job for several elements: parse censored values, merge duplicates, fit, krige, cross-validate.
+
+Pure compute (no QGIS). The Processing algorithm reads the layer and writes the files; everything a
+geologist needs to judge the result (counts, fit, cross-validation) is gathered here.
+"""
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from . import kriging, samples, variogram
+from .classify import percentile_breaks
+from .errors import JanjaInputError
+from .report import HtmlReport
+from .svgplot import chart
+
+GLOBAL_MAX_SAMPLES = 5000  # above this a global system is too slow/large: ask for a neighbourhood
+
+
+@dataclass
+class KrigeSettings:
+    transform: str = "log"  # "log" (lognormal OK, unbiased back-transform) or "none"
+    model: str = "spherical"
+    fit: str = "auto"  # "auto" (WLS, N/h^2) or "manual"
+    nugget: float | None = None
+    psill: float | None = None
+    range: float | None = None
+    n_lags: int = 15
+    max_lag: float | None = None
+    anisotropy_angle: float = 0.0
+    anisotropy_ratio: float = 1.0
+    neighbours: int = 0  # 0 = global
+    search_radius: float | None = None
+    substitution: str = "half_dl"
+    dl_factor: float = 0.5
+    duplicate_tolerance: float = 0.0
+
+
+@dataclass
+class ElementResult:
+    name: str
+    counts: dict
+    n_locations: int
+    n_merged_groups: int
+    stats: dict
+    experimental: dict
+    fit: object
+    prediction: np.ndarray
+    variance: np.ndarray
+    log_prediction: np.ndarray | None
+    log_variance: np.ndarray | None
+    cv: dict
+    cv_summary: dict
+    notes: list = field(default_factory=list)
+
+
+def default_cell_size(width, height, cells_across=200):
+    """A round cell size giving about `cells_across` cells along the longer side."""
+    raw = max(width, height) / cells_across
+    if raw <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for step in (1, 2, 2.5, 5, 10):
+        if raw <= step * magnitude:
+            return step * magnitude
+    return 10 * magnitude
+
+
+def _check_settings(settings, n_samples):
+    if settings.transform not in ("log", "none"):
+        raise JanjaInputError(f"Unknown transform '{settings.transform}': use 'log' or 'none'.")
+    if settings.neighbours == 0 and settings.search_radius is None and n_samples > GLOBAL_MAX_SAMPLES:
+        raise JanjaInputError(
+            f"Global kriging with {n_samples:,} samples would solve a {n_samples + 1:,}-square system "
+            f"(over {GLOBAL_MAX_SAMPLES:,} samples it is too slow and too large). Set 'Nearest samples "
+            "per cell' to 32 (a local neighbourhood), which gives practically the same map."
+        )
+
+
+def prepare_element(name, x, y, raw, settings):
+    """Parse censored values, drop unusable ones, merge duplicate locations; returns x, y, z (data units)."""
+    parsed = samples.parse_censored(raw, substitution=settings.substitution, factor=settings.dl_factor,
+                                    column=name)
+    values = np.asarray(parsed.values, dtype=float)
+    ok = np.isfinite(values)
+    if settings.transform == "log":
+        nonpositive = ok & (values <= 0)
+        if nonpositive.any():
+            raise JanjaInputError(
+                f"Element '{name}': {int(nonpositive.sum())} value(s) are still zero or negative after "
+                "censoring, so the log transform is impossible. Use 'half the detection limit' for "
+                "below-detection values, or choose no transform."
+            )
+    merged = samples.merge_duplicates(x[ok], y[ok], values[ok][:, None], settings.duplicate_tolerance)
+    mx, my, mz = merged.x, merged.y, merged.values[:, 0]
+    if mz.size < 3:
+        raise JanjaInputError(
+            f"Element '{name}' has only {mz.size} usable sample location(s) (of {len(raw)} rows): kriging "
+            "needs at least 3. Check the field holds this element's values and the missing-value codes."
+        )
+    if np.all(mz == mz[0]):
+        raise JanjaInputError(
+            f"All usable values of element '{name}' are equal ({mz[0]:g}): there is nothing to krige. "
+            "Check the field, or whether censoring replaced every value by the same detection limit."
+        )
+    return parsed, merged, mx, my, mz
+
+
+def fit_model(name, x, y, z_t, settings):
+    """Experimental variogram and model (automatic WLS fit or the user's) on the transformed values."""
+    ev = variogram.experimental_variogram(x, y, z_t, n_lags=settings.n_lags, max_lag=settings.max_lag,
+                                          anisotropy_angle=settings.anisotropy_angle,
+                                          anisotropy_ratio=settings.anisotropy_ratio)
+    if settings.fit == "manual":
+        missing = [k for k in ("nugget", "psill", "range") if getattr(settings, k) is None]
+        if missing:
+            raise JanjaInputError(
+                f"The manual variogram needs nugget, partial sill and range; {', '.join(missing)} "
+                "not given. Give them (in the transformed units), or choose the automatic fit."
+            )
+        model = variogram.manual_variogram(settings.model, settings.nugget, settings.psill, settings.range,
+                                           settings.anisotropy_angle, settings.anisotropy_ratio, ev=ev)
+    else:
+        try:
+            model = variogram.fit_variogram(ev, settings.model, settings.anisotropy_angle,
+                                            settings.anisotropy_ratio)
+        except JanjaInputError as exc:
+            raise JanjaInputError(f"Element '{name}': {exc}") from exc
+    return ev, model
+
+
+def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None, log=print):
+    """Krige every element of `raw_columns` (name -> raw values) onto `grid`.
+
+    inside: optional boolean (nrows, ncols) mask; cells outside are NaN. progress(fraction) -> True
+    cancels (kriging.KrigingCancelled).
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    _check_settings(settings, x.size)
+    cx, cy = grid.cell_centres()
+    cells = np.ones(cx.size, bool) if inside is None else np.asarray(inside, bool).ravel()
+    kwargs = {"neighbours": settings.neighbours or None, "search_radius": settings.search_radius}
+    results = []
+    names = list(raw_columns)
+    for i, name in enumerate(names):
+        def part(fraction, i=i):
+            return progress((i + fraction) / len(names)) if progress else False
+
+        parsed, merged, mx, my, mz = prepare_element(name, x, y, raw_columns[name], settings)
+        z_t = np.log(mz) if settings.transform == "log" else mz
+        ev, model = fit_model(name, mx, my, z_t, settings)
+        pred = np.full(cx.size, np.nan)
+        var = np.full(cx.size, np.nan)
+        log_pred = log_var = None
+        if settings.transform == "log":
+            r = kriging.lognormal_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
+            log_pred, log_var = pred.copy(), var.copy()
+            pred[cells], log_pred[cells], log_var[cells] = r.prediction, r.log_prediction, r.log_variance
+            var = log_var
+            log_pred = log_pred.reshape(grid.nrows, grid.ncols)
+            log_var = log_var.reshape(grid.nrows, grid.ncols)
+        else:
+            r = kriging.ordinary_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
+            pred[cells], var[cells] = r.prediction, r.variance
+        cv = kriging.cross_validate(mx, my, z_t, model, neighbours=kwargs["neighbours"],
+                                    search_radius=settings.search_radius)
+        notes = []
+        if r.n_missing:
+            notes.append(f"{r.n_missing} cell(s) had too few samples within the search radius and are nodata.")
+        result = ElementResult(
+            name=name, counts=dict(parsed.counts), n_locations=int(mz.size),
+            n_merged_groups=int(merged.n_merged_groups), stats=samples.summary_statistics(parsed.values),
+            experimental=ev, fit=model,
+            prediction=pred.reshape(grid.nrows, grid.ncols), variance=var.reshape(grid.nrows, grid.ncols),
+            log_prediction=log_pred, log_variance=log_var,
+            cv={"x": cv.x, "y": cv.y, "observed": cv.observed, "predicted": cv.predicted,
+                "variance": cv.variance, "residual": cv.residual, "zscore": cv.zscore,
+                "n_merged": np.asarray(merged.group_sizes, float)},
+            cv_summary=cv.summary(), notes=notes,
+        )
+        log(summary_line(result))
+        results.append(result)
+    return results
+
+
+def summary_line(r):
+    c = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
+    f = r.fit
+    return (f"{r.name}: {r.n_locations} locations ({c}); {f.model} nugget {f.nugget:.4g}, partial sill "
+            f"{f.psill:.4g}, range {f.range:.4g} m; LOO RMSE {r.cv_summary['rmse']:.4g}, "
+            f"MSSE {r.cv_summary['mean_squared_zscore']:.3g}")
+
+
+def style_classes(band):
+    """Percentile class breaks and labels for a prediction band."""
+    breaks, pcts = percentile_breaks(band)
+    labels = [f"P{pcts[i]}–P{pcts[i + 1]}: {breaks[i]:.3g} – {breaks[i + 1]:.3g}" for i in range(len(breaks) - 1)]
+    return breaks, labels
+
+
+def stack_tags(results, settings):
+    """GeoTIFF metadata recording how each band was made (for provenance and the classifier)."""
+    tags = {"JANJA_SETTINGS": str(asdict(settings))}
+    for r in results:
+        tags[f"JANJA_VARIOGRAM_{r.name}"] = str(r.fit.to_dict())
+    return tags
+
+
+def write_report(results, settings, path, crs_name, grid):
+    """The HTML kriging report: per element counts, statistics, variogram, fit and cross-validation."""
+    scale = "natural log of the values" if settings.transform == "log" else "data units"
+    rep = HtmlReport("Kriging report")
+    rep.paragraph(
+        f"Ordinary kriging ({'lognormal, unbiased back-transform' if settings.transform == 'log' else 'no transform'}) "
+        f"in {crs_name}; grid {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m; neighbourhood: "
+        f"{'all samples (global)' if not settings.neighbours else f'{settings.neighbours} nearest samples'}"
+        f"{'' if settings.search_radius is None else f' within {settings.search_radius:g} m'}; below-detection "
+        f"values: {settings.substitution.replace('_', ' ')}"
+        f"{f' (factor {settings.dl_factor:g})' if settings.substitution == 'dl_factor' else ''}."
+    )
+    rep.heading("Summary")
+    rep.table(
+        ["element", "locations", "merged groups", "model", "nugget", "partial sill", "range (m)",
+         "LOO mean error", "LOO RMSE", "LOO MSSE"],
+        [[r.name, r.n_locations, r.n_merged_groups, r.fit.model, r.fit.nugget, r.fit.psill, r.fit.range,
+          r.cv_summary["mean_error"], r.cv_summary["rmse"], r.cv_summary["mean_squared_zscore"]]
+         for r in results],
+    )
+    rep.paragraph(f"Variogram and cross-validation figures are on the {scale}. MSSE (mean squared "
+                  "standardised error) near 1 means the kriging variance describes the errors well.", "note")
+    for r in results:
+        rep.heading(r.name)
+        rep.table(["value kind", "count"], [[k, v] for k, v in r.counts.items()])
+        rep.table(["statistic", "value"], [[k, v] for k, v in r.stats.items()])
+        ev, f = r.experimental, r.fit
+        h = np.linspace(0, ev.cutoff, 100)
+        vario = chart(
+            [{"x": ev.dist, "y": ev.gamma, "label": "experimental"},
+             {"x": h[1:], "y": f(h[1:]), "style": "line", "label": f"{f.model} model"}],
+            title=f"{r.name} variogram", xlabel="lag distance (m)", ylabel=f"semivariance ({scale})")
+        cv = r.cv
+        lo = float(np.nanmin([cv["observed"].min(), cv["predicted"].min()]))
+        hi = float(np.nanmax([cv["observed"].max(), cv["predicted"].max()]))
+        scatter = chart(
+            [{"x": cv["observed"], "y": cv["predicted"], "label": "samples"},
+             {"x": [lo, hi], "y": [lo, hi], "style": "line", "label": "1:1", "colour": "#777777"}],
+            title=f"{r.name} leave-one-out", xlabel=f"observed ({scale})", ylabel=f"predicted ({scale})")
+        rep.charts([vario, scatter])
+        fit_rows = [["method", f.method], ["model", f.model], ["nugget", f.nugget], ["partial sill", f.psill],
+                    ["range (m)", f.range], ["anisotropy angle", f.anisotropy_angle],
+                    ["anisotropy ratio", f.anisotropy_ratio],
+                    ["weighted SSE (N/h²)", f.weighted_sse if f.weighted_sse is not None else "n/a"]]
+        rep.table(["variogram", ""], fit_rows)
+        rep.table(["experimental variogram: pairs", "distance (m)", "semivariance"],
+                  [[int(n), float(d), float(g)] for n, d, g in zip(ev.np, ev.dist, ev.gamma)])
+        rep.table(["cross-validation", ""], [[k, v] for k, v in r.cv_summary.items()])
+        for note in r.notes:
+            rep.paragraph(note, "note")
+    rep.write(path)
+    return path

@@ -1,0 +1,309 @@
+"""janja:krige — sample points to an aligned element raster stack by ordinary kriging."""
+
+import math
+
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterCrs,
+    QgsProcessingParameterDistance,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core import krige_pipeline
+from ..core.raster_grid import check_grid_size, grid_for_extent, rasterize_polygons, write_stack
+from .base import JanjaAlgorithm, progress_callback
+from .layers import metric_crs_for, read_sample_points
+from .styling import attach_style, write_class_style
+
+TRANSFORMS = ["log", "none"]
+TRANSFORM_LABELS = ["Lognormal (krige log values, unbiased back-transform)", "None (krige raw values)"]
+MODELS = ["spherical", "exponential", "gaussian", "linear", "power"]
+FITS = ["auto", "manual"]
+FIT_LABELS = ["Automatic (weighted least squares, gstat's N/h² weights)", "Given nugget, partial sill, range"]
+CENSORING = ["half_dl", "dl_factor", "omit"]
+CENSORING_LABELS = ["Half the detection limit", "Detection limit × factor", "Leave out"]
+
+
+class KrigeAlgorithm(JanjaAlgorithm):
+    GROUP_ID = "interpolation"
+    GROUP = "Interpolation"
+
+    INPUT = "INPUT"
+    FIELDS = "FIELDS"
+    CENSORED = "CENSORED"
+    DL_FACTOR = "DL_FACTOR"
+    DUPLICATE_TOLERANCE = "DUPLICATE_TOLERANCE"
+    CRS = "CRS"
+    TRANSFORM = "TRANSFORM"
+    MODEL = "MODEL"
+    FIT = "FIT"
+    NUGGET = "NUGGET"
+    PSILL = "PSILL"
+    RANGE = "RANGE"
+    N_LAGS = "N_LAGS"
+    MAX_LAG = "MAX_LAG"
+    ANIS_ANGLE = "ANISOTROPY_ANGLE"
+    ANIS_RATIO = "ANISOTROPY_RATIO"
+    NEIGHBOURS = "NEIGHBOURS"
+    SEARCH_RADIUS = "SEARCH_RADIUS"
+    EXTENT = "EXTENT"
+    MARGIN = "MARGIN"
+    CELL_SIZE = "CELL_SIZE"
+    MASK = "MASK"
+    OUTPUT = "OUTPUT"
+    VARIANCE = "VARIANCE"
+    LOG_OUTPUT = "LOG_OUTPUT"
+    CV_TABLE = "CV_TABLE"
+    REPORT = "REPORT"
+
+    def __init__(self):
+        super().__init__()
+        self.post_processors = []
+
+    def name(self):
+        return "krige"
+
+    def displayName(self):
+        return "Krige geochemical samples to an element stack"
+
+    def shortHelpString(self):
+        return (
+            "Ordinary kriging of each chosen element of a sample point layer into one aligned raster "
+            "stack (one float32 band per element, band description = field name), with a second stack of "
+            "kriging variances.\n\n"
+            "Inputs: a point layer (CSV with X/Y, GeoPackage, shapefile...) and its element fields. Text "
+            "values such as '<0.5' and '>1000', negative detection-limit codes (-0.001 = below 0.001), "
+            "missing codes (-9999, empty, NULL) and zeros are parsed by one rule; below-detection values "
+            "are replaced by half the detection limit unless you choose otherwise. Samples at the same "
+            "location (within the tolerance) are averaged. Geographic layers are projected to the UTM "
+            "zone of their centre unless you give a CRS.\n\n"
+            "Variogram: experimental variogram with gstat's defaults (15 lags up to one third of the "
+            "bounding-box diagonal), fitted per element by weighted least squares (N/h² weights) or given "
+            "by you; optional geometric anisotropy. Neighbourhood: all samples (global) or the n nearest.\n\n"
+            "Outputs: prediction stack, variance stack, optional log-scale stack, a leave-one-out "
+            "cross-validation point layer (observed, predicted, variance, standardised error) and an HTML "
+            "report with censoring counts, statistics, variogram plots, fitted parameters and "
+            "cross-validation per element. Rasters are styled with percentile classes (blue = low, "
+            "red = high); a sidecar .qml is written next to each raster for qgis_process users.\n\n"
+            "References: Journel & Huijbregts (1978) Mining Geostatistics; Pebesma (2004) Multivariable "
+            "geostatistics in S: the gstat package, Computers & Geosciences 30:683-691."
+        )
+
+    def initAlgorithm(self, config=None):
+        adv = QgsProcessingParameterNumber.FlagAdvanced
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.INPUT, "Sample points", [QgsProcessing.TypeVectorPoint]))
+        self.addParameter(QgsProcessingParameterField(
+            self.FIELDS, "Element fields", parentLayerParameterName=self.INPUT,
+            type=QgsProcessingParameterField.Any, allowMultiple=True))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.TRANSFORM, "Transform", options=TRANSFORM_LABELS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterDistance(
+            self.CELL_SIZE, "Cell size (0 = about 200 cells across the extent)", defaultValue=0.0,
+            minValue=0.0, parentParameterName=self.INPUT))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.NEIGHBOURS, "Nearest samples per cell (0 = all samples, global kriging)",
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+        params = [
+            QgsProcessingParameterEnum(self.MODEL, "Variogram model", options=MODELS, defaultValue=0),
+            QgsProcessingParameterEnum(self.FIT, "Variogram fit", options=FIT_LABELS, defaultValue=0),
+            QgsProcessingParameterNumber(self.NUGGET, "Nugget (manual fit, transformed units)",
+                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+            QgsProcessingParameterNumber(self.PSILL, "Partial sill (manual fit, transformed units)",
+                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+            QgsProcessingParameterNumber(self.RANGE, "Range in metres (manual fit)",
+                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+            QgsProcessingParameterNumber(self.N_LAGS, "Number of lags of the experimental variogram",
+                                         QgsProcessingParameterNumber.Integer, defaultValue=15, minValue=3),
+            QgsProcessingParameterNumber(self.MAX_LAG, "Maximum lag in metres (0 = one third of the diagonal)",
+                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+            QgsProcessingParameterNumber(self.ANIS_ANGLE, "Anisotropy: major axis, degrees clockwise from north",
+                                         QgsProcessingParameterNumber.Double, defaultValue=0.0,
+                                         minValue=0.0, maxValue=180.0),
+            QgsProcessingParameterNumber(self.ANIS_RATIO, "Anisotropy: minor/major range ratio (1 = isotropic)",
+                                         QgsProcessingParameterNumber.Double, defaultValue=1.0,
+                                         minValue=0.01, maxValue=1.0),
+            QgsProcessingParameterNumber(self.SEARCH_RADIUS, "Search radius in metres (0 = unlimited)",
+                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+            QgsProcessingParameterEnum(self.CENSORED, "Below-detection values", options=CENSORING_LABELS,
+                                       defaultValue=0),
+            QgsProcessingParameterNumber(self.DL_FACTOR, "Detection-limit factor (for 'Detection limit × factor')",
+                                         QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0),
+            QgsProcessingParameterNumber(self.DUPLICATE_TOLERANCE,
+                                         "Merge samples closer than (metres)",
+                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+            QgsProcessingParameterCrs(self.CRS, "Kriging CRS (default: the layer's, or its UTM zone if "
+                                      "geographic)", optional=True),
+            QgsProcessingParameterExtent(self.EXTENT, "Output extent (default: samples plus margin)",
+                                         optional=True),
+            QgsProcessingParameterNumber(self.MARGIN, "Margin around the samples, in cells",
+                                         QgsProcessingParameterNumber.Integer, defaultValue=2, minValue=0),
+            QgsProcessingParameterFeatureSource(self.MASK, "Mask polygons (cells outside are nodata)",
+                                                [QgsProcessing.TypeVectorPolygon], optional=True),
+        ]
+        for p in params:
+            p.setFlags(p.flags() | adv)
+            self.addParameter(p)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Element stack"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.VARIANCE, "Kriging variance stack"))
+        log_out = QgsProcessingParameterRasterDestination(
+            self.LOG_OUTPUT, "Log-scale prediction and variance stack", optional=True, createByDefault=False)
+        log_out.setFlags(log_out.flags() | adv)
+        self.addParameter(log_out)
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.CV_TABLE, "Leave-one-out cross-validation", QgsProcessing.TypeVectorPoint,
+            optional=True, createByDefault=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.REPORT, "Kriging report", "HTML files (*.html)", optional=True, createByDefault=True))
+
+    def settings_from(self, parameters, context):
+        nugget = self.parameterAsDouble(parameters, self.NUGGET, context) \
+            if parameters.get(self.NUGGET) not in (None, "") else None
+        psill = self.parameterAsDouble(parameters, self.PSILL, context) \
+            if parameters.get(self.PSILL) not in (None, "") else None
+        vrange = self.parameterAsDouble(parameters, self.RANGE, context) \
+            if parameters.get(self.RANGE) not in (None, "") else None
+        max_lag = self.parameterAsDouble(parameters, self.MAX_LAG, context)
+        radius = self.parameterAsDouble(parameters, self.SEARCH_RADIUS, context)
+        return krige_pipeline.KrigeSettings(
+            transform=TRANSFORMS[self.parameterAsEnum(parameters, self.TRANSFORM, context)],
+            model=MODELS[self.parameterAsEnum(parameters, self.MODEL, context)],
+            fit=FITS[self.parameterAsEnum(parameters, self.FIT, context)],
+            nugget=nugget, psill=psill, range=vrange,
+            n_lags=self.parameterAsInt(parameters, self.N_LAGS, context),
+            max_lag=max_lag if max_lag > 0 else None,
+            anisotropy_angle=self.parameterAsDouble(parameters, self.ANIS_ANGLE, context),
+            anisotropy_ratio=self.parameterAsDouble(parameters, self.ANIS_RATIO, context),
+            neighbours=self.parameterAsInt(parameters, self.NEIGHBOURS, context),
+            search_radius=radius if radius > 0 else None,
+            substitution=CENSORING[self.parameterAsEnum(parameters, self.CENSORED, context)],
+            dl_factor=self.parameterAsDouble(parameters, self.DL_FACTOR, context),
+            duplicate_tolerance=self.parameterAsDouble(parameters, self.DUPLICATE_TOLERANCE, context),
+        )
+
+    def perform(self, parameters, context, feedback):
+        source = self.parameterAsSource(parameters, self.INPUT, context)
+        if source is None:
+            raise QgsProcessingException("The sample layer could not be opened.")
+        fields = self.parameterAsFields(parameters, self.FIELDS, context)
+        if not fields:
+            raise QgsProcessingException("Choose at least one element field to krige.")
+        settings = self.settings_from(parameters, context)
+        requested = self.parameterAsCrs(parameters, self.CRS, context)
+        crs = metric_crs_for(source, requested, feedback)
+        points = read_sample_points(source, fields, crs, context, feedback)
+
+        grid = self.output_grid(parameters, context, points, crs)
+        check_grid_size(grid, n_layers=len(fields))
+        inside = self.mask_cells(parameters, context, crs, grid, points)
+        feedback.pushInfo(f"Output grid: {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m in {crs.authid()}.")
+
+        results = krige_pipeline.krige_elements(
+            points.x, points.y, points.raw, settings, grid, inside=inside,
+            progress=progress_callback(feedback, 5, 90), log=feedback.pushInfo)
+        if feedback.isCanceled():
+            return {}
+        crs_wkt = crs.toWkt()
+        names = [r.name for r in results]
+        out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        var_out = self.parameterAsOutputLayer(parameters, self.VARIANCE, context)
+        tags = krige_pipeline.stack_tags(results, settings)
+        write_stack(out, [r.prediction for r in results], names, grid, crs_wkt, tags=tags)
+        write_stack(var_out, [r.variance for r in results], names, grid, crs_wkt, tags=tags)
+        outputs = {self.OUTPUT: out, self.VARIANCE: var_out}
+        log_out = self.parameterAsOutputLayer(parameters, self.LOG_OUTPUT, context)
+        if log_out and settings.transform == "log":
+            bands = [b for r in results for b in (r.log_prediction, r.log_variance)]
+            band_names = [n for r in results for n in (f"log_{r.name}", f"log_{r.name}_variance")]
+            write_stack(log_out, bands, band_names, grid, crs_wkt, tags=tags)
+            outputs[self.LOG_OUTPUT] = log_out
+        feedback.setProgress(92)
+        self.style_outputs(context, results, out, var_out)
+
+        if parameters.get(self.CV_TABLE) is not None:
+            outputs[self.CV_TABLE] = self.write_cv_table(parameters, context, results, points, crs, source)
+        report = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        if report:
+            krige_pipeline.write_report(results, settings, report, crs_name=f"{crs.authid()} {crs.description()}",
+                                        grid=grid)
+            outputs[self.REPORT] = report
+        for r in results:
+            feedback.pushInfo(krige_pipeline.summary_line(r))
+        feedback.setProgress(100)
+        return outputs
+
+    def output_grid(self, parameters, context, points, crs):
+        if points.x.size == 0:
+            raise QgsProcessingException("The sample layer has no points.")
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs)
+        if parameters.get(self.EXTENT) and not extent.isNull():
+            xmin, ymin, xmax, ymax = extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()
+        else:
+            xmin, ymin = float(points.x.min()), float(points.y.min())
+            xmax, ymax = float(points.x.max()), float(points.y.max())
+        cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context)
+        if cell <= 0:
+            cell = krige_pipeline.default_cell_size(xmax - xmin, ymax - ymin)
+        margin = self.parameterAsInt(parameters, self.MARGIN, context) * cell
+        return grid_for_extent(xmin, ymin, xmax, ymax, cell, margin=0 if parameters.get(self.EXTENT) else margin)
+
+    def mask_cells(self, parameters, context, crs, grid, points):
+        mask = self.parameterAsSource(parameters, self.MASK, context)
+        if mask is None:
+            return None
+        transform = QgsCoordinateTransform(mask.sourceCrs(), crs, context.transformContext())
+        wkbs = []
+        for feature in mask.getFeatures():
+            geom = QgsGeometry(feature.geometry())
+            if geom.isNull():
+                continue
+            geom.transform(transform)
+            wkbs.append(geom.asWkb())
+        inside = rasterize_polygons(wkbs, grid)
+        if not inside.any():
+            raise QgsProcessingException(
+                "The mask polygons cover no cell of the output grid: they lie outside the samples' extent. "
+                "Check the mask layer and its CRS, or leave the mask empty.")
+        return inside
+
+    def style_outputs(self, context, results, out, var_out):
+        for path, key, output_id in ((out, "prediction", self.OUTPUT), (var_out, "variance", self.VARIANCE)):
+            breaks, labels = krige_pipeline.style_classes(getattr(results[0], key))
+            if len(breaks) >= 2:
+                qml = write_class_style(path, 1, breaks, labels)
+                attach_style(context, output_id, qml, self.post_processors)
+
+    def write_cv_table(self, parameters, context, results, points, crs, source):
+        fields = QgsFields()
+        fields.append(QgsField("element", QVariant.String))
+        for name in ("observed", "predicted", "variance", "residual", "zscore", "n_merged"):
+            fields.append(QgsField(name, QVariant.Double))
+        sink, dest = self.parameterAsSink(parameters, self.CV_TABLE, context, fields, QgsWkbTypes.Point, crs)
+        if sink is None:
+            raise QgsProcessingException("The cross-validation output could not be created.")
+        for r in results:
+            cv = r.cv
+            for i in range(len(cv["x"])):
+                feature = QgsFeature(fields)
+                feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(cv["x"][i], cv["y"][i])))
+                values = [cv[k][i] for k in ("observed", "predicted", "variance", "residual", "zscore", "n_merged")]
+                feature.setAttributes([r.name] + [float(v) if math.isfinite(v) else None for v in values])
+                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        return dest

@@ -1,0 +1,103 @@
+"""janja:krige in-process, checked against gstat (Meuse) and for its refusals."""
+
+import csv
+
+import numpy as np
+import pytest
+from testdata import SHARED_DATA
+
+MEUSE = SHARED_DATA / "meuse"
+
+
+def meuse_layer():
+    from qgis.core import QgsVectorLayer
+
+    uri = f"file://{MEUSE / 'meuse.csv'}?delimiter=,&xField=x&yField=y&crs=EPSG:28992"
+    layer = QgsVectorLayer(uri, "meuse", "delimitedtext")
+    assert layer.isValid() and layer.featureCount() == 155
+    return layer
+
+
+def gstat_model():
+    with open(MEUSE / "gstat_reference" / "variogram_fitted_sph_logzinc.csv") as fh:
+        rows = {r["model"]: r for r in csv.DictReader(fh)}
+    return float(rows["Nug"]["psill"]), float(rows["Sph"]["psill"]), float(rows["Sph"]["range"])
+
+
+def read_reference(name):
+    with open(MEUSE / "gstat_reference" / name) as fh:
+        rows = list(csv.DictReader(fh))
+    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+
+
+def sample_raster(path, band, x, y):
+    import rasterio
+
+    with rasterio.open(path) as src:
+        rows, cols = src.index(x, y)
+        data = src.read(band)
+        return data[np.asarray(rows), np.asarray(cols)].astype(float), src
+
+
+def run_krige(tmp_path, **overrides):
+    import processing
+
+    params = {
+        "INPUT": meuse_layer(), "FIELDS": ["zinc"], "TRANSFORM": 0, "CELL_SIZE": 40.0,
+        "NEIGHBOURS": 0, "OUTPUT": str(tmp_path / "zn.tif"), "VARIANCE": str(tmp_path / "zn_var.tif"),
+        "LOG_OUTPUT": str(tmp_path / "zn_log.tif"), "CV_TABLE": str(tmp_path / "cv.gpkg"),
+        "REPORT": str(tmp_path / "report.html"),
+    }
+    params.update(overrides)
+    return processing.run("janja:krige", params)
+
+
+def test_krige_meuse_equals_gstat_through_qgis(qgis_app, tmp_path):
+    nugget, psill, vrange = gstat_model()
+    # the meuse.grid nodes are the centres of this grid's cells
+    result = run_krige(tmp_path, FIT=1, NUGGET=nugget, PSILL=psill, RANGE=vrange,
+                       EXTENT="178440,181560,329600,333760 [EPSG:28992]")
+    ref = read_reference("ok_global_logzinc_meuse_grid.csv")
+    log_pred, src = sample_raster(result["LOG_OUTPUT"], 1, ref["x"], ref["y"])
+    log_var, _ = sample_raster(result["LOG_OUTPUT"], 2, ref["x"], ref["y"])
+    # float32 rasters: 1e-6 relative is the storage precision, the core tests check 1e-9
+    np.testing.assert_allclose(log_pred, ref["pred"], rtol=1e-6)
+    np.testing.assert_allclose(log_var, ref["var"], rtol=1e-5)
+    assert src.crs.to_epsg() == 28992
+    zn, _ = sample_raster(result["OUTPUT"], 1, ref["x"], ref["y"])
+    assert np.all(zn > 0) and np.corrcoef(np.log(zn), ref["pred"])[0, 1] > 0.99
+    assert (tmp_path / "zn.qml").exists() and (tmp_path / "zn_var.qml").exists()
+    html = (tmp_path / "report.html").read_text()
+    assert "zinc" in html and "<svg" in html
+
+
+def test_cross_validation_layer_matches_gstat(qgis_app, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    nugget, psill, vrange = gstat_model()
+    result = run_krige(tmp_path, FIT=1, NUGGET=nugget, PSILL=psill, RANGE=vrange, CELL_SIZE=200.0)
+    layer = QgsVectorLayer(result["CV_TABLE"], "cv", "ogr")
+    assert layer.featureCount() == 155
+    ref = read_reference("loocv_ok_global_logzinc.csv")
+    got = {(round(f.geometry().asPoint().x()), round(f.geometry().asPoint().y())): f for f in layer.getFeatures()}
+    with open(MEUSE / "meuse.csv") as fh:
+        meuse = list(csv.DictReader(fh))
+    pred = np.array([got[(int(r["x"]), int(r["y"]))]["predicted"] for r in meuse])
+    np.testing.assert_allclose(pred, ref["pred"], rtol=1e-9)
+    del layer
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"FIELDS": ["landuse"]}, "numeric"),
+        ({"FIT": 1}, "nugget"),
+        ({"CELL_SIZE": 0.01}, "memory"),
+    ],
+)
+def test_bad_input_gives_clear_error_and_writes_nothing(qgis_app, tmp_path, overrides, message):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match=message):
+        run_krige(tmp_path, **overrides)
+    assert not list(tmp_path.glob("*.tif")) and not (tmp_path / "report.html").exists()

@@ -1,0 +1,17 @@
+"""Paths and headless-QGIS helpers shared by every test tier (imports nothing from QGIS)."""
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+
+from qgis_headless import (  # noqa: E402,F401 - re-exported for the test tiers
+    PLUGIN_NAME,
+    make_plugin_folder,
+    qgis_environment,
+    run_qgis_process,
+)
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE_DATA = REPO / "resources" / "sample_data"
