@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import JanjaInputError
+from .errors import JanjaInputError, require
 
 NODATA = -9999.0
 # Refuse grids whose working arrays would not fit comfortably in memory (bytes).
@@ -46,6 +46,7 @@ class Grid:
         return gx.ravel(), gy.ravel()
 
     def transform(self):
+        require("rasterio", "writing GeoTIFF rasters")
         from rasterio.transform import from_origin
 
         return from_origin(self.xmin, self.ymax, self.cell, self.cell)
@@ -80,8 +81,7 @@ def check_grid_size(grid, n_layers, bytes_per_cell_per_layer=24, limit=DEFAULT_M
 
 def write_stack(path, bands, names, grid, crs_wkt, nodata=NODATA, tags=None):
     """Write a float32 multi-band GeoTIFF; NaN becomes nodata. Appears at `path` only when complete."""
-    import rasterio
-
+    rasterio = require("rasterio", "writing GeoTIFF rasters")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tif")

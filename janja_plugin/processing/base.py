@@ -3,6 +3,7 @@
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 
 from ..core.errors import JanjaInputError, MissingDependencyError
+from ..core.kriging import KrigingCancelled
 
 
 class JanjaAlgorithm(QgsProcessingAlgorithm):
@@ -31,6 +32,8 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
             return self.perform(parameters, context, feedback)
         except (JanjaInputError, MissingDependencyError) as exc:
             raise QgsProcessingException(str(exc)) from exc
+        except KrigingCancelled as exc:
+            raise QgsProcessingException("Cancelled: nothing was written.") from exc
 
     def perform(self, parameters, context, feedback):  # pragma: no cover - abstract
         raise NotImplementedError

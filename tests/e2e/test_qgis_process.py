@@ -66,3 +66,27 @@ def test_bad_field_fails_cleanly(env, tmp_path):
     assert "mostly text" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not list(tmp_path.glob("*.tif"))
+
+
+def test_package_zip_installs_and_loads(tmp_path):
+    """`make package` output, unzipped into an empty profile's plugins folder, is loaded by qgis_process."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from testdata import REPO
+
+    subprocess.run([sys.executable, str(REPO / "tools" / "package.py"), "--out", str(tmp_path / "dist")],
+                   check=True, capture_output=True)
+    (archive,) = (tmp_path / "dist").glob("janja-*.zip")
+    names = zipfile.ZipFile(archive).namelist()
+    assert "janja/metadata.txt" in names and "janja/__init__.py" in names
+    assert not [n for n in names if n.startswith(("janja/tests/", "janja/.venv/", "janja/out/")) or "__pycache__" in n]
+    env = qgis_environment(tmp_path / "q")
+    profile_plugins = tmp_path / "q" / "profile" / "profiles" / "default" / "python" / "plugins"
+    profile_plugins.mkdir(parents=True)
+    zipfile.ZipFile(archive).extractall(profile_plugins)
+    env["QGIS_PLUGINPATH"] = ""  # only the unzipped copy
+    run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
+    listed = run_qgis_process(["list"], env).stdout
+    assert all(alg_id in listed for alg_id in provider_algorithm_ids())

@@ -101,3 +101,60 @@ def test_bad_input_gives_clear_error_and_writes_nothing(qgis_app, tmp_path, over
     with pytest.raises(QgsProcessingException, match=message):
         run_krige(tmp_path, **overrides)
     assert not list(tmp_path.glob("*.tif")) and not (tmp_path / "report.html").exists()
+
+
+def test_progress_is_reported_and_cancel_writes_nothing(qgis_app, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    class CancelHalfway(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+            self.progressChanged.connect(self.on_progress)
+
+        def on_progress(self, value):
+            self.seen.append(value)
+            if value > 20:
+                self.cancel()
+
+    feedback = CancelHalfway()
+    params = {"INPUT": meuse_layer(), "FIELDS": ["zinc", "copper", "lead"], "CELL_SIZE": 10.0,
+              "OUTPUT": str(tmp_path / "zn.tif"), "VARIANCE": str(tmp_path / "zn_var.tif"),
+              "REPORT": str(tmp_path / "report.html")}
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        processing.run("janja:krige", params, feedback=feedback)
+    assert len(feedback.seen) > 2
+    assert not list(tmp_path.iterdir())
+
+
+def polygon_layer(wkt):
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:28992", "mask", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromWkt(wkt))
+    layer.dataProvider().addFeatures([feature])
+    return layer
+
+
+def test_mask_sets_cells_outside_to_nodata(qgis_app, tmp_path):
+    import rasterio
+
+    mask = polygon_layer("POLYGON((179000 330000, 180000 330000, 180000 332000, 179000 332000, 179000 330000))")
+    result = run_krige(tmp_path, MASK=mask, CELL_SIZE=100.0, CV_TABLE=None, REPORT=None, LOG_OUTPUT=None)
+    with rasterio.open(result["OUTPUT"]) as src:
+        band = src.read(1, masked=True)
+        xs = src.transform.c + (np.arange(src.width) + 0.5) * 100.0
+        ys = src.transform.f - (np.arange(src.height) + 0.5) * 100.0
+    inside = (ys[:, None] > 330000) & (ys[:, None] < 332000) & (xs[None, :] > 179000) & (xs[None, :] < 180000)
+    assert band.mask[~inside].all() and not band.mask[inside].any()
+
+
+def test_mask_outside_the_samples_is_refused(qgis_app, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    mask = polygon_layer("POLYGON((0 0, 1000 0, 1000 1000, 0 1000, 0 0))")
+    with pytest.raises(QgsProcessingException, match="outside the samples"):
+        run_krige(tmp_path, MASK=mask)
+    assert not list(tmp_path.glob("*.tif"))
