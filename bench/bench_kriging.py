@@ -24,7 +24,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-MEUSE = REPO.parent / "shared" / "data" / "meuse"
+MEUSE = REPO / "tests" / "data" / "meuse"
 # gstat's fit of log(zinc) on Meuse (gstat_reference/variogram_fitted_sph_logzinc.csv)
 MEUSE_MODEL = (0.0506595958340181, 0.590604994234333, 897.000251792225)
 SYNTH_MODEL = (0.1, 1.0, 8000.0)  # nugget, partial sill, range (m) on a 100 km x 100 km area

@@ -13,5 +13,6 @@ from qgis_headless import (  # noqa: E402,F401 - re-exported for the test tiers
     run_qgis_process,
 )
 
-SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"
+MEUSE = TEST_DATA / "meuse"  # R gstat 2.1 reference outputs, see its PROVENANCE.md
 SAMPLE_DATA = REPO / "resources" / "sample_data"

@@ -8,7 +8,7 @@ import pytest
 from janja_plugin.core import kriging, variogram
 from janja_plugin.core.errors import JanjaInputError
 
-MEUSE = Path(__file__).resolve().parents[3] / "shared" / "data" / "meuse"
+MEUSE = Path(__file__).resolve().parents[1] / "data" / "meuse"
 REF = MEUSE / "gstat_reference"
 
 

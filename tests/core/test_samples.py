@@ -2,7 +2,7 @@ import csv
 
 import numpy as np
 import pytest
-from testdata import SHARED_DATA
+from testdata import SAMPLE_DATA
 
 from janja_plugin.core.errors import JanjaInputError
 from janja_plugin.core.samples import (
@@ -12,7 +12,7 @@ from janja_plugin.core.samples import (
     utm_epsg_for_lonlat,
 )
 
-GSWA = SHARED_DATA / "gswa_geochemad" / "area1_sediment_au.csv"
+GSWA = SAMPLE_DATA / "wa_stream_sediments.csv"  # raw values of the WA survey, see PROVENANCE.md
 
 
 class QgsNullLike:

@@ -4,9 +4,8 @@ import csv
 
 import numpy as np
 import pytest
-from testdata import SHARED_DATA
+from testdata import MEUSE
 
-MEUSE = SHARED_DATA / "meuse"
 
 
 def meuse_layer():
