@@ -7,7 +7,6 @@ import pytest
 from testdata import MEUSE
 
 
-
 def meuse_layer():
     from qgis.core import QgsVectorLayer
 
