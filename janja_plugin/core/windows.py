@@ -1,0 +1,423 @@
+"""Window engine: one model window per output cell, cut from the stack, transformed, resized and batched.
+
+The stack is read in tiles of rows (memory stays bounded whatever its size). A background thread
+cuts and prepares the next batch while onnxruntime (which releases the GIL) runs the current one,
+so preparation hides under inference. With stride k only every k-th row/column is predicted and the
+rest interpolated bilinearly; cells with no predicted neighbour are then predicted exactly.
+"""
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .errors import JanjaInputError
+
+TILE_BUDGET_BYTES = 64 * 1024**2  # working memory for one tile of transformed, padded rows
+DEFAULT_BATCH = 64
+
+
+class Cancelled(Exception):  # noqa: N818 - the caller's word for it
+    """The user cancelled; nothing partial is returned."""
+
+
+# --- stacks ---------------------------------------------------------------------------------------
+
+class ArrayStack:
+    """An in-memory stack (bands, rows, cols); nodata and non-finite values are missing."""
+
+    def __init__(self, data, names, nodata=None):
+        self.data = np.asarray(data, dtype=np.float32)
+        if self.data.ndim != 3 or len(names) != self.data.shape[0]:
+            raise ValueError("data must be (bands, rows, cols) with one name per band")
+        self.names = list(names)
+        self.nodata = nodata
+        self.nrows, self.ncols = self.data.shape[1:]
+
+    def read(self, r0, r1, bands):
+        block = self.data[bands, r0:r1].astype(np.float32, copy=True)
+        if self.nodata is not None:
+            block[block == np.float32(self.nodata)] = np.nan
+        return block
+
+
+class RasterStack:
+    """A GeoTIFF element stack (janja:krige's layout) read by rows; band descriptions name the elements."""
+
+    def __init__(self, path):
+        from .errors import require
+
+        rasterio = require("rasterio", "reading the element stack")
+        self.path = path
+        try:
+            self.dataset = rasterio.open(path)
+        except Exception as exc:
+            raise JanjaInputError(f"The element stack {path} could not be opened as a raster ({exc}).") from exc
+        ds = self.dataset
+        self.names = [d or "" for d in ds.descriptions]
+        self.nrows, self.ncols = ds.height, ds.width
+        self.nodata = ds.nodata
+        t = ds.transform
+        self.cell_size = float(t.a)
+        self.square = abs(abs(t.a) - abs(t.e)) <= 1e-6 * abs(t.a) and t.b == 0 and t.d == 0
+        self.crs_wkt = ds.crs.to_wkt() if ds.crs else None
+
+    def grid(self):
+        from .raster_grid import Grid
+
+        t = self.dataset.transform
+        return Grid(float(t.c), float(t.f), float(t.a), self.ncols, self.nrows)
+
+    def read(self, r0, r1, bands):
+        from rasterio.windows import Window
+
+        block = self.dataset.read([b + 1 for b in bands], window=Window(0, r0, self.ncols, r1 - r0)).astype(np.float32)
+        if self.nodata is not None:
+            block[block == np.float32(self.nodata)] = np.nan
+        return block
+
+    def close(self):
+        self.dataset.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --- pieces of the window pipeline ----------------------------------------------------------------
+
+def reflect_index(idx, n):
+    """Map indices outside [0, n) back inside by reflection without repeating the edge (numpy 'reflect')."""
+    idx = np.asarray(idx)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    m = np.mod(idx, period)
+    return np.where(m < n, m, period - m)
+
+
+def resize_matrix(n_in, n_out, mode="bilinear_half_pixel"):
+    """(n_out, n_in) matrix M with resized = M @ signal: linear interpolation, edges clamped.
+
+    bilinear_half_pixel is torch's interpolate(align_corners=False, antialias=False) and OpenCV's
+    INTER_LINEAR; bilinear_align_corners maps the first and last samples onto each other.
+    """
+    out = np.arange(n_out, dtype=np.float64)
+    if mode == "bilinear_align_corners":
+        src = out * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros(1)
+    else:
+        src = np.clip((out + 0.5) * (n_in / n_out) - 0.5, 0, None)
+    src = np.minimum(src, n_in - 1)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    w1 = src - i0
+    m = np.zeros((n_out, n_in))
+    np.add.at(m, (np.arange(n_out), i0), 1 - w1)
+    np.add.at(m, (np.arange(n_out), i1), w1)
+    return m.astype(np.float32)
+
+
+def transform_values(block, elements):
+    """The card's per-element transform: (f(v + offset) - mean) / std; NaN where missing or not loggable."""
+    out = np.empty_like(block, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i, e in enumerate(elements):
+            v = block[i].astype(np.float64) + e.offset
+            if e.transform == "log10":
+                v = np.where(v > 0, np.log10(np.where(v > 0, v, 1)), np.nan)
+            elif e.transform == "ln":
+                v = np.where(v > 0, np.log(np.where(v > 0, v, 1)), np.nan)
+            out[i] = (v - e.mean) / e.std
+    return out
+
+
+def to_probability(raw, card):
+    """The prospective-class probability from the model's first output."""
+    raw = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
+    if card.output_kind == "score":
+        return np.clip(raw[:, 0], 0.0, 1.0)
+    if card.output_kind == "logits":
+        raw = np.exp(raw - raw.max(axis=1, keepdims=True))
+        raw /= raw.sum(axis=1, keepdims=True)
+    return raw[:, card.prospective_index]
+
+
+@dataclass
+class EngineStats:
+    n_windows: int = 0  # windows run through the model
+    n_windows_filled: int = 0  # of those, windows where some missing value was filled with the element mean
+    n_values_filled: int = 0  # element values filled (summed over windows)
+    n_valid_cells: int = 0  # cells whose centre has every element (the others are nodata)
+    n_interpolated: int = 0  # cells filled by stride interpolation
+    seconds: float = 0.0
+    inference_seconds: float = 0.0
+
+    @property
+    def windows_per_second(self):
+        return self.n_windows / self.seconds if self.seconds > 0 else float("nan")
+
+
+class _Preparer:
+    """Cuts, transforms and resizes the windows of the wanted cells, tile by tile, in batches."""
+
+    def __init__(self, card, stack, bands, batch_size, tile_rows=None):
+        self.card, self.stack, self.bands = card, stack, list(bands)
+        self.batch = batch_size
+        self.w = card.window_pixels
+        self.h = self.w // 2
+        n_el = len(self.bands)
+        same = (card.input_height, card.input_width) == (self.w, self.w) and card.resize == "bilinear_half_pixel"
+        self.rh = None if same else resize_matrix(self.w, card.input_height, card.resize)
+        self.rw = None if same else resize_matrix(self.w, card.input_width, card.resize)
+        self.cmap = np.asarray(card.channel_map)
+        if tile_rows is None:  # about four float32 copies of the padded tile are alive at once
+            tile_rows = max(1, TILE_BUDGET_BYTES // (n_el * (stack.ncols + 2 * self.h) * 16) - 2 * self.h)
+        self.tile_rows = int(min(tile_rows, stack.nrows))
+
+    def tile_ranges(self):
+        return [(r0, min(r0 + self.tile_rows, self.stack.nrows)) for r0 in range(0, self.stack.nrows, self.tile_rows)]
+
+    def _tile(self, r0, r1):
+        """Transformed tile padded by reflection (elements, rows + 2h, cols + 2h), missing -> 0, and its mask."""
+        n, h = self.stack.nrows, self.h
+        rows = reflect_index(np.arange(r0 - h, r1 + h), n)
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        raw = self.stack.read(lo, hi, self.bands)
+        t = transform_values(raw, self.card.elements)
+        missing = ~np.isfinite(t)
+        centre_ok = ~missing[:, r0 - lo:r1 - lo].any(axis=0)
+        cols = reflect_index(np.arange(-h, self.stack.ncols + h), self.stack.ncols)
+        t = t[:, rows - lo][:, :, cols]
+        missing = missing[:, rows - lo][:, :, cols]
+        t[missing] = 0.0  # the element's stored mean, in standardised units
+        return t, missing, centre_ok
+
+    def _resize(self, win):
+        """(elements, B, w, w) -> (B, channels, H, W): two matrix products for the whole batch."""
+        if self.rh is not None:
+            win = np.tensordot(win, self.rw, axes=([3], [1]))  # (E, B, w, W)
+            win = np.tensordot(win, self.rh, axes=([2], [1]))  # (E, B, W, H)
+            win = win.transpose(0, 1, 3, 2)
+        return np.ascontiguousarray(win[self.cmap].transpose(1, 0, 2, 3), dtype=np.float32)
+
+    def batches(self, want, valid_out, stats, stop):
+        """Yield (rows, cols, x, fraction) with at most `batch` windows; records centre validity in valid_out.
+
+        valid_out=None: validity is already known, so tiles with no wanted cell are not even read.
+        """
+        pend_r, pend_c, pend_x, n_pend = [], [], [], 0
+        tiles = self.tile_ranges()
+        fraction = 0.0
+        for r0, r1 in tiles:
+            if stop.is_set():
+                return
+            sel = want(r0, r1)
+            if valid_out is None and not sel.any():
+                continue
+            t, missing, centre_ok = self._tile(r0, r1)
+            if valid_out is not None:
+                valid_out[r0:r1] = centre_ok
+            wanted = centre_ok & sel
+            rr, cc = np.nonzero(wanted)
+            fraction = r1 / self.stack.nrows
+            if rr.size:
+                counts = _window_sums(missing.sum(axis=0, dtype=np.int32), self.w)
+                filled = counts[rr, cc]
+                stats.n_windows_filled += int(np.count_nonzero(filled))
+                stats.n_values_filled += int(filled.sum())
+                views = sliding_window_view(t, (self.w, self.w), axis=(1, 2))
+                for s in range(0, rr.size, self.batch):
+                    br, bc = rr[s:s + self.batch], cc[s:s + self.batch]
+                    pend_r.append(br + r0)
+                    pend_c.append(bc)
+                    pend_x.append(self._resize(views[:, br, bc]))
+                    n_pend += br.size
+                    while n_pend >= self.batch:
+                        yield _take(pend_r, pend_c, pend_x, self.batch) + (fraction,)
+                        n_pend -= self.batch
+        if n_pend:
+            yield _take(pend_r, pend_c, pend_x, n_pend) + (fraction,)
+
+
+def _take(pend_r, pend_c, pend_x, n):
+    """Pop exactly n windows from the pending lists (splitting the last chunk if needed)."""
+    rows, cols, xs, got = [], [], [], 0
+    while got < n:
+        k = min(n - got, pend_r[0].size)
+        rows.append(pend_r[0][:k])
+        cols.append(pend_c[0][:k])
+        xs.append(pend_x[0][:k])
+        if k == pend_r[0].size:
+            pend_r.pop(0), pend_c.pop(0), pend_x.pop(0)
+        else:
+            pend_r[0], pend_c[0], pend_x[0] = pend_r[0][k:], pend_c[0][k:], pend_x[0][k:]
+        got += k
+    x = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    return np.concatenate(rows), np.concatenate(cols), x
+
+
+def _window_sums(a, w):
+    """Sum of every w x w window of a (padded) 2-D array, top-left indexed: (rows - w + 1, cols - w + 1)."""
+    s = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
+    s[1:, 1:] = a.cumsum(0).cumsum(1)
+    return s[w:, w:] - s[:-w, w:] - s[w:, :-w] + s[:-w, :-w]
+
+
+def _run_pass(model, prep, want, out, valid, stats, progress, lo, hi, prefetch):
+    """Predict the wanted cells into `out`; progress goes from lo to hi. Raises Cancelled."""
+    card, session, name = model.card, model.session, model.input_name
+    stop = threading.Event()
+    gen = prep.batches(want, valid, stats, stop)
+
+    def infer(rows, cols, x, fraction):
+        n = len(rows)
+        if model.fixed_batch and n != model.fixed_batch:
+            pad = np.zeros((model.fixed_batch - n,) + x.shape[1:], np.float32)
+            x = np.concatenate([x, pad])
+        t0 = time.perf_counter()
+        raw = session.run(None, {name: x})[0]
+        stats.inference_seconds += time.perf_counter() - t0
+        out[rows, cols] = to_probability(raw[:n], card)
+        stats.n_windows += n
+        if progress is not None and progress(lo + (hi - lo) * fraction):
+            raise Cancelled("The prospectivity run was cancelled.")
+
+    if not prefetch:
+        for item in gen:
+            infer(*item)
+        return
+    q = queue.Queue(maxsize=3)
+    done = object()
+
+    def produce():
+        try:
+            for item in gen:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="janja-window-prep", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            infer(*item)
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
+def _axis_weights(n, nodes):
+    """For each of n positions: the two bracketing node indices and the weight of the upper one."""
+    pos = np.arange(n)
+    j1 = np.clip(np.searchsorted(nodes, pos, side="left"), 0, len(nodes) - 1)
+    j0 = np.where(nodes[j1] == pos, j1, np.maximum(j1 - 1, 0))
+    span = (nodes[j1] - nodes[j0]).astype(np.float64)
+    w1 = np.where(span > 0, (pos - nodes[j0]) / np.where(span > 0, span, 1), 0.0)
+    return j0, j1, w1
+
+
+def interpolate_coarse(coarse, row_nodes, col_nodes, nrows, ncols):
+    """Bilinear interpolation of node values (NaN = none) to every cell; weights renormalised over valid nodes."""
+    ok = np.isfinite(coarse)
+    v = np.where(ok, coarse, 0.0)
+    r0, r1, wr = _axis_weights(nrows, row_nodes)
+    c0, c1, wc = _axis_weights(ncols, col_nodes)
+    num, den = 0.0, 0.0
+    for rows, rw in ((r0, 1 - wr), (r1, wr)):
+        for cols, cw in ((c0, 1 - wc), (c1, wc)):
+            w = rw[:, None] * cw[None, :]
+            num = num + w * v[np.ix_(rows, cols)]
+            den = den + w * ok[np.ix_(rows, cols)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1), np.nan)
+
+
+def stride_nodes(n, k):
+    """Every k-th index from 0, plus the last one so interpolation never extrapolates."""
+    nodes = np.arange(0, n, k)
+    return nodes if nodes[-1] == n - 1 else np.append(nodes, n - 1)
+
+
+def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, tile_rows=None, progress=None,
+            prefetch=True):
+    """Prospective-class probability for every cell of `stack`: float32 (rows, cols), NaN where nodata.
+
+    bands: the stack band index of each card element (model_card.match_stack). mask: optional bool
+    (rows, cols), False cells are left NaN. progress(fraction) returning True cancels (Cancelled).
+    Returns (probability, valid_centre_mask, EngineStats).
+    """
+    if stride < 1 or int(stride) != stride:
+        raise JanjaInputError(f"The stride must be a whole number of cells, 1 or more, not {stride}.")
+    stride = int(stride)
+    if model.fixed_batch:
+        batch_size = model.fixed_batch
+    nrows, ncols = stack.nrows, stack.ncols
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (nrows, ncols):
+            raise ValueError(f"mask shape {mask.shape} differs from the stack's {(nrows, ncols)}")
+    t_start = time.perf_counter()
+    stats = EngineStats()
+    prep = _Preparer(model.card, stack, bands, batch_size, tile_rows)
+    out = np.full((nrows, ncols), np.nan, dtype=np.float32)
+    valid = np.zeros((nrows, ncols), dtype=bool)
+
+    def masked(sel_fn):
+        if mask is None:
+            return sel_fn
+        return lambda r0, r1: sel_fn(r0, r1) & mask[r0:r1]
+
+    if stride == 1:
+        _run_pass(model, prep, masked(lambda r0, r1: np.ones((r1 - r0, ncols), bool)), out, valid, stats,
+                  progress, 0.0, 1.0, prefetch)
+    else:
+        row_nodes, col_nodes = stride_nodes(nrows, stride), stride_nodes(ncols, stride)
+        is_row, is_col = np.zeros(nrows, bool), np.zeros(ncols, bool)
+        is_row[row_nodes], is_col[col_nodes] = True, True
+        _run_pass(model, prep, masked(lambda r0, r1: is_row[r0:r1, None] & is_col[None, :]), out, valid, stats,
+                  progress, 0.0, 0.9, prefetch)
+        dense = interpolate_coarse(out[np.ix_(row_nodes, col_nodes)], row_nodes, col_nodes, nrows, ncols)
+        keep = valid if mask is None else valid & mask
+        node = is_row[:, None] & is_col[None, :]
+        fill = keep & ~node & np.isfinite(dense)
+        stats.n_interpolated = int(fill.sum())
+        out[fill] = dense[fill]
+        orphan = keep & ~node & ~np.isfinite(dense)  # no predicted neighbour: predict these exactly
+        if orphan.any():
+            _run_pass(model, prep, lambda r0, r1: orphan[r0:r1], out, None, stats, progress, 0.9, 1.0, prefetch)
+    stats.n_valid_cells = int(valid.sum())
+    if stats.n_valid_cells == 0:
+        raise JanjaInputError(
+            f"The element stack has no cell where all of {', '.join(model.card.element_names)} have values "
+            "(every cell is nodata for at least one of them). Check that the right stack was chosen and that "
+            "kriging produced values."
+        )
+    if mask is not None and not (valid & mask).any():
+        raise JanjaInputError("The mask covers no cell of the stack that has values: choose a mask over the data.")
+    if progress is not None and progress(1.0):
+        raise Cancelled("The prospectivity run was cancelled.")
+    stats.seconds = time.perf_counter() - t_start
+    return out, valid, stats
