@@ -1,0 +1,167 @@
+"""Conventional anomaly thresholds: mean + k·SD, median + k·MAD, Tukey's fence, percentiles.
+
+Geochemical data are right-skewed and roughly lognormal, so the statistical methods work on log10
+values by default and convert the thresholds back to data units; a geologist reads '35 ppm', not
+'1.54'. Every method returns the same small object, so the map, the table and the report treat them
+alike: class 0 is background, class i means 'at or above the i-th threshold', NaN is class -1.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import JanjaInputError
+
+MAD_SCALE = 1.4826  # makes the MAD a consistent estimate of the SD for normal data
+DEFAULT_K = (1.0, 2.0, 3.0)
+DEFAULT_PERCENTILES = (75.0, 90.0, 95.0, 98.0)
+METHODS = ("mean_sd", "median_mad", "tukey", "percentile")
+_CLASS_NAMES = {
+    1: ["background", "anomalous"],
+    2: ["background", "possibly anomalous", "anomalous"],
+    3: ["background", "possibly anomalous", "anomalous", "strongly anomalous"],
+    4: ["background", "upper background", "possibly anomalous", "anomalous", "strongly anomalous"],
+}
+
+
+def class_names(n_thresholds):
+    """Ordered class names for n thresholds (n + 1 classes)."""
+    if n_thresholds in _CLASS_NAMES:
+        return list(_CLASS_NAMES[n_thresholds])
+    return ["background"] + [f"anomalous class {i}" for i in range(1, n_thresholds + 1)]
+
+
+def classify_by_thresholds(values, thresholds):
+    """Class per value: 0 below the first threshold, i at or above the i-th one; NaN gives -1."""
+    v = np.asarray(values, dtype=float)
+    t = np.asarray(thresholds, dtype=float)
+    out = np.searchsorted(t, v, side="right").astype(np.int32)
+    out[~np.isfinite(v)] = -1
+    return out
+
+
+@dataclass
+class Thresholds:
+    """Thresholds of one method, in data units and ascending, with the class each interval gets."""
+
+    method: str
+    thresholds: np.ndarray  # ascending, data units
+    threshold_names: list  # e.g. ['mean + 1 SD', ...], one per threshold
+    labels: list  # class names, len(thresholds) + 1; labels[0] == 'background'
+    log10: bool  # whether the statistics were computed on log10 values
+    parameters: dict = field(default_factory=dict)  # centre, spread, n ... for the report
+
+    def classify(self, values):
+        """Integer class per value (0 = background, -1 = NaN), same shape as `values`."""
+        return classify_by_thresholds(values, self.thresholds)
+
+    def table_rows(self):
+        """(class, label, from, to) rows for a report or a legend."""
+        bounds = [-np.inf] + [float(t) for t in self.thresholds] + [np.inf]
+        return [(i, self.labels[i], bounds[i], bounds[i + 1]) for i in range(len(self.labels))]
+
+
+def _valid(values, log10, method):
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < 3:
+        raise JanjaInputError(
+            f"The {method} threshold needs at least 3 valid values but got {v.size}. "
+            "Check the field or band you chose and its missing-value codes."
+        )
+    if log10:
+        bad = int(np.sum(v <= 0))
+        if bad:
+            raise JanjaInputError(
+                f"The {method} threshold works on log10 values, but {bad} of the {v.size} values are zero or "
+                "negative (below-detection codes?). Substitute censored values first (e.g. half the detection "
+                "limit), or switch the log transform off."
+            )
+        v = np.log10(v)
+    return v
+
+
+def _back(x, log10):
+    return 10.0 ** np.asarray(x, float) if log10 else np.asarray(x, float)
+
+
+def _make(method, centre, spread, ks, log10, centre_name, spread_name, n):
+    ks = sorted(float(k) for k in ks)
+    t = _back([centre + k * spread for k in ks], log10)
+    names = [f"{centre_name} + {k:g} {spread_name}" for k in ks]
+    params = {"n": n, "centre": float(_back(centre, log10)), f"{spread_name}{' (log10)' if log10 else ''}": spread}
+    return Thresholds(method, np.asarray(t), names, class_names(len(ks)), log10, params)
+
+
+def mean_sd_thresholds(values, k=DEFAULT_K, log10=True):
+    """Mean + k·SD (sample SD), on log10 values by default: the classic 'background + 2 sigma' rule."""
+    v = _valid(values, log10, "mean + k·SD")
+    return _make("mean_sd", float(v.mean()), float(v.std(ddof=1)), k, log10, "mean", "SD", v.size)
+
+
+def median_mad_thresholds(values, k=DEFAULT_K, log10=True):
+    """Median + k·MAD (MAD x 1.4826): robust, so the anomalies themselves do not inflate the spread."""
+    v = _valid(values, log10, "median + k·MAD")
+    med = float(np.median(v))
+    mad = MAD_SCALE * float(np.median(np.abs(v - med)))
+    return _make("median_mad", med, mad, k, log10, "median", "MAD", v.size)
+
+
+def tukey_thresholds(values, fences=(1.5,), log10=True):
+    """Tukey's upper fence Q3 + f·IQR (f = 1.5 by default; add 3.0 for the 'far out' fence)."""
+    v = _valid(values, log10, "Tukey fence")
+    q1, q3 = (float(q) for q in np.percentile(v, [25, 75]))
+    iqr = q3 - q1
+    fences = sorted(float(f) for f in fences)
+    t = _back([q3 + f * iqr for f in fences], log10)
+    names = [f"Q3 + {f:g} IQR" for f in fences]
+    params = {"n": v.size, "Q1": float(_back(q1, log10)), "Q3": float(_back(q3, log10)),
+              "IQR" + (" (log10)" if log10 else ""): iqr}
+    return Thresholds("tukey", np.asarray(t), names, class_names(len(fences)), log10, params)
+
+
+def percentile_thresholds(values, percentiles=DEFAULT_PERCENTILES):
+    """Percentiles of the values (no transform needed: percentiles commute with log)."""
+    v = _valid(values, False, "percentile")
+    p = sorted(float(q) for q in percentiles)
+    if p[0] <= 0 or p[-1] >= 100:
+        raise JanjaInputError(f"Percentiles must lie strictly between 0 and 100, not {p}.")
+    t = np.percentile(v, p)
+    names = [f"P{q:g}" for q in p]
+    return Thresholds("percentile", np.asarray(t, float), names, class_names(len(p)), False, {"n": v.size})
+
+
+def all_thresholds(values, k=DEFAULT_K, percentiles=DEFAULT_PERCENTILES, log10=True):
+    """Every method on the same values, for a side-by-side table; log methods need positive values."""
+    return {
+        "mean_sd": mean_sd_thresholds(values, k, log10),
+        "median_mad": median_mad_thresholds(values, k, log10),
+        "tukey": tukey_thresholds(values, log10=log10),
+        "percentile": percentile_thresholds(values, percentiles),
+    }
+
+
+def report_section(report, results, element="", values=None):
+    """Add a thresholds table (one row per threshold of every method) and a histogram-like chart."""
+    from .svgplot import chart
+
+    report.heading(f"Anomaly thresholds{f' — {element}' if element else ''}")
+    rows = []
+    for res in results.values():
+        for name, t, label in zip(res.threshold_names, res.thresholds, res.labels[1:]):
+            n_above = int(np.sum(np.asarray(values, float) >= t)) if values is not None else ""
+            rows.append((res.method, name + (" (log10)" if res.log10 else ""), float(t), label, n_above))
+    report.table(["method", "threshold", "value", "class from here", "n at or above"], rows)
+    if values is not None:
+        v = np.sort(np.asarray(values, float).ravel())
+        v = v[np.isfinite(v) & (v > 0)]
+        if v.size:
+            share = 100.0 * (1.0 - np.arange(v.size) / v.size)
+            series = [{"x": v, "y": share, "label": "values", "style": "line"}]
+            for i, res in enumerate(results.values()):
+                for t in res.thresholds:
+                    series.append({"x": [t, t], "y": [share.min(), 100], "style": "line",
+                                   "label": res.method if t == res.thresholds[0] else "",
+                                   "colour": ["#d7191c", "#1a9641", "#fdae61", "#7b3294"][i % 4]})
+            report.charts([chart(series, title="Share of values at or above", xlabel=element or "value",
+                                 ylabel="% of values", logx=True, logy=True)])
