@@ -49,3 +49,15 @@ def progress_callback(feedback, start=0.0, end=100.0):
         return False
 
     return report
+
+
+def parse_number_list(text, what):
+    """'1, 2,3' -> [1.0, 2.0, 3.0], or a clear error naming the parameter."""
+    try:
+        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+    except ValueError as exc:
+        raise QgsProcessingException(f"The {what} must be numbers separated by commas, e.g. 1,2,3 (got '{text}').") \
+            from exc
+    if not values:
+        raise QgsProcessingException(f"Give at least one value for the {what}.")
+    return values

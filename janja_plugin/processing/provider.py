@@ -10,9 +10,13 @@ ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "janja
 
 def algorithm_classes():
     """Every algorithm class the provider offers, in toolbox order."""
+    from .evaluate import EvaluateAlgorithm
+    from .fractal import FractalAlgorithm
     from .krige import KrigeAlgorithm
+    from .multivariate import RobustMahalanobisAlgorithm
+    from .thresholds import ThresholdsAlgorithm
 
-    return [KrigeAlgorithm]
+    return [KrigeAlgorithm, ThresholdsAlgorithm, FractalAlgorithm, RobustMahalanobisAlgorithm, EvaluateAlgorithm]
 
 
 class JanjaProvider(QgsProcessingProvider):
