@@ -9,7 +9,7 @@ export QT_QPA_PLATFORM := offscreen
 export XDG_RUNTIME_DIR := /tmp/runtime-$(shell id -u)
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
-.PHONY: setup demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
+.PHONY: compare setup demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
 
 setup:
 	@tools/setup.sh
@@ -50,3 +50,7 @@ bench: setup
 
 clean:
 	rm -rf $(OUT) dist .pytest_cache .ruff_cache
+
+compare: setup
+	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
+	$(PY) tools/compare_methods.py --out $(OUT)

@@ -20,7 +20,7 @@ KINDS = (MEASURED, BELOW_DL, ABOVE_DL, ZERO, MISSING, UNPARSEABLE)
 # below-detection code whose absolute value is the detection limit.
 DEFAULT_MISSING_CODES = frozenset({-9999.0, -99999.0, -999999.0, -9999.9, -999.0})
 MISSING_TEXT = {"", "NULL", "NA", "N/A", "NAN", "-", "--", "NS", "IS", "LNR", "N.A.", "NONE"}
-SUBSTITUTIONS = ("half_dl", "dl_factor", "omit")
+SUBSTITUTIONS = ("half_dl", "dl_factor", "omit", "half_min_positive")
 _CENSORED = re.compile(r"^\s*([<>])\s*=?\s*([-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
@@ -77,7 +77,10 @@ MAX_UNPARSEABLE_FRACTION = 0.05
 def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes=DEFAULT_MISSING_CODES,
                    column="values", max_unparseable_fraction=MAX_UNPARSEABLE_FRACTION):
     """Parse a column of raw values; below-detection values become DL x 0.5 ('half_dl'), DL x factor
-    ('dl_factor') or NaN ('omit'); above-detection values become the limit.
+    ('dl_factor'), NaN ('omit') or half the smallest positive measured value of the column whatever
+    their own limit ('half_min_positive', the OpenGADBench cleaning, which ranks every censored value
+    lowest even when surveys with different detection limits are mixed); above-detection values
+    become the limit.
 
     A zero means below an unknown detection limit: its limit is taken as the smallest positive
     measured value of the column (so 'half_dl' gives half of it, as the OpenGADBench code does).
@@ -90,7 +93,7 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
         raise JanjaInputError(f"Unknown substitution '{substitution}'; use one of {', '.join(SUBSTITUTIONS)}.")
     if substitution == "dl_factor" and not (factor >= 0 and math.isfinite(factor)):
         raise JanjaInputError(f"The detection-limit factor must be a number >= 0, not {factor}.")
-    multiplier = {"half_dl": 0.5, "dl_factor": factor, "omit": math.nan}[substitution]
+    multiplier = {"half_dl": 0.5, "dl_factor": factor}.get(substitution, math.nan)
     pairs = [_classify(v, missing_codes) for v in raw_values]
     kinds = np.array([k for k, _ in pairs], dtype=object)
     numbers = np.array([v for _, v in pairs], dtype=float)
@@ -118,7 +121,10 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
     values = np.full(n, np.nan)
     values[measured] = numbers[measured]
     below = (kinds == BELOW_DL) | (kinds == ZERO)
-    values[below] = limits[below] * multiplier
+    if substitution == "half_min_positive":
+        values[below] = 0.5 * zero_limit
+    else:
+        values[below] = limits[below] * multiplier
     values[kinds == ABOVE_DL] = limits[kinds == ABOVE_DL]
     counts = {k: int(np.sum(kinds == k)) for k in KINDS}
     examples = [(i, str(v)) for i, (v, k) in enumerate(zip(raw_values, kinds)) if k == UNPARSEABLE][:5]

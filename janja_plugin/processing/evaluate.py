@@ -11,6 +11,7 @@ from qgis.core import (
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDistance,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFileDestination,
@@ -25,6 +26,8 @@ from .inputs import choose_input, read_point_values, read_raster_band
 from .layers import read_sample_points
 
 WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
+CENSORING = ["half_dl", "half_min_positive"]
+CENSORING_LABELS = ["Half the detection limit", "Half the smallest positive value (OpenGADBench cleaning)"]
 
 
 class EvaluateAlgorithm(JanjaAlgorithm):
@@ -32,7 +35,7 @@ class EvaluateAlgorithm(JanjaAlgorithm):
     GROUP = "Evaluation"
     SCORE_POINTS, SCORE_FIELD, CONCENTRATION = "SCORE_POINTS", "SCORE_FIELD", "CONCENTRATION"
     SCORE_RASTER, BAND, DEPOSITS = "SCORE_RASTER", "BAND", "DEPOSITS"
-    MIN_DISTANCE, DRAWS, SEED = "MIN_DISTANCE", "DRAWS", "SEED"
+    MIN_DISTANCE, DRAWS, SEED, CENSORED = "MIN_DISTANCE", "DRAWS", "SEED", "CENSORED"
     TABLE, REPORT = "TABLE", "REPORT"
 
     def name(self):
@@ -50,7 +53,8 @@ class EvaluateAlgorithm(JanjaAlgorithm):
             "Samples: the published OpenGADBench protocol (each deposit takes the score of its nearest "
             "sample by great-circle distance; an equal number of negatives drawn with replacement from the "
             "samples at least the minimum distance, 5 km by default, from every deposit; AUC mean ± SD over "
-            "20 draws, seed 42), so the numbers can be set beside the benchmark's. Both: the success-rate "
+            "20 draws, seed 42), so the numbers can be set beside the benchmark's (choose its cleaning for "
+            "concentration fields: below-detection values and zeros become half the smallest positive value). Both: the success-rate "
             "curve (share of deposits captured against share of area or samples) and the prediction–area "
             "plot with its intersection: the zone holding P % of the deposits in A % of the area, "
             "Nd = P/A, We = ln(Nd).\n\n"
@@ -71,6 +75,8 @@ class EvaluateAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             self.CONCENTRATION, "The score field holds concentrations (parse '<DL', -9999, negative codes)",
             defaultValue=False))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.CENSORED, "Below-detection concentrations", CENSORING_LABELS, defaultValue=0))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.DEPOSITS, "Known deposits / occurrences", [QgsProcessing.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterDistance(
@@ -110,7 +116,9 @@ class EvaluateAlgorithm(JanjaAlgorithm):
             if not field:
                 raise QgsProcessingException("Choose the score field of the sample layer.")
             conc = self.parameterAsBool(parameters, self.CONCENTRATION, context)
-            samples, scores = read_point_values(points, field, WGS84, context, feedback, concentrations=conc)
+            substitution = CENSORING[self.parameterAsEnum(parameters, self.CENSORED, context)]
+            samples, scores = read_point_values(points, field, WGS84, context, feedback, concentrations=conc,
+                                                substitution=substitution)
             deposits = self.deposits_in(parameters, context, feedback, WGS84)
             protocol = ev.sample_protocol_auc(
                 samples.x, samples.y, scores, deposits.x, deposits.y,

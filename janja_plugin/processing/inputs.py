@@ -54,14 +54,14 @@ def read_raster_band(layer, band):
     return RasterBand(values, transform, layer.crs(), abs(transform.a), abs(transform.e), path, name)
 
 
-def read_point_values(source, field, crs, context, feedback, concentrations=True):
-    """(points, values) of one field; concentrations go through the censoring parser (half the DL)."""
+def read_point_values(source, field, crs, context, feedback, concentrations=True, substitution="half_dl"):
+    """(points, values) of one field; concentrations go through the censoring parser."""
     points = read_sample_points(source, [field], crs, context, feedback)
     raw = points.raw[field]
     if concentrations:
-        parsed = parse_censored(raw, column=field)
+        parsed = parse_censored(raw, column=field, substitution=substitution)
         counts = ", ".join(f"{k} {v}" for k, v in parsed.counts.items() if v)
-        feedback.pushInfo(f"{field}: {counts}; below-detection values set to half the detection limit.")
+        feedback.pushInfo(f"{field}: {counts}; below-detection values: {substitution.replace('_', ' ')}.")
         values = parsed.values
     else:
         values = np.array([float(v) if isinstance(v, int | float) else np.nan for v in raw], float)

@@ -93,3 +93,8 @@ def test_id_column_with_a_few_numeric_ids_is_refused():
     raw = ["JAC 009", "JAC 010", "73", "JAC 011", "68"]
     with pytest.raises(JanjaInputError, match="mostly text: 3 of its 5"):
         parse_censored(raw, column="COMPSAMPID")
+
+
+def test_half_min_positive_ranks_every_censored_value_lowest():
+    p = parse_censored(["<0.1", -0.0001, 0, 0.002, 0.5], substitution="half_min_positive")
+    np.testing.assert_allclose(p.values, [0.001, 0.001, 0.001, 0.002, 0.5])
