@@ -21,6 +21,7 @@ nearest samples); tests check this to 1e-9.
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,8 +30,11 @@ from .variogram import VariogramModel, _check_points
 
 CHUNK_TARGETS = 32_768  # targets per neighbour query / progress step (local)
 BATCH_DOUBLES = 300_000  # about 2.4 MB per stacked array: cache-sized batches, small peak memory
+CHOLESKY_BATCH_DOUBLES = 160_000  # bordered Cholesky batches: about 120 systems (measured best)
 GLOBAL_BATCH_DOUBLES = 4_000_000  # right-hand sides per global solve: about 32 MB
 MAX_WEIGHT_SUM = 1e6  # sum |lambda| above this means a (numerically) singular system
+CHOLESKY_MAX_WIDTH = 4  # sets shared by more targets than this are solved by LU with all their targets
+CHOLESKY_MIN_PIVOT = 1e-9  # Cholesky pivot^2 / sill below this: C is (nearly) singular, use LU
 
 
 class KrigingCancelled(Exception):  # noqa: N818 - the name the callers use
@@ -238,15 +242,161 @@ def _system_matrices(model, s, px, py):
     return a
 
 
+_OWN_FORMULA = ("spherical", "exponential", "gaussian")
+
+
+def _covariance_from_squared(model, s, d2):
+    """Covariance (sill - gamma(h)) / s for h > 0 from squared distances d2 (overwritten).
+
+    For the models in _OWN_FORMULA d2 must be in units of the range (coordinates divided by it);
+    their formulas are written out with in-place operations: on ~1e9 matrix entries per run this is
+    several times cheaper than sill - model(h), which makes about ten temporaries.
+    """
+    p = model.psill / s
+    if model.model == "gaussian":
+        d2 *= -1.0
+        np.exp(d2, out=d2)
+        d2 *= p
+        return d2
+    h = np.sqrt(d2, out=d2)
+    if model.model == "spherical":  # p (1 - 1.5 r + 0.5 r^3) for r = h / range < 1, else 0
+        np.minimum(h, 1.0, out=h)
+        t = h * h
+        t *= 0.5 * p
+        t -= 1.5 * p
+        t *= h
+        t += p
+        return t
+    if model.model == "exponential":
+        h *= -1.0
+        np.exp(h, out=h)
+        h *= p
+        return h
+    return (model.sill - model(h)) / s
+
+
+def _batch_lu(model, s, px, py, zr, tqx, tqy, cl, cr, width):
+    """Variogram-form OK by LU for a batch of sets: (prediction, variance, mu) of its targets.
+
+    px, py, zr: (g, c) neighbour coordinates and values per set; target i at (tqx[i], tqy[i]) belongs
+    to set cl[i] and is right-hand side cr[i] of `width` (cl, cr are None when width is 1: target i
+    is set i).
+    """
+    g, c = px.shape
+    a = _system_matrices(model, s, px, py)
+    if width == 1:
+        bc = model(_dist(px, py, tqx[:, None], tqy[:, None]))
+    else:
+        bc = model(_dist(px[cl], py[cl], tqx[:, None], tqy[:, None]))
+    if s != 1.0:
+        bc /= s
+    if width == 1:
+        rhs = np.empty((g, c + 1, 1))
+        rhs[:, :c, 0] = bc
+        rhs[:, c, 0] = 1.0
+    else:
+        rhs = np.zeros((g, c + 1, width))
+        rhs[cl, :c, cr] = bc
+        rhs[cl, c, cr] = 1.0
+    try:
+        w = np.linalg.solve(a, rhs)
+    except np.linalg.LinAlgError:
+        raise _singular_error("for at least one target's neighbour set") from None
+    wc = w[:, :, 0] if width == 1 else w[cl, :, cr]
+    lam = wc[:, :c]
+    bad = ~np.isfinite(wc).all(axis=1) | (np.abs(lam).sum(axis=1) > MAX_WEIGHT_SUM)
+    if bad.any():
+        raise _singular_error("for at least one target's neighbour set (its kriging weights explode)")
+    zc = zr if width == 1 else zr[cl]
+    return np.einsum("ij,ij->i", lam, zc), s * (np.einsum("ij,ij->i", lam, bc) + wc[:, c]), s * wc[:, c]
+
+
+@lru_cache(maxsize=16)
+def _packing(c, n):
+    """Row and column indices of the strict lower triangle of c x c, and their flat offsets in n x n."""
+    il, jl = np.tril_indices(c, -1)
+    return il, jl, il * n + jl
+
+
+def _batch_cholesky(model, s, px, py, zr, tqx, tqy, cl, cr, width):
+    """As _batch_lu, by Cholesky of the covariance matrix C (bounded models); None if C is not safely
+    positive definite (the caller then uses LU, which also reports singular systems).
+
+    With sum(lambda) = 1 the OK weights are lambda = C^-1 (c0 - m 1), m = (1'C^-1 c0 - 1) / (1'C^-1 1),
+    and the variance is sill - lambda'c0 - m (m = -mu). With C = L L' only the dot products of
+    u = L^-1 c0, v = L^-1 1 and q = L^-1 z enter: prediction = q'u - m q'v, 1'C^-1 c0 = v'u, ... So the
+    border rows B' = [c0 (one row per target); 1; z] are put under C, and one batched Cholesky of
+    [[C, B], [B', big I]] yields u, v, q as its last rows (the forward substitutions come out of the
+    factorisation; `big` keeps the trailing block positive). Only lower triangles are filled (all the
+    factorisation reads), so C's entries are computed once per pair. zr must be centred (prediction
+    = mean + result) so that 1'lambda = 1 is not leaned on.
+    """
+    g, c = px.shape
+    n = c + width + 2
+    n += n % 2  # even sizes factorise noticeably faster (alignment); the extra row stays zero
+    il, jl, flat_lower = _packing(c, n)
+    pxc, pyc = (px, py) if width == 1 else (px[cl], py[cl])
+    at_sample = (pxc == tqx[:, None]) & (pyc == tqy[:, None])  # h = 0: the nugget is part of c0 there
+    if model.model in _OWN_FORMULA:  # distances in units of the range
+        f = 1.0 / model.range
+        px, py, tqx, tqy = px * f, py * f, tqx * f, tqy * f
+    d2 = px[:, il] - px[:, jl]
+    d2 *= d2
+    dy = py[:, il] - py[:, jl]
+    dy *= dy
+    d2 += dy
+    a = np.empty((g, n, n))
+    flat = a.reshape(g, n * n)
+    flat[:, flat_lower] = _covariance_from_squared(model, s, d2)
+    a[:, c:, :] = 0.0
+    diag = flat[:, ::n + 1]
+    diag[:, :c] = model.sill / s  # h = 0: the nugget is part of C there
+    diag[:, c:] = 1e100
+    d2 = (px if width == 1 else px[cl]) - tqx[:, None]
+    d2 *= d2
+    dy = (py if width == 1 else py[cl]) - tqy[:, None]
+    dy *= dy
+    d2 += dy
+    c0 = _covariance_from_squared(model, s, d2)
+    if at_sample.any():
+        c0[at_sample] = model.sill / s
+    if width == 1:
+        a[:, c, :c] = c0
+    else:
+        a[cl, c + cr, :c] = c0
+    a[:, c + width, :c] = 1.0
+    a[:, c + width + 1, :c] = zr
+    try:
+        lf = np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return None
+    if not (lf.reshape(g, n * n)[:, :c * (n + 1):n + 1].min() ** 2 > CHOLESKY_MIN_PIVOT * model.sill / s):
+        return None  # a (nearly) singular C: leave it to LU and its checks
+    if width == 1:
+        u, v, q = lf[:, c, :c], lf[:, c + 1, :c], lf[:, c + 2, :c]
+    else:
+        u, v, q = lf[cl, c + cr, :c], lf[cl, c + width, :c], lf[cl, c + width + 1, :c]
+    uu, vu, vv = np.einsum("ij,ij->i", u, u), np.einsum("ij,ij->i", v, u), np.einsum("ij,ij->i", v, v)
+    qu, qv = np.einsum("ij,ij->i", q, u), np.einsum("ij,ij->i", q, v)
+    m = (vu - 1.0) / vv
+    pred, var, mu = qu - m * qv, model.sill - s * (uu - m * vu + m), -s * m
+    if not (np.isfinite(pred).all() and np.isfinite(var).all()):
+        return None
+    return pred, var, mu
+
+
 def _solve_sets(tx, ty, z, model, s, sets, gid, qx, qy):
-    """Krige targets (qx, qy) whose neighbour set is sets[gid]: one LU per distinct set.
+    """Krige targets (qx, qy) whose neighbour set is sets[gid]: one factorisation per distinct set.
 
     Sets are solved in stacked batches; a set shared by several targets gets all their right-hand
     sides at once (batches are formed per power-of-two class of targets per set, zero-padded).
+    Bounded models use the Cholesky form (_batch_cholesky) for sets with few targets, else LU.
     """
     g_total, c = sets.shape
     m = qx.size
     pred, var, mu = np.empty(m), np.empty(m), np.empty(m)
+    zmean = float(np.mean(z))
+    zc = z - zmean
     sizes = np.bincount(gid, minlength=g_total)
     size_class = np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)  # RHS columns: 2^class
     gorder = np.argsort(size_class, kind="stable")  # groups of one class become contiguous
@@ -260,37 +410,23 @@ def _solve_sets(tx, ty, z, model, s, sets, gid, qx, qy):
     cls_start = np.searchsorted(size_class, np.arange(size_class[-1] + 2))
     for cls in range(size_class[-1] + 1):
         width = 2**cls
-        per_batch = max(1, BATCH_DOUBLES // ((c + 1) * (c + 1 + width)))
+        chol = model.bounded and width <= CHOLESKY_MAX_WIDTH
+        per_batch = max(1, (CHOLESKY_BATCH_DOUBLES // (c + width + 3)**2 if chol else
+                            BATCH_DOUBLES // ((c + 1) * (c + 1 + width))))
         for g0 in range(cls_start[cls], cls_start[cls + 1], per_batch):
             g1 = min(g0 + per_batch, cls_start[cls + 1])
             cells = order[gstart[g0]:gstart[g1]]
             rows = sets[g0:g1]
             px, py = tx[rows], ty[rows]
-            a = _system_matrices(model, s, px, py)
-            cl, cr = gid[cells] - g0, rank[cells]
-            bc = model(_dist(px[cl], py[cl], qx[cells, None], qy[cells, None]))
-            if s != 1.0:
-                bc /= s
-            if width == 1:
-                rhs = np.empty((g1 - g0, c + 1, 1))
-                rhs[:, :c, 0] = bc
-                rhs[:, c, 0] = 1.0
-            else:
-                rhs = np.zeros((g1 - g0, c + 1, width))
-                rhs[cl, :c, cr] = bc
-                rhs[cl, c, cr] = 1.0
-            try:
-                w = np.linalg.solve(a, rhs)
-            except np.linalg.LinAlgError:
-                raise _singular_error("for at least one target's neighbour set") from None
-            wc = w[:, :, 0] if width == 1 else w[cl, :, cr]
-            lam = wc[:, :c]
-            bad = ~np.isfinite(wc).all(axis=1) | (np.abs(lam).sum(axis=1) > MAX_WEIGHT_SUM)
-            if bad.any():
-                raise _singular_error("for at least one target's neighbour set (its kriging weights explode)")
-            pred[cells] = np.einsum("ij,ij->i", lam, z[rows[cl]])
-            var[cells] = s * (np.einsum("ij,ij->i", lam, bc) + wc[:, c])
-            mu[cells] = s * wc[:, c]
+            cl, cr = (None, None) if width == 1 else (gid[cells] - g0, rank[cells])
+            out = None
+            if chol:
+                out = _batch_cholesky(model, s, px, py, zc[rows], qx[cells], qy[cells], cl, cr, width)
+                if out is not None:
+                    out[0].__iadd__(zmean)
+            if out is None:
+                out = _batch_lu(model, s, px, py, z[rows], qx[cells], qy[cells], cl, cr, width)
+            pred[cells], var[cells], mu[cells] = out
     return pred, var, mu
 
 

@@ -200,3 +200,55 @@ def test_bad_input_is_explained():
     xs = np.array([0.0, 1e-3, 5, 500, 900])
     with pytest.raises(JanjaInputError, match="singular"):
         kriging.ordinary_kriging(xs, xs * 0.5, np.arange(5.0), [100.0], [100.0], g)
+
+
+def _textbook_local(x, y, z, tx, ty, m, k):
+    """Each target kriged from its own k nearest samples: variogram-form system solved by LU."""
+    from scipy.spatial import cKDTree
+
+    sx, sy = m.transform(x, y)
+    qx, qy = m.transform(tx, ty)
+    _, idx = cKDTree(np.column_stack([sx, sy])).query(np.column_stack([qx, qy]), k=k)
+    px, py = sx[idx], sy[idx]
+    a = np.ones((idx.shape[0], k + 1, k + 1))
+    a[:, :k, :k] = m(np.hypot(px[:, :, None] - px[:, None, :], py[:, :, None] - py[:, None, :]))
+    a[:, k, k] = 0.0
+    b = np.ones((idx.shape[0], k + 1))
+    b[:, :k] = m(np.hypot(px - qx[:, None], py - qy[:, None]))
+    w = np.linalg.solve(a, b[:, :, None])[:, :, 0]
+    return np.einsum("ij,ij->i", w[:, :k], z[idx]), np.einsum("ij,ij->i", w, b), w[:, k]
+
+
+@pytest.mark.parametrize("model", [
+    ("sph", 0.1, 1.0, 900.0, 0.0, 1.0),
+    ("sph", 0.0, 1.0, 900.0, 0.0, 1.0),
+    ("exp", 0.2, 0.8, 500.0, 35.0, 0.4),
+    ("gau", 0.05, 1.0, 600.0, 120.0, 0.7),
+    ("lin", 0.1, 1.0, 2000.0, 0.0, 1.0),
+    ("pow", 0.1, 0.002, 1.2, 0.0, 1.0),
+])
+def test_local_paths_equal_textbook_definition(model):
+    """Cholesky (bounded models), LU (unbounded / many targets per set) and grouping all give the plain
+    definition to 1e-9: nugget, no nugget, anisotropy, targets on samples, sets shared by 1 to many cells."""
+    x, y, z = _random_case(300, seed=5)
+    z = z + 100.0  # a large mean: the Cholesky form must not lose digits to it
+    m = variogram.make_model(model[0], *model[1:4], anisotropy_angle=model[4], anisotropy_ratio=model[5])
+    gx, gy = np.meshgrid(np.linspace(0, 5000, 90), np.linspace(0, 5000, 70))
+    tx, ty = np.concatenate([gx.ravel(), x[:25]]), np.concatenate([gy.ravel(), y[:25]])
+    pred, var, mu = _textbook_local(x, y, z, tx, ty, m, 12)
+    r = kriging.ordinary_kriging(x, y, z, tx, ty, m, neighbours=12)
+    assert r.n_systems < tx.size  # some sets are shared, by up to many targets
+    np.testing.assert_allclose(r.prediction, pred, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(r.variance, var, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(r.lagrange, mu, rtol=1e-9, atol=1e-12)
+    if model[1] == 0.0:
+        np.testing.assert_allclose(r.prediction[-25:], z[:25], rtol=1e-12)
+
+
+def test_local_singular_system_still_reported():
+    """Nearly coincident samples, Gaussian model without nugget: the Cholesky form gives up on the
+    tiny pivots and LU reports the singular system, as in the global case."""
+    g = variogram.make_model("gaussian", 0.0, 1.0, 1000.0)
+    xs = np.array([0.0, 1e-3, 5, 500, 900, 1400])
+    with pytest.raises(JanjaInputError, match="singular"):
+        kriging.ordinary_kriging(xs, xs * 0.5, np.arange(6.0), [100.0, 800.0], [100.0, 300.0], g, neighbours=4)
