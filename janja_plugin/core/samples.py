@@ -1,12 +1,27 @@
 """Reading geochemical sample values as laboratories and databases write them.
 
 One parser for every convention met in real surveys: '<0.5' and '>1000' strings, negative numbers
-as detection-limit codes (-0.001 = below 0.001), missing codes (-9999, empty, NULL), zeros. The
-caller chooses what replaces a below-detection value; every run counts what it saw, per kind.
+as detection-limit codes (-0.001 = below 0.001), missing codes (-9999, empty, NULL), zeros, text
+such as 'BDL', and a separate flag column ('<' beside a value of 0.0, as in GTK's till database).
+The caller chooses what replaces a below-detection value; every run counts what it saw, per kind,
+so a map never hides how much of it rests on substituted values.
+
+Decisions, written down once:
+- A comma is a decimal comma when the text has no point ('0,5' = 0.5): European spreadsheets write
+  it so, and geochemical tables do not use thousands separators.
+- Missing-value codes (DEFAULT_MISSING_CODES) are matched to 1 part in 1e6, so a -9999.9 stored
+  as float32 is still recognised; any other negative number is a below-detection code.
+- A zero, a '<0', 'BDL' or a '<' flag without a usable limit means "below an unknown detection
+  limit": the limit is taken as the smallest positive measured value of the column (so 'half_dl'
+  gives half of it, as the OpenGADBench code does for values <= 0).
+- '>1000' becomes 1000 (the limit): the true value is at least that; such rows are counted.
+- 'ND' is left out of the below-detection words on purpose: it means "not detected" in some
+  tables and "not determined" in others, so it is reported as unparseable for the user to decide.
 """
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,19 +35,29 @@ KINDS = (MEASURED, BELOW_DL, ABOVE_DL, ZERO, MISSING, UNPARSEABLE)
 # below-detection code whose absolute value is the detection limit.
 DEFAULT_MISSING_CODES = frozenset({-9999.0, -99999.0, -999999.0, -9999.9, -999.0})
 MISSING_TEXT = {"", "NULL", "NA", "N/A", "NAN", "-", "--", "NS", "IS", "LNR", "N.A.", "NONE"}
+# Words that mean "below detection" without giving the limit.
+BELOW_TEXT = {"BDL", "<DL", "<LOD", "<LLD", "LLD", "BLD", "<D.L.", "B.D.L."}
 SUBSTITUTIONS = ("half_dl", "dl_factor", "omit", "half_min_positive")
+MAX_UNPARSEABLE_FRACTION = 0.05
 _CENSORED = re.compile(r"^\s*([<>])\s*=?\s*([-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 @dataclass
 class ParsedColumn:
-    """Values after substitution (NaN = missing or left out), the kind and detection limit per row."""
+    """Values after substitution (NaN = missing or left out), the kind and detection limit per row.
+
+    `counts` always has the six KINDS as keys. `warnings` holds sentences for the user (e.g. mixed
+    detection limits); `other_flags` counts flag-column entries other than '<' and '>' (their values
+    are used as measured, e.g. GTK's undocumented '!').
+    """
 
     values: np.ndarray
     kinds: np.ndarray
     detection_limits: np.ndarray
     counts: dict
-    unparseable_examples: list = field(default_factory=list)
+    unparseable_examples: list = field(default_factory=list)  # (row index, text), first 5
+    warnings: list = field(default_factory=list)
+    other_flags: dict = field(default_factory=dict)
 
 
 def _number(text):
@@ -42,8 +67,12 @@ def _number(text):
     return float(text)
 
 
+def _is_missing_text(raw):
+    return raw is None or str(raw).strip().upper() in MISSING_TEXT
+
+
 def _classify(raw, missing_codes):
-    """(kind, number or detection limit) for one raw cell."""
+    """(kind, number or detection limit) for one raw cell; NaN limit = below an unknown limit."""
     if raw is None:
         return MISSING, math.nan
     if isinstance(raw, bool):
@@ -54,15 +83,19 @@ def _classify(raw, missing_codes):
         text = str(raw).strip()
         if text.upper() in MISSING_TEXT:
             return MISSING, math.nan
+        if text.upper() in BELOW_TEXT:
+            return BELOW_DL, math.nan
         m = _CENSORED.match(text)
         if m:
             limit = abs(_number(m.group(2)))
-            return (BELOW_DL if m.group(1) == "<" else ABOVE_DL), limit
+            if m.group(1) == ">":
+                return (ABOVE_DL, limit) if limit > 0 else (UNPARSEABLE, math.nan)
+            return BELOW_DL, (limit if limit > 0 else math.nan)
         try:
             v = _number(text)
         except ValueError:
             return UNPARSEABLE, math.nan
-    if not math.isfinite(v) or v in missing_codes:
+    if not math.isfinite(v) or any(abs(v - c) <= 1e-6 * abs(c) for c in missing_codes):
         return MISSING, math.nan
     if v < 0:
         return BELOW_DL, -v
@@ -71,30 +104,72 @@ def _classify(raw, missing_codes):
     return MEASURED, v
 
 
-MAX_UNPARSEABLE_FRACTION = 0.05
+def _classify_flagged(raw, flag, missing_codes, other_flags):
+    """A value with its flag-column entry: '<' = below detection (the value, if positive, is the
+    limit), '>' = above detection (the value is the limit); other flags are counted, value kept."""
+    if _is_missing_text(flag):
+        return _classify(raw, missing_codes)
+    flag = str(flag).strip()
+    kind, v = _classify(raw, missing_codes)
+    if flag == "<":
+        return BELOW_DL, (v if kind == MEASURED else math.nan)
+    if flag == ">":
+        return (ABOVE_DL, v) if kind == MEASURED else (kind, v)
+    other_flags[flag] = other_flags.get(flag, 0) + 1
+    return kind, v
+
+
+def _mixed_limit_warning(column, numbers, kinds):
+    """Sentence when below-detection limits exceed most measured values: the column mixes methods,
+    and substituted values would rank as anomalies."""
+    measured = numbers[kinds == MEASURED]
+    known = (kinds == BELOW_DL) & np.isfinite(numbers)
+    if measured.size < 10 or not known.any():
+        return None
+    p95 = float(np.percentile(measured, 95))
+    high = known & (numbers > p95)
+    if not high.any():
+        return None
+    return (
+        f"Column '{column}': {int(high.sum())} below-detection value(s) have a detection limit (up to "
+        f"{numbers[high].max():g}) above 95% of the measured values (95th percentile {p95:g}, maximum "
+        f"{measured.max():g}). The column mixes analytical methods with different detection limits; "
+        "substituted values will look like anomalies. Consider 'omit' or 'half_min_positive', or level "
+        "the data per survey."
+    )
 
 
 def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes=DEFAULT_MISSING_CODES,
-                   column="values", max_unparseable_fraction=MAX_UNPARSEABLE_FRACTION):
+                   column="values", max_unparseable_fraction=MAX_UNPARSEABLE_FRACTION, flags=None):
     """Parse a column of raw values; below-detection values become DL x 0.5 ('half_dl'), DL x factor
     ('dl_factor'), NaN ('omit') or half the smallest positive measured value of the column whatever
     their own limit ('half_min_positive', the OpenGADBench cleaning, which ranks every censored value
     lowest even when surveys with different detection limits are mixed); above-detection values
     become the limit.
 
-    A zero means below an unknown detection limit: its limit is taken as the smallest positive
-    measured value of the column (so 'half_dl' gives half of it, as the OpenGADBench code does).
+    `flags` is an optional flag column of the same length ('<', '>', other text, or empty/NULL).
     Text that is no number is counted and reported as unparseable (left out); a column with no
     number at all, or with more than `max_unparseable_fraction` of its non-missing cells unparseable
     (an ID or text column with a few numeric-looking entries), is refused: it is almost certainly
     the wrong field.
     """
     if substitution not in SUBSTITUTIONS:
-        raise JanjaInputError(f"Unknown substitution '{substitution}'; use one of {', '.join(SUBSTITUTIONS)}.")
+        raise JanjaInputError(
+            f"Unknown substitution '{substitution}'; use one of {', '.join(SUBSTITUTIONS)}.")
     if substitution == "dl_factor" and not (factor >= 0 and math.isfinite(factor)):
         raise JanjaInputError(f"The detection-limit factor must be a number >= 0, not {factor}.")
-    multiplier = {"half_dl": 0.5, "dl_factor": factor}.get(substitution, math.nan)
-    pairs = [_classify(v, missing_codes) for v in raw_values]
+    raw_values = list(raw_values)
+    other_flags = {}
+    if flags is None:
+        pairs = [_classify(v, missing_codes) for v in raw_values]
+    else:
+        flags = list(flags)
+        if len(flags) != len(raw_values):
+            raise JanjaInputError(
+                f"The flag column of '{column}' has {len(flags)} rows but the value column has "
+                f"{len(raw_values)}: pick the flag field of the same layer."
+            )
+        pairs = [_classify_flagged(v, f, missing_codes, other_flags) for v, f in zip(raw_values, flags)]
     kinds = np.array([k for k, _ in pairs], dtype=object)
     numbers = np.array([v for _, v in pairs], dtype=float)
     n = len(pairs)
@@ -115,20 +190,36 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
             f"(such as {', '.join(repr(e) for e in examples)}). Pick the element's value field, or clean "
             "the column so it holds numbers, '<DL' / '>DL' codes or missing-value codes only."
         )
-    limits = np.where((kinds == BELOW_DL) | (kinds == ABOVE_DL), numbers, np.nan)
-    zero_limit = float(numbers[measured].min()) if measured.any() else math.nan
-    limits[kinds == ZERO] = zero_limit
+    censored = (kinds == BELOW_DL) | (kinds == ABOVE_DL)
+    limits = np.where(censored, numbers, np.nan)
+    warning_list = [w for w in [_mixed_limit_warning(column, numbers, kinds)] if w]
+    # Below an unknown limit: the smallest positive measured value, else the smallest known limit.
+    known_below = numbers[(kinds == BELOW_DL) & np.isfinite(numbers)]
+    if measured.any():
+        unknown_limit = float(numbers[measured].min())
+    elif known_below.size:
+        unknown_limit = float(known_below.min())
+    else:
+        unknown_limit = math.nan
+    unknown = (kinds == ZERO) | ((kinds == BELOW_DL) & np.isnan(numbers))
+    limits[unknown] = unknown_limit
+    if unknown.any() and math.isnan(unknown_limit):
+        warning_list.append(
+            f"Column '{column}': {int(unknown.sum())} value(s) are below an unknown detection limit and the "
+            "column has no measured value to estimate it from; they are left out."
+        )
     values = np.full(n, np.nan)
     values[measured] = numbers[measured]
     below = (kinds == BELOW_DL) | (kinds == ZERO)
     if substitution == "half_min_positive":
-        values[below] = 0.5 * zero_limit
+        values[below] = 0.5 * unknown_limit
     else:
+        multiplier = {"half_dl": 0.5, "dl_factor": factor}.get(substitution, math.nan)
         values[below] = limits[below] * multiplier
     values[kinds == ABOVE_DL] = limits[kinds == ABOVE_DL]
     counts = {k: int(np.sum(kinds == k)) for k in KINDS}
     examples = [(i, str(v)) for i, (v, k) in enumerate(zip(raw_values, kinds)) if k == UNPARSEABLE][:5]
-    return ParsedColumn(values, kinds.astype(str), limits, counts, examples)
+    return ParsedColumn(values, kinds.astype(str), limits, counts, examples, warning_list, other_flags)
 
 
 @dataclass
@@ -137,22 +228,34 @@ class MergedSamples:
 
     x: np.ndarray
     y: np.ndarray
-    values: np.ndarray
+    values: np.ndarray  # (n_groups, n_columns), nanmean of each column over the group
     group_sizes: np.ndarray
     groups: list  # original row indices of each merged point
-    n_merged_groups: int
+    n_merged_groups: int  # groups of more than one row
 
 
 def merge_duplicates(x, y, values, tolerance=0.0):
-    """Merge samples at the same place (within `tolerance` metres, transitively): mean of coordinates
-    and nanmean of each value column, so the kriging system is never singular because of them."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
+    """Merge samples at the same place (within `tolerance` CRS units, transitively; 0 = identical
+    coordinates): mean of coordinates and nanmean of each value column, so the kriging system is
+    never singular because of them. Use a metric CRS when tolerance > 0."""
+    x = np.asarray(x, float).ravel()
+    y = np.asarray(y, float).ravel()
+    if x.size != y.size:
+        raise JanjaInputError(
+            f"x has {x.size} values but y has {y.size}: they must come from the same samples.")
     values = np.asarray(values, float).reshape(x.size, -1)
+    if not (tolerance >= 0 and math.isfinite(tolerance)):
+        raise JanjaInputError(f"The duplicate tolerance must be a distance >= 0, not {tolerance}.")
+    bad = np.flatnonzero(~(np.isfinite(x) & np.isfinite(y)))
+    if bad.size:
+        raise JanjaInputError(
+            f"{bad.size} sample(s) have no valid coordinates (rows {', '.join(str(i) for i in bad[:5])}"
+            f"{' ...' if bad.size > 5 else ''}). Remove them or fix their geometry first."
+        )
     n = x.size
     if n == 0:
         return MergedSamples(x, y, values, np.zeros(0, int), [], 0)
-    if tolerance and tolerance > 0:
+    if tolerance > 0:
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
         from scipy.spatial import cKDTree
@@ -166,38 +269,52 @@ def merge_duplicates(x, y, values, tolerance=0.0):
     order = np.argsort(label, kind="stable")
     _, starts, sizes = np.unique(label[order], return_index=True, return_counts=True)
     groups = [order[s:s + c] for s, c in zip(starts, sizes)]
-    mx = np.array([x[g].mean() for g in groups])
-    my = np.array([y[g].mean() for g in groups])
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mv = np.array([np.nanmean(values[g], axis=0) for g in groups]).reshape(len(groups), -1)
+    if tolerance > 0:
+        mx = np.array([x[g].mean() for g in groups])
+        my = np.array([y[g].mean() for g in groups])
+    else:  # identical coordinates: keep them exactly (a float mean can move them by one ulp)
+        first = np.array([g[0] for g in groups], dtype=int)
+        mx, my = x[first], y[first]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN group -> NaN, on purpose
+        mv = np.array([np.nanmean(values[g], axis=0) for g in groups]).reshape(len(groups), -1)
     return MergedSamples(mx, my, mv, sizes, groups, int(np.sum(sizes > 1)))
 
 
 def utm_epsg_for_lonlat(lon, lat):
     """EPSG code of the WGS 84 UTM zone holding (lon, lat): 326zz north, 327zz south.
 
-    The Norway/Svalbard zone exceptions are ignored: the standard 6-degree zone is always valid.
+    Longitudes wrap (180 = -180 -> zone 1). The Norway/Svalbard zone exceptions (32V, 31X-37X) are
+    ignored: the standard 6-degree zone is always a valid projection there, only not the official one.
     """
-    lon = ((float(lon) + 180.0) % 360.0) - 180.0
+    lon, lat = float(lon), float(lat)
+    if not (math.isfinite(lon) and math.isfinite(lat) and abs(lat) <= 90 and abs(lon) <= 360):
+        raise JanjaInputError(
+            f"({lon:g}, {lat:g}) is not a longitude/latitude in degrees; the layer's coordinates look "
+            "projected. Set the layer's CRS correctly, or give a projected kriging CRS."
+        )
+    lon = ((lon + 180.0) % 360.0) - 180.0
     zone = min(60, int((lon + 180.0) // 6.0) + 1)
     return (32600 if lat >= 0 else 32700) + zone
 
 
-def summary_statistics(values):
-    """Descriptive statistics of the usable values (after substitution) for the report."""
+def summary_statistics(values, kinds=None):
+    """Descriptive statistics of the usable values (after substitution) for the report; with the
+    per-row `kinds` of a ParsedColumn it also says how many of them were really measured."""
     v = np.asarray(values, float)
+    n_measured = None if kinds is None else int(np.sum(np.asarray(kinds) == MEASURED))
     v = v[np.isfinite(v)]
     if v.size == 0:
-        return {"n": 0}
+        return {"n": 0} if n_measured is None else {"n": 0, "n_measured": n_measured}
     q = np.percentile(v, [0, 25, 50, 75, 90, 95, 100])
     pos = v[v > 0]
     stats = {"n": int(v.size), "min": q[0], "p25": q[1], "median": q[2], "p75": q[3], "p90": q[4],
-             "p95": q[5], "max": q[6], "mean": float(v.mean()), "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0}
+             "p95": q[5], "max": q[6], "mean": float(v.mean()),
+             "sd": float(v.std(ddof=1)) if v.size > 1 else 0.0}
     if pos.size > 1:
         lg = np.log10(pos)
         stats.update(mean_log10=float(lg.mean()), sd_log10=float(lg.std(ddof=1)))
-    return {k: float(s) if k != "n" else s for k, s in stats.items()}
+    stats = {k: float(s) if k != "n" else s for k, s in stats.items()}
+    if n_measured is not None:
+        stats["n_measured"] = n_measured
+    return stats
