@@ -44,8 +44,10 @@ def add_layer(ds, name, rows, text_fields, real_fields, srs):
 
 def main():
     TARGET.mkdir(parents=True, exist_ok=True)
-    samples = list(csv.DictReader(open(SOURCE / "area1_sediment_au.csv")))
-    sites = list(csv.DictReader(open(SOURCE / "area1_sediment_au_site.csv")))
+    with open(SOURCE / "area1_sediment_au.csv", newline="") as fh:
+        samples = list(csv.DictReader(fh))
+    with open(SOURCE / "area1_sediment_au_site.csv", newline="") as fh:
+        sites = list(csv.DictReader(fh))
     write_csv(samples, ["X", "Y", *SAMPLE_TEXT, *ELEMENTS], TARGET / "wa_stream_sediments.csv")
     write_csv(sites, ["X", "Y", *SITE_TEXT], TARGET / "wa_au_sites.csv")
     gpkg = TARGET / "wa_sample_data.gpkg"
