@@ -166,7 +166,9 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
             pred[cells], var[cells] = r.prediction, r.variance
         cv = kriging.cross_validate(mx, my, z_t, model, neighbours=kwargs["neighbours"],
                                     search_radius=settings.search_radius)
-        notes = []
+        notes = [f"{name}: {w}" for w in parsed.warnings]
+        for note in notes:
+            log(note)
         if r.n_missing:
             notes.append(f"{r.n_missing} cell(s) had too few samples within the search radius and are nodata.")
         result = ElementResult(

@@ -62,6 +62,8 @@ def read_point_values(source, field, crs, context, feedback, concentrations=True
         parsed = parse_censored(raw, column=field, substitution=substitution)
         counts = ", ".join(f"{k} {v}" for k, v in parsed.counts.items() if v)
         feedback.pushInfo(f"{field}: {counts}; below-detection values: {substitution.replace('_', ' ')}.")
+        for warning in parsed.warnings:
+            feedback.pushWarning(f"{field}: {warning}")
         values = parsed.values
     else:
         values = np.array([float(v) if isinstance(v, int | float) else np.nan for v in raw], float)

@@ -86,3 +86,17 @@ def test_mask_leaves_cells_outside_nan():
 def test_default_cell_size_is_round():
     assert kp.default_cell_size(100_000, 40_000) == 500.0
     assert kp.default_cell_size(3_000, 3_000) == 20.0  # 15 m rounded up to a round step
+
+
+def test_mixed_detection_limit_warning_reaches_the_report(tmp_path):
+    x, y, z = field()
+    column = list(z * 0.01)
+    column[:5] = [-0.5] * 5  # censored at a limit far above every measured value
+    logged = []
+    settings = kp.KrigeSettings(fit="manual", nugget=0.1, psill=1.0, range=3000.0)
+    (r,) = kp.krige_elements(x, y, {"Ag": column}, settings, GRID, log=logged.append)
+    assert r.notes and any("Ag" in line and line in r.notes for line in logged)
+    kp.write_report([r], settings, tmp_path / "r.html", crs_name="x", grid=GRID)
+    import html
+
+    assert html.escape(r.notes[0]) in (tmp_path / "r.html").read_text()

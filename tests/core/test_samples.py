@@ -102,7 +102,7 @@ def test_half_min_positive_ranks_every_censored_value_lowest():
     np.testing.assert_allclose(p.values, [0.001, 0.001, 0.001, 0.002, 0.5])
 
 
-GTK = REPO.parent / "shared" / "data" / "gtk_till_clb" / "IOCG_CLB_Till_Geochem_reg_511p.gpkg"
+GTK = REPO / "tests" / "data" / "gtk_till_clb" / "IOCG_CLB_Till_Geochem_reg_511p.gpkg"
 
 
 def test_text_codes_float32_missing_and_numpy_cells():
@@ -127,7 +127,6 @@ def test_flag_column_convention():
         parse_censored(values, flags=["<", ""], column="Zr")
 
 
-@pytest.mark.skipif(not GTK.exists(), reason="needs ../shared/data/gtk_till_clb (not in a plain clone)")
 def test_real_gtk_till_flags():
     import sqlite3
 
