@@ -31,6 +31,9 @@ from .variogram import VariogramModel, _check_points
 CHUNK_TARGETS = 32_768  # targets per neighbour query / progress step (local)
 BATCH_DOUBLES = 300_000  # about 2.4 MB per stacked array: cache-sized batches, small peak memory
 CHOLESKY_BATCH_DOUBLES = 160_000  # bordered Cholesky batches: about 120 systems (measured best)
+KNN_TARGETS = 4096  # targets per candidate block of the neighbour search (cache-sized arrays)
+KNN_BIN = 0.35  # bin side / typical k-th neighbour distance
+KNN_CANDIDATES = 2.5  # candidates per bin / k
 GLOBAL_BATCH_DOUBLES = 4_000_000  # right-hand sides per global solve: about 32 MB
 MAX_WEIGHT_SUM = 1e6  # sum |lambda| above this means a (numerically) singular system
 CHOLESKY_MAX_WIDTH = 4  # sets shared by more targets than this are solved by LU with all their targets
@@ -450,6 +453,54 @@ def _solve_neighbours(tx, ty, z, model, s, idx, qx, qy, min_neighbours, group):
     return pred, var, mu, int((~ok).sum()), n_systems
 
 
+def _k_nearest(tree, tx, ty, qx, qy, k):
+    """Indices (m, k) of the k nearest samples of each target, in no particular order.
+
+    As tree.query(k) but about twice as fast for many targets: targets are binned in squares of about
+    a third of the typical k-th neighbour distance; a bin's candidates are the KNN_CANDIDATES * k
+    nearest samples of its centre, at most R from it. A target at distance e from the centre whose
+    k-th nearest candidate is closer than R - e has its exact k nearest among them (any other sample
+    is at least R - e away). The few other targets, and those with a (near) tie for the k-th place,
+    are queried from the tree, so the neighbour sets are the tree's, ties included.
+    """
+    m, n = qx.size, tx.size
+    kc = min(int(KNN_CANDIDATES * k) + 1, n)
+    if kc == n or m < 256:
+        return tree.query(np.column_stack([qx, qy]), k=k, workers=1)[1].reshape(m, k)
+    step = max(1, m // 64)
+    typical = tree.query(np.column_stack([qx[::step], qy[::step]]), k=k, workers=1)[0].reshape(-1, k)[:, -1]
+    b = KNN_BIN * float(np.median(typical))
+    x0, y0 = qx.min(), qy.min()
+    nx, ny = (qx.max() - x0) / b + 1, (qy.max() - y0) / b + 1
+    if not (b > 0 and nx * ny < 2**62):
+        return tree.query(np.column_stack([qx, qy]), k=k, workers=1)[1].reshape(m, k)
+    idx = np.empty((m, k), dtype=np.int64)
+    for s0 in range(0, m, KNN_TARGETS):  # sub-chunks: cache-sized candidate arrays
+        bx, by = qx[s0:s0 + KNN_TARGETS], qy[s0:s0 + KNN_TARGETS]
+        ix = ((bx - x0) / b).astype(np.int64)
+        iy = ((by - y0) / b).astype(np.int64)
+        keys, binv = np.unique(ix * int(ny) + iy, return_inverse=True)
+        cx, cy = (keys // int(ny) + 0.5) * b + x0, (keys % int(ny) + 0.5) * b + y0
+        dc, cand = tree.query(np.column_stack([cx, cy]), k=kc, workers=1)
+        ci = cand[binv]
+        d2 = tx[ci] - bx[:, None]
+        d2 *= d2
+        dy = ty[ci] - by[:, None]
+        dy *= dy
+        d2 += dy
+        part = np.argpartition(d2, (k - 1, k), axis=1)
+        rows = np.arange(bx.size)
+        idx[s0:s0 + bx.size] = ci[rows[:, None], part[:, :k]]
+        dk, dnext = d2[rows, part[:, k - 1]], d2[rows, part[:, k]]
+        reach = dc[binv, -1]
+        missed = ~(np.sqrt(dk) < reach - np.hypot(bx - cx[binv], by - cy[binv]) - 1e-9 * reach)
+        missed |= ~(dnext > dk * (1 + 1e-12))  # a (near) tie for the k-th place: the tree decides
+        if missed.any():
+            sel = s0 + np.flatnonzero(missed)
+            idx[sel] = tree.query(np.column_stack([qx[sel], qy[sel]]), k=k, workers=1)[1].reshape(-1, k)
+    return idx
+
+
 @contextmanager
 def _blas_threads_limited():
     """Yield True with OpenBLAS held to one thread (restored after), False if that is not possible.
@@ -499,8 +550,10 @@ def _krige_local(tx, ty, z, qx, qy, model, s, k, radius, min_neighbours, progres
     slices = [slice(i, min(i + CHUNK_TARGETS, m)) for i in range(0, m, CHUNK_TARGETS)]
 
     def run(sl):
-        q = np.column_stack([qx[sl], qy[sl]])
-        _, idx = tree.query(q, k=k, distance_upper_bound=bound, workers=1)
+        if radius is None:
+            idx = _k_nearest(tree, tx, ty, qx[sl], qy[sl], k)
+        else:
+            idx = tree.query(np.column_stack([qx[sl], qy[sl]]), k=k, distance_upper_bound=bound, workers=1)[1]
         return sl, _solve_neighbours(tx, ty, z, model, s, idx.reshape(-1, k), qx[sl], qy[sl],
                                      min_neighbours, group)
 

@@ -252,3 +252,25 @@ def test_local_singular_system_still_reported():
     xs = np.array([0.0, 1e-3, 5, 500, 900, 1400])
     with pytest.raises(JanjaInputError, match="singular"):
         kriging.ordinary_kriging(xs, xs * 0.5, np.arange(6.0), [100.0, 800.0], [100.0, 300.0], g, neighbours=4)
+
+
+def test_block_neighbour_search_equals_tree_query():
+    """The binned candidate search returns the tree's k nearest sets: random, clustered and far-away
+    targets, and integer coordinates with many exact ties for the k-th place."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(17)
+    cases = []
+    x, y = rng.random(3000) * 1e4, rng.random(3000) * 1e4
+    gx, gy = np.meshgrid(np.linspace(-3000, 13000, 120), np.linspace(0, 1e4, 90))
+    cases.append((x, y, gx.ravel(), gy.ravel(), 32))
+    cases.append((x, y, np.r_[rng.normal(2000, 50, 3000), rng.random(3000) * 1e4],
+                  np.r_[rng.normal(7000, 50, 3000), rng.random(3000) * 1e4], 7))
+    xi, yi = np.meshgrid(np.arange(0.0, 2000, 50), np.arange(0.0, 2000, 50))  # a regular sample grid
+    ti, tj = np.meshgrid(np.arange(0.0, 2000, 25), np.arange(0.0, 2000, 10))
+    cases.append((xi.ravel(), yi.ravel(), ti.ravel(), tj.ravel(), 20))
+    for sx, sy, qx, qy, k in cases:
+        tree = cKDTree(np.column_stack([sx, sy]))
+        ours = kriging._k_nearest(tree, sx, sy, qx, qy, k)
+        ref = tree.query(np.column_stack([qx, qy]), k=k)[1]
+        np.testing.assert_array_equal(np.sort(ours, axis=1), np.sort(ref, axis=1))
