@@ -1,7 +1,8 @@
-"""`make demo`: the plugin's algorithms run headless through qgis_process on the bundled survey.
+"""`make demo`: every algorithm of the plugin, headless through qgis_process, on the bundled survey.
 
-Until the prospectivity step exists this krige-s the bundled Western Australia stream sediments
-(Au, Ag, Cu, Pb, Zn) and writes the stacks, cross-validation and report into out/.
+Until the prospectivity step exists: kriges the bundled Western Australia stream sediments (Au, Ag,
+Cu, Pb, Zn), separates Au anomalies (thresholds, C–A fractal, robust multivariate distance) and
+scores the kriged Au map and the Au samples against the 32 known Au sites; everything goes to out/.
 """
 
 import argparse
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from qgis_headless import PLUGIN_NAME, REPO, qgis_environment, run_qgis_process
 
-SAMPLES = REPO / "resources" / "sample_data" / "wa_sample_data.gpkg"
+GPKG = REPO / "resources" / "sample_data" / "wa_sample_data.gpkg"
+SAMPLES = f"{GPKG}|layername=samples"
+SITES = f"{GPKG}|layername=au_sites"
 ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm", "Pb_ppm", "Zn_ppm"]
 
 
@@ -26,28 +29,44 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         env = qgis_environment(Path(tmp))
         run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
-        started = time.time()
-        krige = [
-            "run", "janja:krige", "--json", "--",
-            f"INPUT={SAMPLES}|layername=samples",
-            *[f"FIELDS={e}" for e in ELEMENTS],
-            "TRANSFORM=0", "CELL_SIZE=500", "NEIGHBOURS=0",
-            f"OUTPUT={out / 'elements.tif'}",
-            f"VARIANCE={out / 'elements_variance.tif'}",
-            f"CV_TABLE={out / 'cross_validation.gpkg'}",
-            f"REPORT={out / 'kriging_report.html'}",
+        steps = [
+            ("janja:krige", {"INPUT": SAMPLES, "FIELDS": ELEMENTS, "TRANSFORM": 0, "CELL_SIZE": 500,
+                             "NEIGHBOURS": 0, "OUTPUT": out / "elements.tif",
+                             "VARIANCE": out / "elements_variance.tif",
+                             "CV_TABLE": out / "cross_validation.gpkg", "REPORT": out / "kriging_report.html"}),
+            ("janja:thresholds", {"RASTER": out / "elements.tif", "BAND": 1, "METHOD": 1,
+                                  "OUTPUT_RASTER": out / "au_mad_classes.tif",
+                                  "REPORT": out / "au_thresholds_report.html"}),
+            ("janja:fractal", {"RASTER": out / "elements.tif", "BAND": 1, "N_SEGMENTS": 3,
+                               "OUTPUT_RASTER": out / "au_ca_classes.tif", "REPORT": out / "au_ca_report.html"}),
+            ("janja:robust_mahalanobis", {"STACK": out / "elements.tif",
+                                          "OUTPUT_RASTER": out / "multivariate_distance.tif",
+                                          "REPORT": out / "multivariate_report.html"}),
+            ("janja:evaluate", {"SCORE_RASTER": out / "elements.tif", "BAND": 1, "DEPOSITS": SITES,
+                                "TABLE": out / "au_map_evaluation.csv", "REPORT": out / "au_map_evaluation.html"}),
+            ("janja:evaluate", {"SCORE_POINTS": SAMPLES, "SCORE_FIELD": "Au_ppm", "CONCENTRATION": "true",
+                                "CENSORED": 1, "DEPOSITS": SITES, "TABLE": out / "au_samples_evaluation.csv",
+                                "REPORT": out / "au_samples_evaluation.html"}),
         ]
-        print("running: qgis_process.bin " + " ".join(krige[:3]) + " ...", flush=True)
-        try:
-            proc = run_qgis_process(krige, env)
-        except RuntimeError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        results = json.loads(proc.stdout)["results"]
-        print(f"janja:krige finished in {time.time() - started:.0f} s on {SAMPLES.name}")
+        written = []
+        for alg, params in steps:
+            args = ["run", alg, "--json", "--"]
+            for key, value in params.items():
+                args += [f"{key}={v}" for v in value] if isinstance(value, list) else [f"{key}={value}"]
+            started = time.time()
+            try:
+                proc = run_qgis_process(args, env)
+            except RuntimeError as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            results = json.loads(proc.stdout)["results"]
+            numbers = {k: v for k, v in results.items() if isinstance(v, int | float)}
+            summary = ", ".join(f"{k} {v:.3g}" for k, v in numbers.items())
+            print(f"{alg:26s} {time.time() - started:5.1f} s  {summary}", flush=True)
+            written += [v for v in results.values() if isinstance(v, str) and v.startswith(str(out))]
     print("\nWrote (open the .tif files in QGIS: their sidecar .qml styles apply automatically):")
-    for key, path in sorted(results.items()):
-        print(f"  {key:10s} {path}")
+    for path in sorted(set(written)):
+        print(f"  {path}")
     return 0
 
 
