@@ -175,6 +175,7 @@ class _Preparer:
         self.rh = None if same else resize_matrix(self.w, card.input_height, card.resize)
         self.rw = None if same else resize_matrix(self.w, card.input_width, card.resize)
         self.cmap = np.asarray(card.channel_map)
+        self.identity_map = list(card.channel_map) == list(range(n_el))
         if tile_rows is None:  # about four float32 copies of the padded tile are alive at once
             tile_rows = max(1, TILE_BUDGET_BYTES // (n_el * (stack.ncols + 2 * self.h) * 16) - 2 * self.h)
         self.tile_rows = int(min(tile_rows, stack.nrows))
@@ -198,12 +199,15 @@ class _Preparer:
         return t, missing, centre_ok
 
     def _resize(self, win):
-        """(elements, B, w, w) -> (B, channels, H, W): two matrix products for the whole batch."""
+        """(elements, B, w, w) -> (B, channels, H, W) with two matrix products, written contiguously."""
+        win = np.ascontiguousarray(win.transpose(1, 0, 2, 3))  # (B, E, w, w): small
         if self.rh is not None:
-            win = np.tensordot(win, self.rw, axes=([3], [1]))  # (E, B, w, W)
-            win = np.tensordot(win, self.rh, axes=([2], [1]))  # (E, B, W, H)
-            win = win.transpose(0, 1, 3, 2)
-        return np.ascontiguousarray(win[self.cmap].transpose(1, 0, 2, 3), dtype=np.float32)
+            b, e, w, _ = win.shape
+            win = (win.reshape(-1, w) @ self.rw.T).reshape(b, e, w, -1)  # columns: one GEMM
+            win = np.matmul(self.rh, win)  # rows: (H, w) @ (w, W) for each window and element
+        if not self.identity_map:
+            win = win[:, self.cmap]
+        return win
 
     def batches(self, want, valid_out, stats, stop):
         """Yield (rows, cols, x, fraction) with at most `batch` windows; records centre validity in valid_out.

@@ -1,0 +1,273 @@
+"""The prospectivity job: element stack + model -> probability raster, classes and ranked target areas.
+
+Pure compute (no QGIS). The Processing glue writes the rasters, polygonises the label raster
+(GDAL Polygonize: the label value is the area's rank) and styles the layers.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import model_card as mc
+from . import windows as wn
+from .errors import JanjaInputError
+from .raster_grid import write_stack
+from .svgplot import chart
+
+CLASS_NAMES = {1: "low", 2: "moderate", 3: "high"}  # class raster values; 0 = no data
+
+
+@dataclass
+class ProspectivitySettings:
+    stride: int = 1  # predict every k-th cell, interpolate the rest
+    threads: int | None = None  # onnxruntime intra-op threads; None = all cores
+    batch_size: int = wn.DEFAULT_BATCH
+    moderate: float = 0.5  # probability from which a cell is 'moderate'
+    high: float = 0.8  # ... and 'high'
+    min_target_cells: int = 1  # smaller high-class patches are not listed as target areas
+    tile_rows: int | None = None  # None = sized for ~64 MB of working memory
+
+
+@dataclass
+class TargetArea:
+    rank: int  # 1 = best; also its value in the label raster
+    name: str  # "Area I", "Area II", ...
+    n_cells: int
+    area_km2: float
+    mean_probability: float  # area-weighted mean over its cells (equal cells: the plain mean)
+    max_probability: float
+    x: float  # centroid of its cell centres, map units
+    y: float
+
+
+@dataclass
+class ProspectivityResult:
+    probability: np.ndarray  # float32 (rows, cols), 0..1, NaN = no data
+    classes: np.ndarray  # uint8: 0 no data, 1 low, 2 moderate, 3 high
+    labels: np.ndarray  # int32: 0 outside targets, k = target area of rank k
+    targets: list  # TargetArea, best first
+    thresholds: dict  # {"moderate": p, "high": p, "method": "user" or "prediction-area"}
+    grid: object  # raster_grid.Grid
+    crs_wkt: str | None
+    card: mc.ModelCard
+    model_path: str
+    stats: wn.EngineStats
+    stride: int
+    seconds: float
+    notes: list = field(default_factory=list)
+
+
+def roman(n):
+    """Roman numeral of a positive integer (target areas are named 'Area I', 'Area II', ...)."""
+    if n < 1:
+        raise ValueError("roman numerals start at 1")
+    out = []
+    for value, letters in ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
+                           (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")):
+        count, n = divmod(n, value)
+        out.append(letters * count)
+    return "".join(out)
+
+
+def check_thresholds(moderate, high):
+    if not (0.0 <= moderate < high <= 1.0):
+        raise JanjaInputError(
+            f"The class thresholds must satisfy 0 <= moderate < high <= 1 (probabilities); got moderate={moderate}, "
+            f"high={high}."
+        )
+
+
+def classify(probability, moderate, high):
+    """uint8 classes: 1 low (p < moderate), 2 moderate, 3 high (p >= high), 0 where p is NaN."""
+    check_thresholds(moderate, high)
+    p = np.asarray(probability)
+    out = np.zeros(p.shape, np.uint8)
+    ok = np.isfinite(p)
+    out[ok] = 1
+    out[ok & (p >= moderate)] = 2
+    out[ok & (p >= high)] = 3
+    return out
+
+
+def prediction_area_thresholds(probability, deposit_cells):
+    """Hook for thresholds from the prediction-area (P-A) intersection with known deposits.
+
+    Wire to janja_plugin/core/evaluate.py (being written) when it lands; until then it refuses clearly
+    so the glue can fall back to user thresholds.
+    """
+    try:
+        from . import evaluate  # noqa: F401
+    except ImportError:
+        evaluate = None
+    pa = getattr(evaluate, "prediction_area_thresholds", None) if evaluate else None
+    if pa is None:
+        raise JanjaInputError(
+            "Class thresholds from the prediction-area (P-A) intersection are not available in this version: "
+            "give the moderate and high probability thresholds instead."
+        )
+    return pa(probability, deposit_cells)  # expected: (moderate, high)
+
+
+def target_areas(probability, classes, grid, min_cells=1):
+    """High-class patches (8-connected) ranked by mean probability, then by area: (label raster, [TargetArea]).
+
+    Label values are the ranks, so polygonising the label raster gives polygons carrying their rank.
+    """
+    from scipy import ndimage
+
+    high = classes == 3
+    raw, n = ndimage.label(high, structure=np.ones((3, 3), int))
+    labels = np.zeros(classes.shape, np.int32)
+    if n == 0:
+        return labels, []
+    idx = np.arange(1, n + 1)
+    p = np.where(high, probability, 0.0).astype(np.float64)
+    counts = ndimage.sum_labels(high, raw, idx)
+    means = ndimage.sum_labels(p, raw, idx) / counts
+    maxima = ndimage.maximum(p, raw, idx)
+    rows, cols = np.indices(classes.shape)
+    cr = ndimage.sum_labels(rows, raw, idx) / counts
+    cc = ndimage.sum_labels(cols, raw, idx) / counts
+    keep = np.nonzero(counts >= min_cells)[0]
+    order = keep[np.lexsort((-counts[keep], -means[keep]))]
+    lookup = np.zeros(n + 1, np.int32)
+    targets = []
+    cell_km2 = grid.cell * grid.cell / 1e6
+    for rank, i in enumerate(order, start=1):
+        lookup[i + 1] = rank
+        targets.append(TargetArea(
+            rank=rank, name=f"Area {roman(rank)}", n_cells=int(counts[i]), area_km2=float(counts[i] * cell_km2),
+            mean_probability=float(means[i]), max_probability=float(maxima[i]),
+            x=float(grid.xmin + (cc[i] + 0.5) * grid.cell), y=float(grid.ymax - (cr[i] + 0.5) * grid.cell),
+        ))
+    labels = lookup[raw]
+    return labels, targets
+
+
+def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None, progress=None, grid=None,
+                      crs_wkt=None):
+    """Map prospectivity over `stack` (a path to janja:krige's GeoTIFF, or a windows.ArrayStack with `grid`).
+
+    model: a path to an .onnx (card beside it or inside) or a model_card.LoadedModel. mask: bool (rows, cols).
+    deposit_cells: (rows, cols) of known deposits for P-A thresholds (hook; see prediction_area_thresholds).
+    progress(fraction) -> True cancels (windows.Cancelled), and nothing is returned.
+    """
+    settings = settings or ProspectivitySettings()
+    t0 = time.perf_counter()
+    if not isinstance(model, mc.LoadedModel):
+        model = mc.load_model(model, threads=settings.threads)
+    card = model.card
+    opened = None
+    if not hasattr(stack, "read"):
+        stack = opened = wn.RasterStack(stack)
+    try:
+        if isinstance(stack, wn.RasterStack):
+            if not stack.square:
+                raise JanjaInputError(
+                    f"The stack {stack.path} does not have square, north-up cells. Warp it to square cells first."
+                )
+            grid, crs_wkt = stack.grid(), stack.crs_wkt
+        elif grid is None:
+            raise ValueError("an in-memory stack needs its grid")
+        bands = mc.match_stack(card, stack.names)
+        mc.check_grid(card, grid.cell, crs_wkt)
+        probability, valid, stats = wn.predict(
+            model, stack, bands, stride=settings.stride, mask=mask, batch_size=settings.batch_size,
+            tile_rows=settings.tile_rows, progress=progress,
+        )
+    finally:
+        if opened is not None:
+            opened.close()
+    if deposit_cells is not None:
+        moderate, high = prediction_area_thresholds(probability, deposit_cells)
+        method = "prediction-area"
+    else:
+        moderate, high, method = settings.moderate, settings.high, "user"
+    classes = classify(probability, moderate, high)
+    labels, targets = target_areas(probability, classes, grid, settings.min_target_cells)
+    notes = list(model.notes)
+    if stats.n_windows_filled:
+        notes.append(
+            f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
+            "were filled with the element's training mean."
+        )
+    if not targets:
+        notes.append(f"No cell reached the high class (probability >= {high:g}): there are no target areas.")
+    return ProspectivityResult(
+        probability=probability, classes=classes, labels=labels, targets=targets,
+        thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
+        crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats, stride=settings.stride,
+        seconds=time.perf_counter() - t0, notes=notes,
+    )
+
+
+def write_rasters(result, probability_path=None, classes_path=None, labels_path=None):
+    """Write the probability, class and label rasters (float32 GeoTIFFs, nodata -9999; 0 classes/labels -> nodata)."""
+    written = {}
+    pairs = (
+        (probability_path, result.probability, "probability"),
+        (classes_path, np.where(result.classes > 0, result.classes, np.nan), "class"),
+        (labels_path, np.where(result.labels > 0, result.labels, np.nan), "target_rank"),
+    )
+    for path, data, name in pairs:
+        if path:
+            written[name] = write_stack(path, [data], [name], result.grid, result.crs_wkt,
+                                        tags={"model": result.card.name})
+    return written
+
+
+def report_section(report, result):
+    """Add the prospectivity section to an HtmlReport: model card, thresholds, targets, histogram."""
+    card = result.card
+    report.heading("Prospectivity")
+    report.paragraph(
+        f"Model '{card.name}' ({card.model_kind.replace('_', ' ')}), {card.date}: elements "
+        f"{', '.join(f'{e.name} ({e.unit}, {e.transform})' for e in card.elements)}; window {card.window_pixels} x "
+        f"{card.window_pixels} cells resized to {card.input_height} x {card.input_width}; trained at "
+        f"{card.cell_size:g} m cells. Probability of '{card.prospective_class}'."
+    )
+    metrics = card.validation.get("metrics", {})
+    report.table(
+        ["Card field", "Value"],
+        [["Training", card.training.get("summary", "")],
+         ["Validation", f"{card.validation.get('method', '')}: "
+                        + (", ".join(f"{k} = {v}" for k, v in metrics.items()) or "no metrics")],
+         ["Pretrained weights", card.pretrained.get("source", "")],
+         ["Libraries", ", ".join(f"{k} {v}" for k, v in card.libraries.items())],
+         ["Model file", result.model_path]],
+    )
+    s = result.stats
+    p = result.probability[np.isfinite(result.probability)]
+    report.paragraph(
+        f"{s.n_valid_cells:,} cells with values, {s.n_windows:,} windows classified"
+        + (f" (stride {result.stride}: {s.n_interpolated:,} cells interpolated)" if result.stride > 1 else "")
+        + f" in {result.seconds:.1f} s ({s.windows_per_second:.0f} windows/s)."
+    )
+    t = result.thresholds
+    counts = [int((result.classes == k).sum()) for k in (3, 2, 1)]
+    report.table(
+        ["Class", "Probability", "Cells", "Share"],
+        [["high", f">= {t['high']:g}", counts[0], _share(counts[0], p.size)],
+         ["moderate", f"{t['moderate']:g} - {t['high']:g}", counts[1], _share(counts[1], p.size)],
+         ["low", f"< {t['moderate']:g}", counts[2], _share(counts[2], p.size)]],
+    )
+    report.paragraph(f"Thresholds set by: {t['method']}.", css_class="note")
+    if result.targets:
+        report.table(
+            ["Target", "Cells", "Area (km²)", "Mean probability", "Max probability", "Centre x", "Centre y"],
+            [[a.name, a.n_cells, a.area_km2, a.mean_probability, a.max_probability, round(a.x, 1), round(a.y, 1)]
+             for a in result.targets],
+        )
+    for note in result.notes:
+        report.paragraph(note, css_class="note")
+    if p.size:
+        hist, edges = np.histogram(p, bins=20, range=(0.0, 1.0))
+        x = np.repeat(edges, 2)[1:-1]
+        y = np.repeat(hist, 2)
+        report.charts([chart([{"x": x, "y": y, "style": "line", "label": "cells"}],
+                             title="Probability histogram", xlabel="probability", ylabel="cells")])
+
+
+def _share(n, total):
+    return f"{100 * n / total:.1f} %" if total else "-"
