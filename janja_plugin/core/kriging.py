@@ -36,7 +36,7 @@ KNN_BIN = 0.35  # bin side / typical k-th neighbour distance
 KNN_CANDIDATES = 2.5  # candidates per bin / k
 GLOBAL_BATCH_DOUBLES = 4_000_000  # right-hand sides per global solve: about 32 MB
 MAX_WEIGHT_SUM = 1e6  # sum |lambda| above this means a (numerically) singular system
-CHOLESKY_MAX_WIDTH = 4  # sets shared by more targets than this are solved by LU with all their targets
+CHOLESKY_MAX_WIDTH = 16  # sets shared by more targets than this are solved by LU (measured)
 CHOLESKY_MIN_PIVOT = 1e-9  # Cholesky pivot^2 / sill below this: C is (nearly) singular, use LU
 
 
