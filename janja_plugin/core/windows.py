@@ -343,20 +343,27 @@ def _axis_weights(n, nodes):
     return j0, j1, w1
 
 
-def interpolate_coarse(coarse, row_nodes, col_nodes, nrows, ncols):
-    """Bilinear interpolation of node values (NaN = none) to every cell; weights renormalised over valid nodes."""
+def interpolate_coarse(coarse, row_nodes, col_nodes, nrows, ncols, block_rows=256):
+    """Bilinear interpolation of node values (NaN = none) to every cell; weights renormalised over valid nodes.
+
+    Works in blocks of rows so its temporaries stay small whatever the raster size.
+    """
     ok = np.isfinite(coarse)
     v = np.where(ok, coarse, 0.0)
     r0, r1, wr = _axis_weights(nrows, row_nodes)
     c0, c1, wc = _axis_weights(ncols, col_nodes)
-    num, den = 0.0, 0.0
-    for rows, rw in ((r0, 1 - wr), (r1, wr)):
-        for cols, cw in ((c0, 1 - wc), (c1, wc)):
-            w = rw[:, None] * cw[None, :]
-            num = num + w * v[np.ix_(rows, cols)]
-            den = den + w * ok[np.ix_(rows, cols)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1), np.nan)
+    out = np.empty((nrows, ncols), np.float32)
+    for b0 in range(0, nrows, block_rows):
+        b = slice(b0, min(b0 + block_rows, nrows))
+        num, den = 0.0, 0.0
+        for rows, rw in ((r0[b], 1 - wr[b]), (r1[b], wr[b])):
+            for cols, cw in ((c0, 1 - wc), (c1, wc)):
+                w = rw[:, None] * cw[None, :]
+                num = num + w * v[np.ix_(rows, cols)]
+                den = den + w * ok[np.ix_(rows, cols)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[b] = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1), np.nan)
+    return out
 
 
 def stride_nodes(n, k):

@@ -250,3 +250,13 @@ def test_raster_stack_reads_like_array_stack(tmp_path):
         assert rs.names == ["Au_ppb", "Cu_ppm"] and rs.cell_size == 250.0 and rs.grid() == grid
         block = rs.read(2, 5, [1, 0])
     np.testing.assert_array_equal(block, data[[1, 0], 2:5])
+
+
+def test_interpolation_in_row_blocks_equals_whole():
+    rng = np.random.default_rng(4)
+    rows, cols = wn.stride_nodes(23, 4), wn.stride_nodes(17, 4)
+    nodes = rng.random((rows.size, cols.size))
+    nodes[1, 2] = np.nan
+    whole = wn.interpolate_coarse(nodes, rows, cols, 23, 17, block_rows=1000)
+    np.testing.assert_array_equal(wn.interpolate_coarse(nodes, rows, cols, 23, 17, block_rows=3), whole)
+    np.testing.assert_allclose(whole[np.ix_(rows, cols)], nodes, atol=1e-7, equal_nan=True)
