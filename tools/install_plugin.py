@@ -30,9 +30,8 @@ def main():
     with open(ini, "w") as fh:
         config.write(fh, space_around_delimiters=False)
     print(f"linked {link} -> {REPO} and enabled it in {ini}")
-    print("QGIS needs pykrige and onnxruntime too: /usr/bin/python3 -m pip install --user "
-          "--break-system-packages pykrige onnxruntime (or start QGIS with "
-          f"PYTHONPATH={REPO}/.venv/lib/python3.11/site-packages)")
+    print("The plugin adds this checkout's .venv (onnxruntime, for the classifier) to QGIS's Python path "
+          "by itself; restart QGIS to load it.")
 
 
 if __name__ == "__main__":
