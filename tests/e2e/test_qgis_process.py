@@ -90,3 +90,20 @@ def test_package_zip_installs_and_loads(tmp_path):
     run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
     listed = run_qgis_process(["list"], env).stdout
     assert all(alg_id in listed for alg_id in provider_algorithm_ids())
+
+
+def test_install_plugin_links_and_enables(tmp_path):
+    """`make install-plugin` into a fresh profile: qgis_process then lists the algorithms without QGIS_PLUGINPATH."""
+    import subprocess
+    import sys
+
+    from testdata import REPO
+
+    env = qgis_environment(tmp_path)
+    env["QGIS_PLUGINPATH"] = ""
+    subprocess.run([sys.executable, str(REPO / "tools" / "install_plugin.py")], env=env, check=True,
+                   capture_output=True)
+    link = tmp_path / "profile" / "profiles" / "default" / "python" / "plugins" / PLUGIN_NAME
+    assert link.is_symlink() and link.resolve() == REPO
+    listed = run_qgis_process(["list"], env).stdout
+    assert all(alg_id in listed for alg_id in provider_algorithm_ids())
