@@ -52,9 +52,13 @@ class RasterStack:
 
         rasterio = require("rasterio", "reading the element stack")
         self.path = path
+        # Each row tile is read once: a small GDAL block cache is enough and keeps memory bounded.
+        self.env = rasterio.Env(GDAL_CACHEMAX=64)
+        self.env.__enter__()
         try:
             self.dataset = rasterio.open(path)
         except Exception as exc:
+            self.env.__exit__(None, None, None)
             raise JanjaInputError(f"The element stack {path} could not be opened as a raster ({exc}).") from exc
         ds = self.dataset
         self.names = [d or "" for d in ds.descriptions]
@@ -81,6 +85,7 @@ class RasterStack:
 
     def close(self):
         self.dataset.close()
+        self.env.__exit__(None, None, None)
 
     def __enter__(self):
         return self
@@ -176,8 +181,8 @@ class _Preparer:
         self.rw = None if same else resize_matrix(self.w, card.input_width, card.resize)
         self.cmap = np.asarray(card.channel_map)
         self.identity_map = list(card.channel_map) == list(range(n_el))
-        if tile_rows is None:  # about four float32 copies of the padded tile are alive at once
-            tile_rows = max(1, TILE_BUDGET_BYTES // (n_el * (stack.ncols + 2 * self.h) * 16) - 2 * self.h)
+        if tile_rows is None:  # raw, transformed, padded copies, masks and float64 temporaries: ~48 bytes a value
+            tile_rows = max(1, TILE_BUDGET_BYTES // (n_el * (stack.ncols + 2 * self.h) * 48) - 2 * self.h)
         self.tile_rows = int(min(tile_rows, stack.nrows))
 
     def tile_ranges(self):
