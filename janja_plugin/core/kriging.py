@@ -42,6 +42,7 @@ GLOBAL_BATCH_DOUBLES = 4_000_000  # right-hand sides per global solve: about 32 
 MAX_WEIGHT_SUM = 1e6  # sum |lambda| above this means a (numerically) singular system
 CHOLESKY_MAX_WIDTH = 16  # sets shared by more targets than this are solved by LU (measured)
 CHOLESKY_MIN_PIVOT = 1e-9  # Cholesky pivot^2 / sill below this: C is (nearly) singular, use LU
+CHOLESKY_MAX_CORRELATION = 0.9  # mean neighbour covariance / sill above this: use LU (accuracy)
 
 
 class KrigingCancelled(Exception):  # noqa: N818 - the name the callers use
@@ -354,7 +355,10 @@ def _batch_cholesky(model, s, px, py, zr, tqx, tqy, cl, cr, width):
     d2 += dy
     a = np.empty((g, n, n))
     flat = a.reshape(g, n * n)
-    flat[:, flat_lower] = _covariance_from_squared(model, s, d2)
+    cov = _covariance_from_squared(model, s, d2)
+    if cov.mean() > CHOLESKY_MAX_CORRELATION * model.sill / s:
+        return None  # range >> neighbourhood: C ~ sill 11' loses the digits that matter; LU keeps them
+    flat[:, flat_lower] = cov
     a[:, c:, :] = 0.0
     diag = flat[:, ::n + 1]
     diag[:, :c] = model.sill / s  # h = 0: the nugget is part of C there
