@@ -4,6 +4,7 @@ from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 
 from ..core.errors import JanjaInputError, MissingDependencyError
 from ..core.kriging import KrigingCancelled
+from ..core.windows import Cancelled as WindowsCancelled
 
 
 class JanjaAlgorithm(QgsProcessingAlgorithm):
@@ -32,7 +33,7 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
             return self.perform(parameters, context, feedback)
         except (JanjaInputError, MissingDependencyError) as exc:
             raise QgsProcessingException(str(exc)) from exc
-        except KrigingCancelled as exc:
+        except (KrigingCancelled, WindowsCancelled) as exc:
             raise QgsProcessingException("Cancelled: nothing was written.") from exc
 
     def perform(self, parameters, context, feedback):  # pragma: no cover - abstract

@@ -14,9 +14,11 @@ def algorithm_classes():
     from .fractal import FractalAlgorithm
     from .krige import KrigeAlgorithm
     from .multivariate import RobustMahalanobisAlgorithm
+    from .prospectivity import ProspectivityAlgorithm
     from .thresholds import ThresholdsAlgorithm
 
-    return [KrigeAlgorithm, ThresholdsAlgorithm, FractalAlgorithm, RobustMahalanobisAlgorithm, EvaluateAlgorithm]
+    return [KrigeAlgorithm, ThresholdsAlgorithm, FractalAlgorithm, RobustMahalanobisAlgorithm, EvaluateAlgorithm,
+            ProspectivityAlgorithm]
 
 
 class JanjaProvider(QgsProcessingProvider):

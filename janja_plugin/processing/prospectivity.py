@@ -1,0 +1,240 @@
+"""janja:prospectivity — element stack + ONNX classifier -> probability, classes, ranked target areas."""
+
+from pathlib import Path
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateTransform,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core import prospectivity as pr
+from ..core.raster_grid import rasterize_polygons
+from ..core.report import HtmlReport
+from .base import JanjaAlgorithm
+from .layers import read_sample_points
+from .styling import attach_style, write_class_style
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def bundled_model():
+    """The first .onnx in models/ (the repository's trained classifier), or None."""
+    found = sorted(p for p in MODELS_DIR.glob("*.onnx"))
+    return found[0] if found else None
+
+
+class ProspectivityAlgorithm(JanjaAlgorithm):
+    GROUP_ID = "prospectivity"
+    GROUP = "Prospectivity"
+    STACK, MODEL, MASK, DEPOSITS = "STACK", "MODEL", "MASK", "DEPOSITS"
+    STRIDE, THREADS, BATCH = "STRIDE", "THREADS", "BATCH"
+    MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
+    PROBABILITY, CLASSES, TARGETS, REPORT = "PROBABILITY", "CLASSES", "TARGETS", "REPORT"
+
+    def __init__(self):
+        super().__init__()
+        self.post_processors = []
+
+    def name(self):
+        return "prospectivity"
+
+    def displayName(self):
+        return "Prospectivity map from an ONNX classifier"
+
+    def shortHelpString(self):
+        return (
+            "Maps mineral prospectivity over an element stack (from janja:krige) with a classifier exported "
+            "to ONNX (an Inception-v3 retrained by transfer learning with the bundled training script, or "
+            "any model with a janja model card). For every output cell the window centred on it is cut "
+            "(edges mirrored), transformed as the model card says (e.g. log10 and standardised with the "
+            "training statistics), mapped to the model's channels, resized to its input size and "
+            "classified with onnxruntime; the probability of the prospective class is the cell's value.\n\n"
+            "The stack's bands are matched to the card's elements by band description (janja:krige names "
+            "them after the fields); its cell size must be the one the model was trained at. Stride k "
+            "predicts every k-th cell and interpolates the rest (k² fewer windows).\n\n"
+            "Outputs: probability raster (0–1), classes (low / moderate / high by your thresholds, or with "
+            "known deposits by the prediction–area intersection), the high-class target areas as polygons "
+            "ranked by mean probability (Area I, II, ...), styled, and an HTML report with the model card.\n\n"
+            "Reference: Szegedy et al. (2016) Rethinking the Inception architecture for computer vision, "
+            "CVPR; the Janja (SE Iran) study (2025) of GAN-augmented transfer learning on stream sediments."
+        )
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterRasterLayer(self.STACK, "Element stack"))
+        default = bundled_model()
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, "ONNX model (its card: the .json beside it or inside the file)", extension="onnx",
+            defaultValue=str(default) if default else None, optional=default is not None))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.MASK, "Mask polygons (cells outside are not predicted)", [QgsProcessing.TypeVectorPolygon],
+            optional=True))
+        self.addParameter(QgsProcessingParameterFeatureSource(
+            self.DEPOSITS, "Known deposits (classes by the prediction–area intersection)",
+            [QgsProcessing.TypeVectorPoint], optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.STRIDE, "Stride (predict every k-th cell, interpolate the rest)",
+            QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=16))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
+            minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BATCH, "Windows per batch", QgsProcessingParameterNumber.Integer, 64, minValue=1))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MODERATE, "Moderate class from probability", QgsProcessingParameterNumber.Double, 0.5,
+            minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.HIGH, "High class from probability", QgsProcessingParameterNumber.Double, 0.8,
+            minValue=0.0, maxValue=1.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_TARGET_CELLS, "Smallest target area (cells)", QgsProcessingParameterNumber.Integer, 1,
+            minValue=1))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.PROBABILITY, "Prospectivity probability"))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.CLASSES, "Prospectivity classes", optional=True, createByDefault=True))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.TARGETS, "Target areas", QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=True))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.REPORT, "Report", "HTML files (*.html)", optional=True, createByDefault=True))
+
+    def perform(self, parameters, context, feedback):
+        from ..core.windows import RasterStack
+
+        stack_layer = self.parameterAsRasterLayer(parameters, self.STACK, context)
+        if stack_layer is None:
+            raise QgsProcessingException("The element stack could not be opened.")
+        model = self.parameterAsFile(parameters, self.MODEL, context)
+        if not model:
+            raise QgsProcessingException(
+                "No model given and none is bundled in models/ yet. Give an .onnx file with its model card "
+                "(train one with `make train`, see the README).")
+        settings = pr.ProspectivitySettings(
+            stride=self.parameterAsInt(parameters, self.STRIDE, context),
+            threads=self.parameterAsInt(parameters, self.THREADS, context) or None,
+            batch_size=self.parameterAsInt(parameters, self.BATCH, context),
+            moderate=self.parameterAsDouble(parameters, self.MODERATE, context),
+            high=self.parameterAsDouble(parameters, self.HIGH, context),
+            min_target_cells=self.parameterAsInt(parameters, self.MIN_TARGET_CELLS, context),
+        )
+        path = stack_layer.source().split("|")[0]
+        crs = stack_layer.crs()
+        with RasterStack(path) as stack:
+            grid = stack.grid()
+        mask = self.mask_cells(parameters, context, crs, grid)
+        deposits = self.deposit_cells(parameters, context, feedback, crs, grid)
+
+        def progress(fraction):
+            feedback.setProgress(95.0 * fraction)
+            return feedback.isCanceled()
+
+        result = pr.run_prospectivity(path, model, settings, mask=mask, deposit_cells=deposits, progress=progress)
+        feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
+                          f"({result.stats.windows_per_second:.0f} windows/s); {len(result.targets)} target area(s).")
+        for note in result.notes:
+            feedback.pushWarning(note)
+        outputs = {}
+        prob_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context)
+        cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
+        pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
+        breaks = [0.0, result.thresholds["moderate"], result.thresholds["high"], 1.0]
+        labels = [f"low (< {breaks[1]:.2f})", f"moderate ({breaks[1]:.2f}–{breaks[2]:.2f})",
+                  f"high (≥ {breaks[2]:.2f})"]
+        attach_style(context, self.PROBABILITY, write_class_style(prob_path, 1, breaks, labels,
+                                                                  ["#2c7bb6", "#ffffbf", "#d7191c"]),
+                     self.post_processors)
+        outputs[self.PROBABILITY] = prob_path
+        if cls_path:
+            qml = write_class_style(cls_path, 1, [0.5, 1.5, 2.5, 3.5], ["low", "moderate", "high"],
+                                    ["#2c7bb6", "#ffffbf", "#d7191c"])
+            attach_style(context, self.CLASSES, qml, self.post_processors)
+            outputs[self.CLASSES] = cls_path
+        if parameters.get(self.TARGETS) is not None:
+            outputs[self.TARGETS] = self.write_targets(parameters, context, result, crs)
+        report = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        if report:
+            rep = HtmlReport("Prospectivity report")
+            pr.report_section(rep, result)
+            rep.write(report)
+            outputs[self.REPORT] = report
+        outputs["N_TARGETS"] = len(result.targets)
+        return outputs
+
+    def mask_cells(self, parameters, context, crs, grid):
+        mask = self.parameterAsSource(parameters, self.MASK, context)
+        if mask is None:
+            return None
+        transform = QgsCoordinateTransform(mask.sourceCrs(), crs, context.transformContext())
+        wkbs = []
+        for feature in mask.getFeatures():
+            geom = QgsGeometry(feature.geometry())
+            geom.transform(transform)
+            wkbs.append(geom.asWkb())
+        inside = rasterize_polygons(wkbs, grid)
+        if not inside.any():
+            raise QgsProcessingException("The mask polygons cover no cell of the stack: check the mask and its CRS.")
+        return inside
+
+    def deposit_cells(self, parameters, context, feedback, crs, grid):
+        source = self.parameterAsSource(parameters, self.DEPOSITS, context)
+        if source is None:
+            return None
+        points = read_sample_points(source, [], crs, context, feedback)
+        cols = np.floor((points.x - grid.xmin) / grid.cell).astype(int)
+        rows = np.floor((grid.ymax - points.y) / grid.cell).astype(int)
+        inside = (rows >= 0) & (rows < grid.nrows) & (cols >= 0) & (cols < grid.ncols)
+        if not inside.any():
+            raise QgsProcessingException("No known deposit lies on the stack: check the deposits layer and its CRS.")
+        if not inside.all():
+            feedback.pushWarning(f"{int((~inside).sum())} deposit(s) outside the stack are left out.")
+        return rows[inside], cols[inside]
+
+    def write_targets(self, parameters, context, result, crs):
+        from osgeo import gdal, ogr, osr
+
+        fields = QgsFields()
+        for name, kind in (("rank", QVariant.Int), ("name", QVariant.String), ("cells", QVariant.Int),
+                           ("area_km2", QVariant.Double), ("mean_prob", QVariant.Double),
+                           ("max_prob", QVariant.Double)):
+            fields.append(QgsField(name, kind))
+        sink, dest = self.parameterAsSink(parameters, self.TARGETS, context, fields, QgsWkbTypes.MultiPolygon, crs)
+        if sink is None:
+            raise QgsProcessingException("The target areas output could not be created.")
+        g = result.grid
+        mem = gdal.GetDriverByName("MEM").Create("", g.ncols, g.nrows, 1, gdal.GDT_Int32)
+        mem.SetGeoTransform((g.xmin, g.cell, 0.0, g.ymax, 0.0, -g.cell))
+        mem.GetRasterBand(1).WriteArray(result.labels.astype(np.int32))
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(crs.toWkt())
+        source = ogr.GetDriverByName("Memory").CreateDataSource("targets")  # keep: the layer dies with it
+        vec = source.CreateLayer("t", srs, ogr.wkbPolygon)
+        vec.CreateField(ogr.FieldDefn("rank", ogr.OFTInteger))
+        band = mem.GetRasterBand(1)
+        gdal.Polygonize(band, band, vec, 0, ["8CONNECTED=8"])
+        parts = {}
+        for feature in vec:
+            parts.setdefault(feature.GetField("rank"), []).append(
+                QgsGeometry.fromWkt(feature.GetGeometryRef().ExportToWkt()))
+        for target in result.targets:
+            feature = QgsFeature(fields)
+            feature.setGeometry(QgsGeometry.collectGeometry(parts.get(target.rank, [])))
+            feature.setAttributes([target.rank, target.name, target.n_cells, target.area_km2,
+                                   target.mean_probability, target.max_probability])
+            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        return dest
+
+

@@ -1,0 +1,67 @@
+"""janja:prospectivity in-process with a small ONNX model built from known weights."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from test_model_card import build_model, card_dict  # noqa: E402 - the shared test-model builder
+
+from janja_plugin.core.raster_grid import Grid, write_stack  # noqa: E402
+
+GRID = Grid(400000.0, 6500000.0, 250.0, 16, 12)
+ELEMENTS = [("Au_ppb", "ppb", "log10", 0.5, 0.4), ("As_ppm", "ppm", "log10", 1.0, 0.5)]
+
+
+def make_inputs(tmp_path, names=("Au_ppb", "As_ppm")):
+    yy, xx = np.mgrid[0:GRID.nrows, 0:GRID.ncols]
+    au = 2 + 60 * np.exp(-((yy - 3) ** 2 + (xx - 3) ** 2) / 4) + 25 * np.exp(-((yy - 9) ** 2 + (xx - 12) ** 2) / 3)
+    as_ = 8 + 0.5 * xx + 0.2 * yy
+    stack = write_stack(tmp_path / "stack.tif", [au, as_], list(names), GRID, "EPSG:28350")
+    card = card_dict(elements=ELEMENTS, channels=2, window=3, size=6)
+    # logit(prospective) = 3 * mean(standardised log10 Au) + 1 * mean(standardised log10 As) - 1.5
+    build_model(tmp_path / "m.onnx", card, weights=(np.array([[0, 0], [3.0, 1.0]], np.float32),
+                                                      np.array([0, -1.5], np.float32)), pool=True)
+    return str(stack), str(tmp_path / "m.onnx"), au, as_
+
+
+def test_probability_classes_and_ranked_targets(qgis_app, tmp_path):
+    import processing
+    import rasterio
+    from qgis.core import QgsVectorLayer
+
+    stack, model, au, as_ = make_inputs(tmp_path)
+    result = processing.run("janja:prospectivity", {
+        "STACK": stack, "MODEL": model, "HIGH": 0.9, "MODERATE": 0.5,
+        "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": str(tmp_path / "c.tif"),
+        "TARGETS": str(tmp_path / "targets.gpkg"), "REPORT": str(tmp_path / "r.html")})
+    with rasterio.open(result["PROBABILITY"]) as src:
+        p = src.read(1)
+    # an interior cell, by hand: 3x3 window means of the standardised log10 values (resize keeps the mean)
+    r, c = 5, 7
+    za = ((np.log10(au[r - 1:r + 2, c - 1:c + 2]) - 0.5) / 0.4).mean()
+    zs = ((np.log10(as_[r - 1:r + 2, c - 1:c + 2]) - 1.0) / 0.5).mean()
+    expected = 1 / (1 + np.exp(-(3 * za + zs - 1.5)))
+    assert p[r, c] == pytest.approx(expected, abs=1e-5)
+    assert np.all((p >= 0) & (p <= 1))
+    targets = QgsVectorLayer(result["TARGETS"], "t", "ogr")
+    rows = sorted((f["rank"], f["name"], f["mean_prob"]) for f in targets.getFeatures())
+    assert len(rows) == result["N_TARGETS"] >= 1 and rows[0][1] == "Area I"
+    assert [m for _, _, m in rows] == sorted([m for _, _, m in rows], reverse=True)
+    assert (tmp_path / "p.qml").exists() and (tmp_path / "c.qml").exists()
+    assert "Area I" in (tmp_path / "r.html").read_text()
+    del targets
+
+
+def test_stack_without_the_models_elements_is_refused(qgis_app, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    stack, model, _, _ = make_inputs(tmp_path, names=("Au_ppb", "Cu_ppm"))
+    with pytest.raises(QgsProcessingException, match="lacks As_ppm"):
+        processing.run("janja:prospectivity", {"STACK": stack, "MODEL": model,
+                                               "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": None,
+                                               "TARGETS": None, "REPORT": None})
+    assert not (tmp_path / "p.tif").exists()
