@@ -29,12 +29,16 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def processAlgorithm(self, parameters, context, feedback):
+        # The user sees the message only; the original traceback is dropped (`from None`) because its
+        # frames hold feature sources whose layers would outlive QGIS at exit.
+        message = None
         try:
             return self.perform(parameters, context, feedback)
         except (JanjaInputError, MissingDependencyError) as exc:
-            raise QgsProcessingException(str(exc)) from exc
-        except (KrigingCancelled, WindowsCancelled) as exc:
-            raise QgsProcessingException("Cancelled: nothing was written.") from exc
+            message = str(exc)
+        except (KrigingCancelled, WindowsCancelled):
+            message = "Cancelled: nothing was written."
+        raise QgsProcessingException(message) from None
 
     def perform(self, parameters, context, feedback):  # pragma: no cover - abstract
         raise NotImplementedError

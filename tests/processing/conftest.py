@@ -30,6 +30,13 @@ def qgis_app(tmp_path_factory):
     plugin.initProcessing()
     app.janja_plugin = plugin
     yield app
+    import gc
+
+    # sip prints an exception raised in processAlgorithm with PyErr_Print, which keeps it in
+    # sys.last_traceback: its frames hold the processing context and its layers. Those, and any other
+    # layer a finished test left behind, must go before exitQgis, or the process crashes at exit (rc 139).
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    gc.collect()
     QgsProject.instance().clear()
     plugin.unload()
     app.exitQgis()

@@ -1,10 +1,11 @@
 """janja:krige in-process, checked against gstat (Meuse) and for its refusals."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
-from testdata import MEUSE
+from testdata import MEUSE, processing_error
 
 
 def meuse_layer():
@@ -37,9 +38,7 @@ def sample_raster(path, band, x, y):
         return data[np.asarray(rows), np.asarray(cols)].astype(float), src
 
 
-def run_krige(tmp_path, **overrides):
-    import processing
-
+def krige_params(tmp_path, **overrides):
     params = {
         "INPUT": meuse_layer(), "FIELDS": ["zinc"], "TRANSFORM": 0, "CELL_SIZE": 40.0,
         "NEIGHBOURS": 0, "OUTPUT": str(tmp_path / "zn.tif"), "VARIANCE": str(tmp_path / "zn_var.tif"),
@@ -47,7 +46,13 @@ def run_krige(tmp_path, **overrides):
         "REPORT": str(tmp_path / "report.html"),
     }
     params.update(overrides)
-    return processing.run("janja:krige", params)
+    return params
+
+
+def run_krige(tmp_path, **overrides):
+    import processing
+
+    return processing.run("janja:krige", krige_params(tmp_path, **overrides))
 
 
 def test_krige_meuse_equals_gstat_through_qgis(qgis_app, tmp_path):
@@ -94,16 +99,12 @@ def test_cross_validation_layer_matches_gstat(qgis_app, tmp_path):
     ],
 )
 def test_bad_input_gives_clear_error_and_writes_nothing(qgis_app, tmp_path, overrides, message):
-    from qgis.core import QgsProcessingException
-
-    with pytest.raises(QgsProcessingException, match=message):
-        run_krige(tmp_path, **overrides)
+    assert re.search(message, processing_error("janja:krige", krige_params(tmp_path, **overrides)))
     assert not list(tmp_path.glob("*.tif")) and not (tmp_path / "report.html").exists()
 
 
 def test_progress_is_reported_and_cancel_writes_nothing(qgis_app, tmp_path):
-    import processing
-    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+    from qgis.core import QgsProcessingFeedback
 
     class CancelHalfway(QgsProcessingFeedback):
         def __init__(self):
@@ -120,8 +121,7 @@ def test_progress_is_reported_and_cancel_writes_nothing(qgis_app, tmp_path):
     params = {"INPUT": meuse_layer(), "FIELDS": ["zinc", "copper", "lead"], "CELL_SIZE": 10.0,
               "OUTPUT": str(tmp_path / "zn.tif"), "VARIANCE": str(tmp_path / "zn_var.tif"),
               "REPORT": str(tmp_path / "report.html")}
-    with pytest.raises(QgsProcessingException, match="Cancelled"):
-        processing.run("janja:krige", params, feedback=feedback)
+    assert "Cancelled" in processing_error("janja:krige", params, feedback=feedback)
     assert len(feedback.seen) > 2
     assert not list(tmp_path.iterdir())
 
@@ -150,9 +150,6 @@ def test_mask_sets_cells_outside_to_nodata(qgis_app, tmp_path):
 
 
 def test_mask_outside_the_samples_is_refused(qgis_app, tmp_path):
-    from qgis.core import QgsProcessingException
-
     mask = polygon_layer("POLYGON((0 0, 1000 0, 1000 1000, 0 1000, 0 0))")
-    with pytest.raises(QgsProcessingException, match="outside the samples"):
-        run_krige(tmp_path, MASK=mask)
+    assert "outside the samples" in processing_error("janja:krige", krige_params(tmp_path, MASK=mask))
     assert not list(tmp_path.glob("*.tif"))
