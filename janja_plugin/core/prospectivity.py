@@ -91,22 +91,27 @@ def classify(probability, moderate, high):
 
 
 def prediction_area_thresholds(probability, deposit_cells):
-    """Hook for thresholds from the prediction-area (P-A) intersection with known deposits.
+    """(moderate, high) from known deposits: high = the prediction–area intersection (Yousefi & Carranza
+    2015), the zone holding P % of the deposits in A % of the area with P + A = 100; moderate = the
+    probability above which 90 % of the deposits lie, or the median of the map if that is lower, and
+    never above half of high when both fall at or above it."""
+    from .evaluate import prediction_area
 
-    Wire to janja_plugin/core/evaluate.py (being written) when it lands; until then it refuses clearly
-    so the glue can fall back to user thresholds.
-    """
-    try:
-        from . import evaluate  # noqa: F401
-    except ImportError:
-        evaluate = None
-    pa = getattr(evaluate, "prediction_area_thresholds", None) if evaluate else None
-    if pa is None:
+    rows, cols = (np.asarray(a, int) for a in deposit_cells)
+    scores = probability[rows, cols].astype(float)
+    scores = scores[np.isfinite(scores)]
+    if scores.size == 0:
         raise JanjaInputError(
-            "Class thresholds from the prediction-area (P-A) intersection are not available in this version: "
-            "give the moderate and high probability thresholds instead."
+            "None of the known deposits lies on a cell with a probability (all fall on nodata or masked cells), "
+            "so the prediction-area thresholds cannot be found. Check the deposits layer, or give the moderate "
+            "and high thresholds yourself."
         )
-    return pa(probability, deposit_cells)  # expected: (moderate, high)
+    valid = probability[np.isfinite(probability)].astype(float)
+    high = float(prediction_area(valid, scores).intersection_threshold)
+    moderate = min(float(np.quantile(scores, 0.1)), float(np.median(valid)))
+    if moderate >= high:
+        moderate = high / 2.0
+    return moderate, high
 
 
 def target_areas(probability, classes, grid, min_cells=1):

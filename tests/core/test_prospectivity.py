@@ -153,14 +153,19 @@ def test_cancel_returns_nothing(tmp_path):
     assert result is None and len(seen) == 1
 
 
-def test_prediction_area_hook_refuses_until_available(tmp_path):
+def test_prediction_area_thresholds_from_known_deposits(tmp_path):
+    """Deposits on the strong anomaly: high = the P-A intersection computed by core.evaluate."""
+    from janja_plugin.core.evaluate import prediction_area
+
     write_model(tmp_path)
     path = write_stack_file(tmp_path / "stack.tif", hot_spots())
-    try:
-        from janja_plugin.core import evaluate
-    except ImportError:
-        evaluate = None
-    if evaluate is not None and hasattr(evaluate, "prediction_area_thresholds"):
-        pytest.skip("evaluate.prediction_area_thresholds exists: the hook is wired")
-    with pytest.raises(JanjaInputError, match="prediction-area"):
-        pr.run_prospectivity(path, tmp_path / "m.onnx", deposit_cells=(np.array([3]), np.array([3])))
+    deposits = (np.array([3, 2, 4, 9]), np.array([3, 3, 4, 12]))
+    res = pr.run_prospectivity(path, tmp_path / "m.onnx", deposit_cells=deposits)
+    p = res.probability
+    expected = prediction_area(p[np.isfinite(p)], p[deposits]).intersection_threshold
+    assert res.thresholds["method"] == "prediction-area"
+    assert res.thresholds["high"] == pytest.approx(expected)
+    assert res.thresholds["moderate"] <= res.thresholds["high"]
+    assert all(res.classes[r, c] >= 2 for r, c in zip(*deposits))
+    with pytest.raises(JanjaInputError, match="nodata"):
+        pr.prediction_area_thresholds(np.full((3, 3), np.nan), (np.array([1]), np.array([1])))

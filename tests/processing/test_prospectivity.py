@@ -63,3 +63,24 @@ def test_stack_without_the_models_elements_is_refused(qgis_app, tmp_path):
                                                        "TARGETS": None, "REPORT": None})
     assert "lacks As_ppm" in message
     assert not (tmp_path / "p.tif").exists()
+
+
+def test_known_deposits_set_the_classes_by_prediction_area(qgis_app, tmp_path):
+    import processing
+    import rasterio
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    stack, model, _, _ = make_inputs(tmp_path)
+    deposits = QgsVectorLayer("Point?crs=EPSG:28350", "deposits", "memory")
+    for r, c in ((3, 3), (9, 12)):
+        f = QgsFeature()
+        f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(GRID.xmin + (c + 0.5) * 250, GRID.ymax - (r + 0.5) * 250)))
+        deposits.dataProvider().addFeatures([f])
+    result = processing.run("janja:prospectivity", {
+        "STACK": stack, "MODEL": model, "DEPOSITS": deposits, "PROBABILITY": str(tmp_path / "p.tif"),
+        "CLASSES": str(tmp_path / "c.tif"), "TARGETS": None, "REPORT": str(tmp_path / "r.html")})
+    with rasterio.open(result["CLASSES"]) as src:
+        classes = src.read(1)
+    assert classes[3, 3] == 3 and classes[9, 12] >= 2
+    assert "prediction-area" in (tmp_path / "r.html").read_text()
+    del deposits
