@@ -3,7 +3,6 @@
 import math
 
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
@@ -27,9 +26,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..core import krige_pipeline
-from ..core.raster_grid import check_grid_size, grid_for_extent, rasterize_polygons, write_stack
+from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
 from .base import JanjaAlgorithm, progress_callback
-from .layers import metric_crs_for, read_sample_points
+from .layers import mask_cells_from, metric_crs_for, read_sample_points
 from .styling import attach_style, write_class_style
 
 TRANSFORMS = ["log", "none"]
@@ -268,22 +267,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
 
     def mask_cells(self, parameters, context, crs, grid, points):
         mask = self.parameterAsSource(parameters, self.MASK, context)
-        if mask is None:
-            return None
-        transform = QgsCoordinateTransform(mask.sourceCrs(), crs, context.transformContext())
-        wkbs = []
-        for feature in mask.getFeatures():
-            geom = QgsGeometry(feature.geometry())
-            if geom.isNull():
-                continue
-            geom.transform(transform)
-            wkbs.append(geom.asWkb())
-        inside = rasterize_polygons(wkbs, grid)
-        if not inside.any():
-            raise QgsProcessingException(
-                "The mask polygons cover no cell of the output grid: they lie outside the samples' extent. "
-                "Check the mask layer and its CRS, or leave the mask empty.")
-        return inside
+        return None if mask is None else mask_cells_from(mask, crs, grid, context)
 
     def style_outputs(self, context, results, out, var_out):
         for path, key, output_id in ((out, "prediction", self.OUTPUT), (var_out, "variance", self.VARIANCE)):

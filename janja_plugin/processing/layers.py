@@ -7,6 +7,7 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsFeatureRequest,
+    QgsGeometry,
     QgsProcessingException,
 )
 
@@ -78,3 +79,23 @@ def read_sample_points(source, field_names, target_crs, context, feedback):
     if skipped:
         feedback.pushWarning(f"{skipped} sample(s) without a geometry were left out.")
     return SamplePoints(np.asarray(ids), np.asarray(xs, float), np.asarray(ys, float), raw, skipped)
+
+
+def mask_cells_from(source, crs, grid, context):
+    """Boolean (rows, cols) of the grid cells whose centres fall inside the polygons of `source`."""
+    from ..core.raster_grid import rasterize_polygons
+
+    transform = QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext())
+    wkbs = []
+    for feature in source.getFeatures():
+        geom = QgsGeometry(feature.geometry())
+        if geom.isNull():
+            continue
+        geom.transform(transform)
+        wkbs.append(geom.asWkb())
+    inside = rasterize_polygons(wkbs, grid)
+    if not inside.any():
+        raise QgsProcessingException(
+            "The mask polygons cover no cell of the output grid: they lie outside the samples' extent. "
+            "Check the mask layer and its CRS, or leave the mask empty.")
+    return inside

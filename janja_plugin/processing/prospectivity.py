@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
@@ -24,10 +23,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..core import prospectivity as pr
-from ..core.raster_grid import rasterize_polygons
 from ..core.report import HtmlReport
 from .base import JanjaAlgorithm
-from .layers import read_sample_points
+from .layers import mask_cells_from, read_sample_points
 from .styling import attach_style, write_class_style
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -176,18 +174,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
 
     def mask_cells(self, parameters, context, crs, grid):
         mask = self.parameterAsSource(parameters, self.MASK, context)
-        if mask is None:
-            return None
-        transform = QgsCoordinateTransform(mask.sourceCrs(), crs, context.transformContext())
-        wkbs = []
-        for feature in mask.getFeatures():
-            geom = QgsGeometry(feature.geometry())
-            geom.transform(transform)
-            wkbs.append(geom.asWkb())
-        inside = rasterize_polygons(wkbs, grid)
-        if not inside.any():
-            raise QgsProcessingException("The mask polygons cover no cell of the stack: check the mask and its CRS.")
-        return inside
+        return None if mask is None else mask_cells_from(mask, crs, grid, context)
 
     def deposit_cells(self, parameters, context, feedback, crs, grid):
         source = self.parameterAsSource(parameters, self.DEPOSITS, context)
