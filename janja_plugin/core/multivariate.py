@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import chi2
 
 from .errors import JanjaInputError
 
@@ -66,6 +65,8 @@ def fast_mcd(z, alpha=0.75, n_starts=200, n_best=10, seed=42, max_fit=5000):
     chi-square cutoff. Above `max_fit` rows a random subsample is used for the search only.
     Returns (location, covariance, raw support mask over all rows).
     """
+    from scipy.stats import chi2  # here, not at module level: scipy.stats costs ~0.3 s at plugin load
+
     z = np.asarray(z, float)
     n, p = z.shape
     rng = np.random.default_rng(seed)
@@ -121,6 +122,8 @@ def robust_mahalanobis(concentrations, elements=None, alpha=0.75, seed=42, robus
 
     Rows with a missing, zero or negative part get NaN (substitute below-detection values first).
     """
+    from scipy.stats import chi2
+
     x = np.asarray(concentrations, float)
     if x.ndim != 2 or x.shape[1] < 3:
         raise JanjaInputError(
