@@ -13,6 +13,10 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
     GROUP_ID = "samples"
     GROUP = "Samples"
 
+    def __init__(self):
+        super().__init__()
+        self.post_processors = []  # style post-processors must outlive the run, or sip deletes them
+
     def group(self):
         return self.GROUP
 

@@ -27,10 +27,6 @@ class FractalAlgorithm(JanjaAlgorithm):
     N_SEGMENTS, N_LEVELS = "N_SEGMENTS", "N_LEVELS"
     OUTPUT_POINTS, OUTPUT_RASTER, REPORT = "OUTPUT_POINTS", "OUTPUT_RASTER", "REPORT"
 
-    def __init__(self):
-        super().__init__()
-        self.post_processors = []
-
     def name(self):
         return "fractal"
 

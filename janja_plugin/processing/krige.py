@@ -72,10 +72,6 @@ class KrigeAlgorithm(JanjaAlgorithm):
     CV_TABLE = "CV_TABLE"
     REPORT = "REPORT"
 
-    def __init__(self):
-        super().__init__()
-        self.post_processors = []
-
     def name(self):
         return "krige"
 

@@ -28,10 +28,6 @@ class RobustMahalanobisAlgorithm(JanjaAlgorithm):
     POINTS, FIELDS, STACK = "POINTS", "FIELDS", "STACK"
     OUTPUT_POINTS, OUTPUT_RASTER, REPORT = "OUTPUT_POINTS", "OUTPUT_RASTER", "REPORT"
 
-    def __init__(self):
-        super().__init__()
-        self.post_processors = []
-
     def name(self):
         return "robust_mahalanobis"
 

@@ -45,10 +45,6 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
     PROBABILITY, CLASSES, TARGETS, REPORT = "PROBABILITY", "CLASSES", "TARGETS", "REPORT"
 
-    def __init__(self):
-        super().__init__()
-        self.post_processors = []
-
     def name(self):
         return "prospectivity"
 

@@ -32,10 +32,6 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
     METHOD, K, PERCENTILES = "METHOD", "K", "PERCENTILES"
     OUTPUT_POINTS, OUTPUT_RASTER, REPORT = "OUTPUT_POINTS", "OUTPUT_RASTER", "REPORT"
 
-    def __init__(self):
-        super().__init__()
-        self.post_processors = []
-
     def name(self):
         return "thresholds"
 
