@@ -34,3 +34,10 @@ def processing_error(alg_id, params, feedback=None):
         exc.__traceback__ = None
         return message
     raise AssertionError(f"{alg_id} succeeded but should have refused its input")
+
+
+def read_csv_table(path):
+    """A CSV with a header as a numpy structured array (the gstat reference tables)."""
+    import numpy as np
+
+    return np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding=None)

@@ -1,19 +1,15 @@
 """Kriging checks against gstat 2.1-0 outputs on Meuse, plus mathematical properties."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
+from testdata import MEUSE  # noqa: E402
+from testdata import read_csv_table as _csv  # noqa: E402
 
 from janja_plugin.core import kriging, variogram
 from janja_plugin.core.errors import JanjaInputError
 
-MEUSE = Path(__file__).resolve().parents[1] / "data" / "meuse"
 REF = MEUSE / "gstat_reference"
-
-
-def _csv(path):
-    return np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding=None)
 
 
 @pytest.fixture(scope="module")
