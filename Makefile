@@ -8,8 +8,10 @@ OUT := out
 export QT_QPA_PLATFORM := offscreen
 export XDG_RUNTIME_DIR := /tmp/runtime-$(shell id -u)
 PYTEST := $(PY) -m pytest -p no:cacheprovider
+# Offline training (torch) lives in its own venv; QGIS's Python never sees it.
+TPY := .venv-train/bin/python
 
-.PHONY: compare setup demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
+.PHONY: compare setup setup-train train train-smoke train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
 
 setup:
 	@tools/setup.sh
@@ -18,7 +20,7 @@ demo: setup
 	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
 	$(PY) tools/run_demo.py --out $(OUT)
 
-test: setup lint test-core test-processing test-e2e test-desktop
+test: setup lint test-core test-processing test-e2e test-desktop test-training
 	@echo "make test: all tiers passed"
 
 test-core: setup
@@ -35,6 +37,27 @@ test-e2e: setup
 test-desktop: setup
 	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
 	$(PYTEST) tests/desktop
+
+test-training: setup-train
+	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
+	$(TPY) -m pytest -p no:cacheprovider tests/training
+
+setup-train:
+	@tools/setup_train.sh
+
+# The Western Australia element stacks every training run starts from (janja:krige through qgis_process).
+wa-stack: setup
+	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
+	$(PY) tools/make_wa_stack.py --cell-size 250 --out $(OUT)/wa
+
+train: setup-train wa-stack
+	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/wa_au.json --out $(OUT)/train_wa
+
+train-smoke: setup-train
+	$(TPY) -m janja_plugin.training smoke --out $(OUT)/train_smoke
+
+train-anomaly: setup-train wa-stack
+	$(TPY) -m janja_plugin.training.anomaly --stack $(OUT)/wa/wa_stack_250m.tif --out $(OUT)/train_anomaly
 
 lint: setup
 	$(PY) -m ruff check .
