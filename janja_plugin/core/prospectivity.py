@@ -27,6 +27,8 @@ class ProspectivitySettings:
     high: float = 0.8  # ... and 'high'
     min_target_cells: int = 1  # smaller high-class patches are not listed as target areas
     tile_rows: int | None = None  # None = sized for ~64 MB of working memory
+    dense: bool = False  # shared trunk (core/dense.py): far faster, approximates the per-window result
+    dense_shifts: int = 1  # trunk passes per axis in dense mode (finer interpolation, shifts² the trunk work)
 
 
 @dataclass
@@ -177,10 +179,17 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
             raise ValueError("an in-memory stack needs its grid")
         bands = mc.match_stack(card, stack.names)
         mc.check_grid(card, grid.cell, crs_wkt)
-        probability, valid, stats = wn.predict(
-            model, stack, bands, stride=settings.stride, mask=mask, batch_size=settings.batch_size,
-            tile_rows=settings.tile_rows, progress=progress,
-        )
+        if settings.dense:
+            from . import dense
+
+            parts = dense.load_parts(model)
+            probability, valid, stats = dense.predict_dense(model, parts, stack, bands, mask=mask,
+                                                            shifts=settings.dense_shifts, progress=progress)
+        else:
+            probability, valid, stats = wn.predict(
+                model, stack, bands, stride=settings.stride, mask=mask, batch_size=settings.batch_size,
+                tile_rows=settings.tile_rows, progress=progress,
+            )
     finally:
         if opened is not None:
             opened.close()
@@ -192,6 +201,13 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
     classes = classify(probability, moderate, high)
     labels, targets = target_areas(probability, classes, grid, settings.min_target_cells)
     notes = list(model.notes)
+    if settings.dense:
+        notes.append(
+            f"Shared-trunk evaluation ({stats.mode}): the trunk ran once over the stack and each cell's features were "
+            "read off its feature map, which approximates the window-by-window result (see the README)."
+            + (f" The stride {settings.stride} was not used: this mode predicts every cell." if settings.stride > 1
+               else "")
+        )
     if stats.n_windows_filled:
         notes.append(
             f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
@@ -202,7 +218,8 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
     return ProspectivityResult(
         probability=probability, classes=classes, labels=labels, targets=targets,
         thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
-        crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats, stride=settings.stride,
+        crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
+        stride=1 if settings.dense else settings.stride,
         seconds=time.perf_counter() - t0, notes=notes,
     )
 

@@ -161,6 +161,7 @@ class EngineStats:
     n_interpolated: int = 0  # cells filled by stride interpolation
     seconds: float = 0.0
     inference_seconds: float = 0.0
+    mode: str = "window by window"  # or "shared trunk, k x k shift(s)" (core/dense.py)
 
     @property
     def windows_per_second(self):

@@ -1,0 +1,263 @@
+"""Shared-trunk ("dense") evaluation: the convolutional trunk runs once over the stack, not once per window.
+
+Neighbouring windows overlap almost entirely (a 15-cell window shares 14/15 of its rows with the
+next), so classifying every window repeats nearly all of the trunk's work. Here the stack is
+transformed and resized by the model's own factor (input pixels per cell, e.g. 75 / 15 = 5) as one
+image, in tiles, and the trunk part of the model (card field "dense", written by
+janja_plugin/training/export_dense.py) maps each tile to a feature map. Feature cell j summarises the
+input pixels [S*j, S*j + H) (S = feature stride, H = model input size), i.e. exactly the footprint of
+a window that starts there. A cell's window starts at s*i (s = pixels per cell), which falls between
+feature cells unless s*i is a multiple of S; its features are interpolated bilinearly between the
+feature cells whose footprints start just before and just after it, and the head part turns them into
+the class probability.
+
+`shifts` = k runs the trunk k x k times on the image shifted by S/k pixels, so footprints start
+every S/k pixels: k times finer interpolation for k^2 the trunk work (still far below per-window).
+
+This is an approximation of the per-window result, not an equivalent: (1) a window cut alone is
+zero-padded by the trunk's 'same' convolutions while the dense map sees the neighbouring cells there,
+(2) the per-window resize clamps at the window border (its outer 2-3 pixels), and (3) windows that
+do not start on a feature cell get interpolated features. Windows starting exactly on a feature cell
+differ by (1) and (2) only. The benchmark reports the difference (bench/bench_prospectivity.py);
+the per-window engine (core/windows.py) stays the default.
+"""
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import windows as wn
+from .errors import JanjaInputError, require
+
+DEFAULT_TILE = (64, 256)  # output cells per tile (rows, cols): fixed, so results do not depend on the machine
+
+
+@dataclass
+class DenseParts:
+    trunk: object  # onnxruntime session: N x C x H x W -> N x F x h x w
+    head: object  # onnxruntime session: N x F -> N x classes
+    trunk_input: str
+    head_input: str
+    stride: int  # feature stride in model-input pixels
+    factor: int  # model-input pixels per stack cell
+    paths: tuple
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_parts(model):
+    """The dense parts named by the card of a model_card.LoadedModel, opened with the same thread count.
+
+    Refuses (JanjaInputError) a card without the "dense" field, a missing or altered part file, and a
+    model input that is not square or not a whole multiple of the window.
+    """
+    ort = require("onnxruntime", "running the prospectivity model")
+    card, folder = model.card, Path(model.path).parent
+    spec = card.dense
+    if not spec:
+        raise JanjaInputError(
+            f"The model '{card.name}' has no shared-trunk parts (no 'dense' field in its card), so it can only be "
+            "run window by window: turn the shared-trunk option off, or re-export the model with the current "
+            "training script (it writes <model>_trunk.onnx and <model>_head.onnx)."
+        )
+    if card.input_height != card.input_width or card.input_height % card.window_pixels:
+        raise JanjaInputError(
+            f"Shared-trunk evaluation needs a square model input that is a whole multiple of the window; the model "
+            f"'{card.name}' resizes {card.window_pixels} cells to {card.input_height} x {card.input_width}. "
+            "Run it window by window (turn the shared-trunk option off)."
+        )
+    sessions, paths = [], []
+    for part in ("trunk", "head"):
+        path = folder / spec[part]
+        if not path.is_file():
+            raise JanjaInputError(
+                f"The shared-trunk {part} {path.name} named by the card of {Path(model.path).name} is missing; it "
+                "must lie beside the model. Copy it from where the model was exported, or turn the shared-trunk "
+                "option off."
+            )
+        want = spec.get(f"{part}_sha256")
+        if want and _sha256(path) != want:
+            raise JanjaInputError(
+                f"The shared-trunk {part} {path.name} is not the file exported with {Path(model.path).name} "
+                "(its checksum differs from the card's). Use the files exported together, or turn the option off."
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = model.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            sessions.append(ort.InferenceSession(str(path), sess_options=options,
+                                                 providers=["CPUExecutionProvider"]))
+        except Exception as exc:
+            raise JanjaInputError(
+                f"The shared-trunk {part} {path.name} could not be read as an ONNX model "
+                f"({str(exc).splitlines()[0][:200]}). Export it again or turn the option off."
+            ) from exc
+        paths.append(path)
+    trunk, head = sessions
+    return DenseParts(trunk, head, trunk.get_inputs()[0].name, head.get_inputs()[0].name,
+                      int(spec["feature_stride"]), card.input_height // card.window_pixels, tuple(paths))
+
+
+def _axis_nodes(n_cells, factor, step, n_nodes):
+    """For windows starting at factor*i (i < n_cells): lower node, upper node and the upper node's weight."""
+    u = factor * np.arange(n_cells, dtype=np.float64) / step
+    i0 = np.minimum(np.floor(u).astype(int), n_nodes - 1)
+    i1 = np.minimum(i0 + 1, n_nodes - 1)
+    w1 = np.where(i1 > i0, u - i0, 0.0)
+    return i0, i1, w1
+
+
+class _DenseTiler:
+    """Transformed, reflect-padded, resized tiles of the stack and their trunk feature maps."""
+
+    def __init__(self, card, parts, stack, bands, shifts, tile):
+        self.card, self.parts, self.stack, self.bands = card, parts, stack, list(bands)
+        self.w, self.h = card.window_pixels, card.window_pixels // 2
+        self.size = card.input_height
+        self.factor = parts.factor
+        if shifts < 1 or parts.stride % shifts:
+            raise JanjaInputError(
+                f"The number of shifts must divide the trunk's feature stride ({parts.stride}); got {shifts}."
+            )
+        self.shifts = int(shifts)
+        self.step = parts.stride // self.shifts  # input pixels between feature-cell footprints after shifting
+        self.extra = -(-self.step // self.factor)  # cells added at the far side so the last window has a node after it
+        # Tiles start on a multiple of the node period, so every tile's nodes lie on one global grid and the
+        # interpolation does not depend on where the tiles are cut.
+        period = self.step // math.gcd(self.step, self.factor)
+        self.tile_rows, self.tile_cols = (-(-int(t) // period) * period for t in (tile or DEFAULT_TILE))
+        self.cmap = np.asarray(card.channel_map)
+
+    def tiles(self):
+        for r0 in range(0, self.stack.nrows, self.tile_rows):
+            for c0 in range(0, self.stack.ncols, self.tile_cols):
+                yield r0, min(r0 + self.tile_rows, self.stack.nrows), c0, min(c0 + self.tile_cols, self.stack.ncols)
+
+    def read_rows(self, r0, r1):
+        """Transformed rows r0-h-1 .. r1+h+extra+1 (reflected), full width: (values, 0 where missing; missing)."""
+        rows = wn.reflect_index(np.arange(r0 - self.h - 1, r1 + self.h + self.extra + 1), self.stack.nrows)
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        t = wn.transform_values(self.stack.read(lo, hi, self.bands), self.card.elements)[:, rows - lo]
+        missing = ~np.isfinite(t)
+        t[missing] = 0.0
+        return t, missing
+
+    def columns(self, c0, c1):
+        return wn.reflect_index(np.arange(c0 - self.h - 1, c1 + self.h + self.extra + 1), self.stack.ncols)
+
+    def features(self, t):
+        """(E, rows, cols) transformed cells with a one-cell margin -> channels-last feature nodes (n_r, n_c, F).
+
+        The margin is resized with the rest and then cut off, so every pixel is interpolated between real
+        (reflected) neighbours and a tile's pixels equal those of the whole resized stack.
+        """
+        f = self.factor
+        nr, nc = t.shape[1:]
+        rr, rc = wn.resize_matrix(nr, f * nr)[f:-f], wn.resize_matrix(nc, f * nc)[f:-f]
+        img = (t.reshape(-1, nc) @ rc.T).reshape(t.shape[0], nr, -1)
+        img = np.matmul(rr, img)[self.cmap]  # (C, f*(nr-2), f*(nc-2))
+        n_r = (img.shape[1] - self.size) // self.step + 1
+        n_c = (img.shape[2] - self.size) // self.step + 1
+        nodes = None
+        for a in range(self.shifts):
+            for b in range(self.shifts):
+                sub = np.ascontiguousarray(img[None, :, a * self.step:, b * self.step:])
+                fm = self.parts.trunk.run(None, {self.parts.trunk_input: sub})[0][0]  # (F, h, w)
+                if nodes is None:
+                    nodes = np.empty((n_r, n_c, fm.shape[0]), np.float32)
+                hr, hc = len(range(a, n_r, self.shifts)), len(range(b, n_c, self.shifts))
+                nodes[a::self.shifts, b::self.shifts] = fm[:, :hr, :hc].transpose(1, 2, 0)
+        return nodes
+
+
+def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024):
+    """Like windows.predict (stride 1), with the shared trunk: (probability, valid_centre_mask, EngineStats).
+
+    parts: load_parts(model). shifts: trunk passes per axis (divides the feature stride). tile: (rows, cols)
+    of output cells per trunk tile (default DEFAULT_TILE). progress(fraction) returning True cancels.
+    """
+    card = model.card
+    nrows, ncols = stack.nrows, stack.ncols
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (nrows, ncols):
+            raise ValueError(f"mask shape {mask.shape} differs from the stack's {(nrows, ncols)}")
+    t_start = time.perf_counter()
+    tiler = _DenseTiler(card, parts, stack, bands, shifts, tile)
+    stats = wn.EngineStats(mode=f"shared trunk, {tiler.shifts}x{tiler.shifts} shift(s)")
+    out = np.full((nrows, ncols), np.nan, dtype=np.float32)
+    valid = np.zeros((nrows, ncols), dtype=bool)
+    tiles = list(tiler.tiles())
+    row_cache = (None, None)
+    pending_x, pending_idx = [], []
+
+    def flush():
+        if not pending_x:
+            return
+        x = np.concatenate(pending_x)
+        t0 = time.perf_counter()
+        raw = parts.head.run(None, {parts.head_input: x})[0]
+        stats.inference_seconds += time.perf_counter() - t0
+        rows = np.concatenate([i[0] for i in pending_idx])
+        cols = np.concatenate([i[1] for i in pending_idx])
+        out[rows, cols] = wn.to_probability(raw, card)
+        pending_x.clear()
+        pending_idx.clear()
+
+    for k, (r0, r1, c0, c1) in enumerate(tiles):
+        if row_cache[0] != (r0, r1):
+            t_rows, miss_rows = tiler.read_rows(r0, r1)
+            h = tiler.h
+            centre = ~miss_rows[:, h + 1:h + 1 + r1 - r0].any(axis=0)
+            valid[r0:r1] = centre
+            row_cache = ((r0, r1), (t_rows, miss_rows))
+        t_rows, miss_rows = row_cache[1]
+        want = valid[r0:r1, c0:c1] if mask is None else valid[r0:r1, c0:c1] & mask[r0:r1, c0:c1]
+        if want.any():
+            cols = tiler.columns(c0, c1)
+            t = t_rows[:, :, cols]
+            t0 = time.perf_counter()
+            nodes = tiler.features(t)
+            stats.inference_seconds += time.perf_counter() - t0
+            counts = wn._window_sums(miss_rows[:, 1:-1, cols[1:-1]].sum(axis=0, dtype=np.int32), tiler.w)
+            i0, i1, wr = _axis_nodes(r1 - r0, tiler.factor, tiler.step, nodes.shape[0])
+            j0, j1, wc = _axis_nodes(c1 - c0, tiler.factor, tiler.step, nodes.shape[1])
+            for i in range(r1 - r0):
+                cc = np.nonzero(want[i])[0]
+                if not cc.size:
+                    continue
+                line = (1 - wr[i]) * nodes[i0[i]] + wr[i] * nodes[i1[i]]  # (n_c, F)
+                x = (1 - wc[cc, None]) * line[j0[cc]] + wc[cc, None] * line[j1[cc]]
+                pending_x.append(x.astype(np.float32, copy=False))
+                pending_idx.append((np.full(cc.size, r0 + i), c0 + cc))
+                filled = counts[i, cc]
+                stats.n_windows += int(cc.size)
+                stats.n_windows_filled += int(np.count_nonzero(filled))
+                stats.n_values_filled += int(filled.sum())
+                if sum(len(p) for p in pending_x) >= head_batch:
+                    flush()
+        if progress is not None and progress((k + 1) / len(tiles)):
+            raise wn.Cancelled("The prospectivity run was cancelled.")
+    flush()
+    stats.n_valid_cells = int(valid.sum())
+    if stats.n_valid_cells == 0:
+        raise JanjaInputError(
+            f"The element stack has no cell where all of {', '.join(card.element_names)} have values "
+            "(every cell is nodata for at least one of them). Check that the right stack was chosen and that "
+            "kriging produced values."
+        )
+    if mask is not None and not (valid & mask).any():
+        raise JanjaInputError("The mask covers no cell of the stack that has values: choose a mask over the data.")
+    stats.seconds = time.perf_counter() - t_start
+    return out, valid, stats

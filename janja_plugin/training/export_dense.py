@@ -1,0 +1,116 @@
+"""The two extra ONNX graphs for janja:prospectivity's shared-trunk ("dense") evaluation.
+
+Windows of neighbouring cells overlap almost entirely, so instead of classifying each window the
+plugin can run the convolutional trunk once over the whole (resized) stack and read each window's
+features off the resulting feature map (janja_plugin/core/dense.py). That needs the model in two
+parts besides the per-window .onnx:
+
+- trunk: N x C x H x W (dynamic H, W) -> N x F x h x w, the element adapter and Inception-v3 up to
+  and including Mixed_7c, without the global average pool. Feature cell (i, j) summarises the input
+  pixels [stride*i, stride*i + input_height) x [stride*j, stride*j + input_width): at the model's
+  own input size the map is 1 x 1 and its value is exactly the per-window feature vector.
+- head: N x F -> N x classes, the replaced top with the same final activation as the full model.
+
+    card = export_dense_parts(classifier, "out/model.onnx", card)
+
+writes out/model_trunk.onnx and out/model_head.onnx and returns a copy of the card with the optional
+field "dense" filled; the caller writes that card beside / inside the main .onnx as usual.
+"""
+
+import copy
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+OPSET = 17
+# Inception3 children in forward order up to the last block (AuxLogits is skipped: aux_logits=False).
+INCEPTION_BLOCKS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                    "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                    "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+
+
+class TrunkFeatureMap(nn.Module):
+    """adapter + Inception-v3 convolutional layers: N x C x H x W -> N x 2048 x h x w (no pooling)."""
+
+    def __init__(self, classifier):
+        super().__init__()
+        self.adapter = classifier.adapter
+        net = classifier.trunk.net
+        self.blocks = nn.ModuleList(getattr(net, name) for name in INCEPTION_BLOCKS)
+
+    def forward(self, x):
+        x = self.adapter(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class HeadProbabilities(nn.Module):
+    """The classifier's head on pooled features, with its softmax: N x F -> N x classes."""
+
+    def __init__(self, classifier):
+        super().__init__()
+        self.head = classifier.head
+
+    def forward(self, f):
+        return torch.softmax(self.head(f), dim=1)
+
+
+def feature_stride(trunk, channels, size):
+    """(stride, features): model-input pixels between neighbouring feature cells, found by probing sizes."""
+    with torch.no_grad():
+        a = trunk(torch.zeros(1, channels, size, size))
+        b = trunk(torch.zeros(1, channels, size + 64, size + 64))
+    if a.shape[-2:] != (1, 1):
+        raise ValueError(f"the trunk maps a {size} x {size} input to {tuple(a.shape[-2:])} cells, not 1 x 1")
+    steps = b.shape[-1] - 1
+    if steps < 1 or 64 % steps:
+        raise ValueError(f"cannot infer the feature stride: 64 more pixels give {steps} more feature cells")
+    return 64 // steps, int(a.shape[1])
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_dense_parts(classifier, onnx_path, card_dict):
+    """Write <stem>_trunk.onnx and <stem>_head.onnx beside onnx_path; return card_dict with "dense" filled.
+
+    classifier: a ProspectivityClassifier (janja_plugin/training/classifier.py); it is put in eval mode
+    (BatchNorm running statistics, no dropout) and left that way. card_dict: the model card of onnx_path
+    (its input channels/height/width are used); it is not modified, a deep copy is returned. Raises
+    ValueError when the input is not square or the trunk does not reduce it to one feature cell.
+    """
+    onnx_path = Path(onnx_path)
+    inp = card_dict["input"]
+    channels, height, width = inp["channels"], inp["height"], inp["width"]
+    if height != width:
+        raise ValueError(f"dense evaluation needs a square model input, not {height} x {width}")
+    classifier = classifier.eval()
+    trunk, head = TrunkFeatureMap(classifier).eval(), HeadProbabilities(classifier).eval()
+    stride, n_features = feature_stride(trunk, channels, height)
+    trunk_path = onnx_path.with_name(onnx_path.stem + "_trunk.onnx")
+    head_path = onnx_path.with_name(onnx_path.stem + "_head.onnx")
+    with torch.no_grad():
+        torch.onnx.export(trunk, torch.zeros(1, channels, height + stride, width + stride), str(trunk_path),
+                          input_names=["x"], output_names=["features"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}, "features": {0: "N", 2: "h", 3: "w"}})
+        torch.onnx.export(head, torch.zeros(2, n_features), str(head_path), input_names=["features"],
+                          output_names=["y"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"features": {0: "N"}, "y": {0: "N"}})
+    card = copy.deepcopy(card_dict)
+    card["dense"] = {
+        "trunk": trunk_path.name,
+        "head": head_path.name,
+        "feature_stride": stride,
+        "features": n_features,
+        "trunk_sha256": _sha256(trunk_path),
+        "head_sha256": _sha256(head_path),
+    }
+    return card

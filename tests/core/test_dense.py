@@ -1,0 +1,224 @@
+"""Shared-trunk evaluation (core/dense.py) against the per-window engine on tiny hand-built ONNX models.
+
+The trunk is one valid convolution (+ ReLU) whose kernel spans the whole model input, so at the
+model's input size it gives one feature cell, and the per-window model is that trunk + flatten +
+head. Where the kernel's outer ring is zero the per-window resize border (which clamps) cannot
+matter, so whenever a window starts on a feature cell the dense result must equal the per-window
+one exactly; windows in between get the bilinear mix of their neighbours' features.
+"""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from test_model_card import card_dict
+from test_windows import synthetic_stack
+
+from janja_plugin.core import dense
+from janja_plugin.core import model_card as mc
+from janja_plugin.core import windows as wn
+from janja_plugin.core.errors import JanjaInputError
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+ELEMENTS = (("Au_ppb", "ppb", "log10", 0.5, 0.4), ("As_ppm", "ppm", "log10", 1.0, 0.5))
+N_FEATURES = 4
+
+
+def _save(graph, path):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return model
+
+
+def _tensor(name, a):
+    return helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.astype(np.float32).ravel())
+
+
+def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True):
+    """Per-window model m.onnx (card with "dense") + m_trunk.onnx + m_head.onnx. Returns the model path."""
+    rng = np.random.default_rng(seed)
+    c = len(ELEMENTS)
+    k = size  # kernel = whole input: one feature cell per input-sized footprint
+    wt = rng.normal(size=(N_FEATURES, c, k, k)) / np.sqrt(c * k * k)
+    if zero_ring:
+        inner = np.zeros_like(wt)
+        inner[:, :, zero_ring:k - zero_ring, zero_ring:k - zero_ring] = 1
+        wt = wt * inner * 2
+    bt = rng.normal(size=N_FEATURES) * 0.1
+    wh, bh = rng.normal(size=(2, N_FEATURES)) * 2, rng.normal(size=2) * 0.3
+    conv = dict(kernel_shape=[k, k], strides=[stride, stride])
+    inits = [_tensor("Wt", wt), _tensor("bt", bt)]
+    head_inits = [_tensor("Wh", wh), _tensor("bh", bh)]
+    card = card_dict(elements=ELEMENTS, channels=c, size=size, window=window)
+    # per-window: conv -> relu -> flatten -> gemm -> softmax
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "Wt", "bt"], ["f"], **conv), helper.make_node("Relu", ["f"], ["r"]),
+         helper.make_node("Flatten", ["r"], ["flat"], axis=1),
+         helper.make_node("Gemm", ["flat", "Wh", "bh"], ["logits"], transB=1),
+         helper.make_node("Softmax", ["logits"], ["y"], axis=1)],
+        "window", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], inits + head_inits)
+    trunk = helper.make_graph(
+        [helper.make_node("Conv", ["x", "Wt", "bt"], ["f"], **conv), helper.make_node("Relu", ["f"], ["features"])],
+        "trunk", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, "H", "W"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", N_FEATURES, "h", "w"])], inits)
+    head = helper.make_graph(
+        [helper.make_node("Gemm", ["features", "Wh", "bh"], ["logits"], transB=1),
+         helper.make_node("Softmax", ["logits"], ["y"], axis=1)],
+        "head", [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", N_FEATURES])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], head_inits)
+    _save(trunk, folder / "m_trunk.onnx")
+    _save(head, folder / "m_head.onnx")
+    card["dense"] = {"trunk": "m_trunk.onnx", "head": "m_head.onnx", "feature_stride": stride,
+                     "features": N_FEATURES}
+    if sha:
+        for part in ("trunk", "head"):
+            card["dense"][f"{part}_sha256"] = hashlib.sha256((folder / f"m_{part}.onnx").read_bytes()).hexdigest()
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    mc.embed_card(model, card)
+    onnx.save(model, str(folder / "m.onnx"))
+    mc.card_path_for(folder / "m.onnx").write_text(json.dumps(card))
+    return folder / "m.onnx"
+
+
+def stack_with_gaps(rows=11, cols=13, seed=4):
+    data = synthetic_stack(len(ELEMENTS), rows, cols, seed=seed)
+    data[0, 2, 3] = np.nan  # a missing centre
+    data[1, 7, 0] = -9999.0  # nodata at the edge
+    return wn.ArrayStack(data, [e[0] for e in ELEMENTS], nodata=-9999.0)
+
+
+def run_both(path, stack, shifts=1, tile=None, mask=None):
+    model = mc.load_model(path, threads=1)
+    parts = dense.load_parts(model)
+    per_window, valid, _ = wn.predict(model, stack, [0, 1], mask=mask)
+    got, valid_d, stats = dense.predict_dense(model, parts, stack, [0, 1], shifts=shifts, tile=tile, mask=mask)
+    assert np.array_equal(valid, valid_d)
+    return per_window, got, stats, model, parts
+
+
+def test_no_resize_unit_stride_equals_per_window_exactly(tmp_path):
+    path = build_dense_model(tmp_path, window=3, size=3, stride=1)
+    stack = stack_with_gaps()
+    per_window, got, stats, _, _ = run_both(path, stack)
+    assert np.array_equal(np.isnan(per_window), np.isnan(got))
+    np.testing.assert_allclose(got, per_window, atol=1e-6, equal_nan=True)
+    assert stats.n_windows == int(np.isfinite(per_window).sum())
+    ref_stats = wn.predict(mc.load_model(path, threads=1), stack, [0, 1])[2]
+    assert (stats.n_windows_filled, stats.n_values_filled) == (ref_stats.n_windows_filled, ref_stats.n_values_filled)
+
+
+def test_resized_windows_on_feature_cells_equal_per_window(tmp_path):
+    # 3 cells -> 6 pixels (factor 2), feature stride 2: every window starts on a feature cell; the kernel's
+    # zero outer ring makes the clamped per-window resize border irrelevant.
+    path = build_dense_model(tmp_path, window=3, size=6, stride=2, zero_ring=1)
+    per_window, got, _, _, _ = run_both(path, stack_with_gaps())
+    np.testing.assert_allclose(got, per_window, atol=1e-6, equal_nan=True)
+
+
+def test_resize_border_is_the_only_difference_without_the_zero_ring(tmp_path):
+    path = build_dense_model(tmp_path, window=3, size=6, stride=2, zero_ring=0)
+    per_window, got, _, _, _ = run_both(path, stack_with_gaps())
+    d = np.abs(got - per_window)[np.isfinite(per_window)]
+    assert 1e-4 < d.max() < 0.5  # a real but bounded difference: not equivalent, hence an option
+
+
+def test_shifts_align_every_window_and_one_shift_interpolates_features(tmp_path):
+    # feature stride 4 with factor 2: windows of even cells start on a feature cell, odd ones halfway
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1)
+    stack = stack_with_gaps()
+    per_window, got2, stats2, model, parts = run_both(path, stack, shifts=2)
+    np.testing.assert_allclose(got2, per_window, atol=1e-6, equal_nan=True)
+    assert "2x2" in stats2.mode
+    got1, _, _ = dense.predict_dense(model, parts, stack, [0, 1], shifts=1)
+    even = np.zeros(per_window.shape, bool)
+    even[::2, ::2] = True
+    np.testing.assert_allclose(got1[even], per_window[even], atol=1e-6, equal_nan=True)
+    # odd cells: the head on the mean of the neighbouring feature vectors (per-window features, by hand)
+    feats = window_features(model, parts, stack)
+    r, c = 5, 7  # both odd: the mean of the four diagonal neighbours
+    f = feats[[r - 1, r - 1, r + 1, r + 1], [c - 1, c + 1, c - 1, c + 1]].mean(axis=0)
+    expected = parts.head.run(None, {parts.head_input: f[None].astype(np.float32)})[0][0, 1]
+    assert got1[r, c] == pytest.approx(expected, abs=1e-6)
+    assert not np.allclose(got1[r, c], per_window[r, c], atol=1e-3)
+
+
+def window_features(model, parts, stack):
+    """Trunk features of every cell's own window, cut and resized window by window by the engine."""
+    prep = wn._Preparer(model.card, stack, [0, 1], 1000)
+    out = np.zeros((stack.nrows, stack.ncols, N_FEATURES), np.float32)
+    import threading
+
+    for rows, cols, x, _ in prep.batches(lambda r0, r1: np.ones((r1 - r0, stack.ncols), bool), None,
+                                         wn.EngineStats(), threading.Event()):
+        out[rows, cols] = parts.trunk.run(None, {parts.trunk_input: x})[0][:, :, 0, 0]
+    return out
+
+
+@pytest.mark.parametrize("tile", [(2, 3), (4, 5), (64, 256)])
+def test_result_does_not_depend_on_tiles_for_a_valid_convolution_trunk(tmp_path, tile):
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=0)
+    stack = stack_with_gaps()
+    model = mc.load_model(path, threads=1)
+    parts = dense.load_parts(model)
+    whole = dense.predict_dense(model, parts, stack, [0, 1], tile=(100, 100))[0]
+    tiled = dense.predict_dense(model, parts, stack, [0, 1], tile=tile)[0]
+    np.testing.assert_allclose(tiled, whole, atol=1e-6, equal_nan=True)
+
+
+def test_mask_and_cancel(tmp_path):
+    path = build_dense_model(tmp_path, window=3, size=3, stride=1)
+    stack = stack_with_gaps()
+    mask = np.zeros((stack.nrows, stack.ncols), bool)
+    mask[3:8, 4:10] = True
+    per_window, got, _, model, parts = run_both(path, stack, mask=mask, tile=(4, 4))
+    np.testing.assert_allclose(got, per_window, atol=1e-6, equal_nan=True)
+    assert np.isnan(got[~mask]).all()
+    with pytest.raises(wn.Cancelled):
+        dense.predict_dense(model, parts, stack, [0, 1], tile=(4, 4), progress=lambda f: f > 0.3)
+
+
+def test_refusals(tmp_path):
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4)
+    model = mc.load_model(path, threads=1)
+    with pytest.raises(JanjaInputError, match="must divide"):
+        dense.predict_dense(model, dense.load_parts(model), stack_with_gaps(), [0, 1], shifts=3)
+    (tmp_path / "m_head.onnx").write_bytes((tmp_path / "m_head.onnx").read_bytes() + b"\0")
+    with pytest.raises(JanjaInputError, match="checksum"):
+        dense.load_parts(model)
+    (tmp_path / "m_trunk.onnx").unlink()
+    with pytest.raises(JanjaInputError, match="m_trunk.onnx .*missing"):
+        dense.load_parts(model)
+
+
+def test_refuses_model_without_parts_or_with_a_fractional_factor(tmp_path):
+    from test_model_card import build_model
+
+    card = card_dict(elements=ELEMENTS, channels=2, size=6, window=3)
+    build_model(tmp_path / "plain.onnx", card)
+    with pytest.raises(JanjaInputError, match="no shared-trunk parts"):
+        dense.load_parts(mc.load_model(tmp_path / "plain.onnx"))
+    sub = tmp_path / "frac"
+    sub.mkdir()
+    build_dense_model(sub, window=3, size=7, stride=1, sha=False)
+    with pytest.raises(JanjaInputError, match="whole multiple"):
+        dense.load_parts(mc.load_model(sub / "m.onnx"))
+
+
+def test_run_prospectivity_dense_option(tmp_path):
+    from janja_plugin.core import prospectivity as pr
+    from janja_plugin.core.raster_grid import Grid
+
+    path = build_dense_model(tmp_path, window=3, size=3, stride=1)
+    stack = stack_with_gaps()
+    grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
+    base = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1), grid=grid)
+    fast = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=True, stride=2),
+                                grid=grid)
+    np.testing.assert_allclose(fast.probability, base.probability, atol=1e-6, equal_nan=True)
+    assert fast.stride == 1 and any("Shared-trunk" in n and "stride 2 was not used" in n for n in fast.notes)
