@@ -1,0 +1,67 @@
+"""janja:workflow — the graphical-modeler model shipped in resources/models/janja_workflow.model3.
+
+The provider offers the .model3 as an algorithm of its own (id janja:workflow), so it runs from the
+toolbox, the batch interface, the modeler and `qgis_process.bin run janja:workflow`. The file stays
+the single source: open it in the modeler (Model → Open Model), edit, save as your own model.
+
+Two things are added to the plain file here:
+- defaults from the bundled classifier: its card's cell size (the kriging cell size must be the one
+  the model was trained at), its elements (the fields to krige, in the card's order) and its path;
+- defaults applied headless: QGIS 3.22 hands a child algorithm nothing for a model input left out
+  of a `processing.run`/`qgis_process` call (the dialog fills them in), so the kriging would fall
+  back to its automatic cell size. Missing inputs get their defaults before the model runs.
+"""
+
+import json
+from pathlib import Path
+
+from qgis.core import QgsProcessingModelAlgorithm
+
+WORKFLOW_PATH = Path(__file__).resolve().parents[2] / "resources" / "models" / "janja_workflow.model3"
+
+
+def bundled_card(model_path):
+    """The card JSON beside `model_path`, or None (the card inside the .onnx is read when the model runs)."""
+    if model_path is None:
+        return None
+    card = Path(model_path).with_suffix(".json")
+    try:
+        return json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
+    """The shipped .model3 with defaults from the bundled model; missing inputs get their defaults."""
+
+    def __init__(self):
+        super().__init__()
+        self.loaded = self.fromFile(str(WORKFLOW_PATH))
+        self.apply_bundled_defaults()
+
+    def apply_bundled_defaults(self):
+        from .prospectivity import bundled_model
+
+        model = bundled_model()
+        if model is None:
+            return
+        self.parameterDefinition("onnx_model").setDefaultValue(str(model))
+        card = bundled_card(model)
+        if card:
+            if card.get("cell_size"):
+                self.parameterDefinition("cell_size").setDefaultValue(float(card["cell_size"]))
+            names = [e.get("name") for e in card.get("elements", []) if e.get("name")]
+            if names:
+                self.parameterDefinition("element_fields").setDefaultValue(names)
+
+    def createInstance(self):
+        return WorkflowAlgorithm()
+
+    def processAlgorithm(self, parameters, context, feedback):
+        filled = dict(parameters)
+        for definition in self.parameterDefinitions():
+            if definition.isDestination():
+                continue
+            if filled.get(definition.name()) is None and definition.defaultValue() is not None:
+                filled[definition.name()] = definition.defaultValue()
+        return super().processAlgorithm(filled, context, feedback)
