@@ -11,6 +11,7 @@ from qgis.core import (
     QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -41,7 +42,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     GROUP_ID = "prospectivity"
     GROUP = "Prospectivity"
     STACK, MODEL, MASK, DEPOSITS = "STACK", "MODEL", "MASK", "DEPOSITS"
-    STRIDE, THREADS, BATCH = "STRIDE", "THREADS", "BATCH"
+    STRIDE, THREADS, BATCH, SHARED_TRUNK = "STRIDE", "THREADS", "BATCH", "SHARED_TRUNK"
     MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
     PROBABILITY, CLASSES, TARGETS, REPORT = "PROBABILITY", "CLASSES", "TARGETS", "REPORT"
 
@@ -62,6 +63,11 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "The stack's bands are matched to the card's elements by band description (janja:krige names "
             "them after the fields); its cell size must be the one the model was trained at. Stride k "
             "predicts every k-th cell and interpolates the rest (k² fewer windows).\n\n"
+            "Shared trunk (off by default; models exported with their trunk and head parts): the network's "
+            "convolutional trunk runs once over the whole stack and each cell's features are read off the "
+            "feature map, tens of times faster than window by window. It is an approximation, not the same "
+            "map: a window classified alone sees zeros beyond its edge where the shared trunk sees the "
+            "neighbouring cells (see the README for the measured difference).\n\n"
             "Outputs: probability raster (0–1), classes (low / moderate / high by your thresholds, or with "
             "known deposits by the prediction–area intersection), the high-class target areas as polygons "
             "ranked by mean probability (Area I, II, ...), styled, and an HTML report with the model card.\n\n"
@@ -84,6 +90,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.STRIDE, "Stride (predict every k-th cell, interpolate the rest)",
             QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=16))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.SHARED_TRUNK, "Shared trunk (one trunk pass over the stack; faster, approximate)", False))
         self.addParameter(QgsProcessingParameterNumber(
             self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
             minValue=0))
@@ -124,6 +132,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             moderate=self.parameterAsDouble(parameters, self.MODERATE, context),
             high=self.parameterAsDouble(parameters, self.HIGH, context),
             min_target_cells=self.parameterAsInt(parameters, self.MIN_TARGET_CELLS, context),
+            dense=self.parameterAsBool(parameters, self.SHARED_TRUNK, context),
         )
         path = stack_layer.source().split("|")[0]
         crs = stack_layer.crs()

@@ -84,3 +84,31 @@ def test_known_deposits_set_the_classes_by_prediction_area(qgis_app, tmp_path):
     assert classes[3, 3] == 3 and classes[9, 12] >= 2
     assert "prediction-area" in (tmp_path / "r.html").read_text()
     del deposits
+
+
+def test_shared_trunk_option_equals_per_window_for_an_exact_model(qgis_app, tmp_path):
+    import processing
+    import rasterio
+    from test_dense import build_dense_model
+
+    stack, _, _, _ = make_inputs(tmp_path)
+    model = build_dense_model(tmp_path, window=3, size=3, stride=1)  # no resize, valid conv: dense is exact
+    maps = {}
+    for shared in (False, True):
+        result = processing.run("janja:prospectivity", {
+            "STACK": stack, "MODEL": str(model), "SHARED_TRUNK": shared,
+            "PROBABILITY": str(tmp_path / f"p{shared}.tif"), "CLASSES": None, "TARGETS": None,
+            "REPORT": str(tmp_path / f"r{shared}.html")})
+        with rasterio.open(result["PROBABILITY"]) as src:
+            maps[shared] = src.read(1)
+    np.testing.assert_allclose(maps[True], maps[False], atol=1e-6)
+    assert "Shared-trunk evaluation" in (tmp_path / "rTrue.html").read_text()
+
+
+def test_shared_trunk_refused_for_a_model_without_parts(qgis_app, tmp_path):
+    stack, model, _, _ = make_inputs(tmp_path)
+    message = processing_error("janja:prospectivity", {"STACK": stack, "MODEL": model, "SHARED_TRUNK": True,
+                                                       "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": None,
+                                                       "TARGETS": None, "REPORT": None})
+    assert "no shared-trunk parts" in message
+    assert not (tmp_path / "p.tif").exists()
