@@ -1,0 +1,223 @@
+"""The anomaly-score job: element stack + unsupervised anomaly model -> score raster, percentile classes,
+and the score at each sample.
+
+Pure compute (no QGIS). The same window engine as prospectivity (core.windows.predict: tiles,
+reflection at the edges, the card's transform, resize, batching, stride, cancel); only the model
+kind and what is made of its output differ. The model's output is a score in 0..1 (output_kind
+"score"); for the bundled f-AnoGAN model it reads "higher than this share of the training area's
+windows" (janja_plugin/training/anomaly.py).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import model_card as mc
+from . import windows as wn
+from .errors import JanjaInputError
+from .raster_grid import write_stack
+from .svgplot import chart
+
+DEFAULT_PERCENTILES = (75.0, 90.0, 95.0, 98.0)
+
+
+@dataclass
+class AnomalySettings:
+    stride: int = 1
+    threads: int | None = None
+    batch_size: int = wn.DEFAULT_BATCH
+    percentiles: tuple = DEFAULT_PERCENTILES  # class breaks, as percentiles of the map's scores
+    tile_rows: int | None = None
+
+
+@dataclass
+class AnomalyResult:
+    score: np.ndarray  # float32 (rows, cols), 0..1, NaN = no data
+    classes: np.ndarray  # uint8: 0 no data, 1 below the first percentile, ..., len(percentiles) + 1 top class
+    breaks: list  # score values at the percentiles
+    percentiles: tuple
+    grid: object
+    crs_wkt: str | None
+    card: mc.ModelCard
+    model_path: str
+    stats: wn.EngineStats
+    stride: int
+    seconds: float
+    sample_scores: np.ndarray | None = None  # score of the cell under each sample (NaN outside / nodata)
+    notes: list = field(default_factory=list)
+
+    @property
+    def class_labels(self):
+        return class_labels(self.percentiles)
+
+
+def check_percentiles(percentiles):
+    p = [float(v) for v in percentiles]
+    if not p or any(not (0 < v < 100) for v in p) or any(b <= a for a, b in zip(p, p[1:])):
+        raise JanjaInputError(
+            f"The class percentiles must be increasing numbers strictly between 0 and 100, e.g. 75,90,95,98 "
+            f"(got {', '.join(f'{v:g}' for v in p) or 'none'})."
+        )
+    return tuple(p)
+
+
+def class_labels(percentiles):
+    p = [f"P{v:g}" for v in percentiles]
+    return [f"< {p[0]}"] + [f"{a}–{b}" for a, b in zip(p, p[1:])] + [f"≥ {p[-1]}"]
+
+
+def percentile_classes(score, percentiles):
+    """uint8 classes by the map's own percentiles (1 = below the first, k + 1 = at or above the last), 0 = NaN."""
+    percentiles = check_percentiles(percentiles)
+    s = np.asarray(score)
+    ok = np.isfinite(s)
+    breaks = [float(b) for b in np.percentile(s[ok], percentiles)] if ok.any() else [np.nan] * len(percentiles)
+    out = np.zeros(s.shape, np.uint8)
+    out[ok] = 1 + np.searchsorted(np.asarray(breaks), s[ok], side="right")
+    return out, breaks
+
+
+def values_at(raster, grid, x, y):
+    """Value of the cell under each point (map units of the grid); NaN outside the grid or on nodata."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    with np.errstate(invalid="ignore"):
+        cols = np.floor((x - grid.xmin) / grid.cell)
+        rows = np.floor((grid.ymax - y) / grid.cell)
+    inside = np.isfinite(rows) & np.isfinite(cols) & (rows >= 0) & (rows < grid.nrows) & (cols >= 0) & \
+        (cols < grid.ncols)
+    out = np.full(x.shape, np.nan)
+    out[inside] = raster[rows[inside].astype(int), cols[inside].astype(int)]
+    return out
+
+
+def open_and_predict(stack, model, settings, mask=None, progress=None, grid=None, crs_wkt=None):
+    """The shared front of a window job: open the stack, check it against the card, run the engine.
+
+    Returns (score, valid, stats, grid, crs_wkt). stack: a GeoTIFF path or a windows.ArrayStack with `grid`.
+    """
+    opened = None
+    if not hasattr(stack, "read"):
+        stack = opened = wn.RasterStack(stack)
+    try:
+        if isinstance(stack, wn.RasterStack):
+            if not stack.square:
+                raise JanjaInputError(
+                    f"The stack {stack.path} does not have square, north-up cells. Warp it to square cells first."
+                )
+            grid, crs_wkt = stack.grid(), stack.crs_wkt
+        elif grid is None:
+            raise ValueError("an in-memory stack needs its grid")
+        bands = mc.match_stack(model.card, stack.names)
+        mc.check_grid(model.card, grid.cell, crs_wkt)
+        score, valid, stats = wn.predict(model, stack, bands, stride=settings.stride, mask=mask,
+                                         batch_size=settings.batch_size, tile_rows=settings.tile_rows,
+                                         progress=progress)
+    finally:
+        if opened is not None:
+            opened.close()
+    return score, valid, stats, grid, crs_wkt
+
+
+def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, progress=None, grid=None,
+                      crs_wkt=None):
+    """Anomaly score of every cell of `stack` with an unsupervised anomaly model (path or LoadedModel).
+
+    sample_xy: optional (x, y) in the stack's CRS; their scores come back in result.sample_scores.
+    progress(fraction) -> True cancels (windows.Cancelled).
+    """
+    settings = settings or AnomalySettings()
+    percentiles = check_percentiles(settings.percentiles)
+    t0 = time.perf_counter()
+    if not isinstance(model, mc.LoadedModel):
+        model = mc.load_model(model, threads=settings.threads)
+    card = model.card
+    if card.model_kind != "unsupervised_anomaly" or card.output_kind != "score":
+        raise JanjaInputError(
+            f"The model '{card.name}' ({model.path.name}) is a {card.model_kind.replace('_', ' ')} with output "
+            f"'{card.output_kind}', not an unsupervised anomaly model with a 0..1 score. Use it with "
+            "janja:prospectivity, or choose an anomaly model (e.g. models/wa_anomaly_fanogan.onnx)."
+        )
+    score, valid, stats, grid, crs_wkt = open_and_predict(stack, model, settings, mask, progress, grid, crs_wkt)
+    classes, breaks = percentile_classes(score, percentiles)
+    notes = list(model.notes)
+    if stats.n_windows_filled:
+        notes.append(
+            f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
+            "were filled with the element's training mean, which itself can look anomalous near gaps and edges."
+        )
+    sample_scores = None
+    if sample_xy is not None:
+        sample_scores = values_at(score, grid, *sample_xy)
+        n_out = int(np.count_nonzero(~np.isfinite(sample_scores)))
+        if n_out == len(sample_scores):
+            raise JanjaInputError(
+                "No sample lies on a scored cell of the stack (all outside it or on nodata). Check that the sample "
+                "layer covers the stack's area and has the right CRS."
+            )
+        if n_out:
+            notes.append(f"{n_out} of {len(sample_scores)} samples lie outside the stack or on nodata: no score.")
+    return AnomalyResult(score=score, classes=classes, breaks=breaks, percentiles=percentiles, grid=grid,
+                         crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
+                         stride=settings.stride, seconds=time.perf_counter() - t0, sample_scores=sample_scores,
+                         notes=notes)
+
+
+def write_rasters(result, score_path=None, classes_path=None):
+    written = {}
+    if score_path:
+        written["score"] = write_stack(score_path, [result.score], ["anomaly_score"], result.grid, result.crs_wkt,
+                                       tags={"model": result.card.name})
+    if classes_path:
+        written["classes"] = write_stack(classes_path, [np.where(result.classes > 0, result.classes, np.nan)],
+                                         ["anomaly_class"], result.grid, result.crs_wkt,
+                                         tags={"model": result.card.name})
+    return written
+
+
+def report_section(report, result):
+    """The anomaly section of an HtmlReport: model card, percentile classes, histogram."""
+    card = result.card
+    report.heading("Unsupervised anomaly score")
+    report.paragraph(
+        f"Model '{card.name}' ({card.model_kind.replace('_', ' ')}), {card.date}: elements "
+        f"{', '.join(f'{e.name} ({e.unit}, {e.transform})' for e in card.elements)}; window {card.window_pixels} x "
+        f"{card.window_pixels} cells resized to {card.input_height} x {card.input_width}; trained at "
+        f"{card.cell_size:g} m cells. High = the window's multivariate pattern is unlike the bulk of the area the "
+        "model was trained on; it is not a probability of a deposit."
+    )
+    if card.raw.get("description"):
+        report.paragraph(card.raw["description"], css_class="note")
+    report.table(["Card field", "Value"],
+                 [["Training", card.training.get("summary", "")],
+                  ["Score map", card.training.get("score_map", "")],
+                  ["Validation", card.validation.get("description", card.validation.get("method", ""))],
+                  ["Libraries", ", ".join(f"{k} {v}" for k, v in card.libraries.items())],
+                  ["Model file", result.model_path]])
+    s = result.stats
+    report.paragraph(
+        f"{s.n_valid_cells:,} cells with values, {s.n_windows:,} windows scored"
+        + (f" (stride {result.stride}: {s.n_interpolated:,} cells interpolated)" if result.stride > 1 else "")
+        + f" in {result.seconds:.1f} s ({s.windows_per_second:.0f} windows/s)."
+    )
+    labels = result.class_labels
+    total = int((result.classes > 0).sum())
+    lows = [0.0] + list(result.breaks)
+    highs = list(result.breaks) + [1.0]
+    rows = []
+    for k, label in enumerate(labels, start=1):
+        n = int((result.classes == k).sum())
+        rows.append([label, f"{lows[k - 1]:.4f} – {highs[k - 1]:.4f}", n, f"{100 * n / total:.1f} %" if total else "-"])
+    report.table(["Class (percentiles of this map)", "Score", "Cells", "Share"], rows)
+    if result.sample_scores is not None:
+        v = result.sample_scores[np.isfinite(result.sample_scores)]
+        report.paragraph(f"{v.size} samples scored (median {np.median(v):.3f}, 90th percentile "
+                         f"{np.percentile(v, 90):.3f}).")
+    for note in result.notes:
+        report.paragraph(note, css_class="note")
+    p = result.score[np.isfinite(result.score)]
+    if p.size:
+        hist, edges = np.histogram(p, bins=40, range=(0.0, 1.0))
+        report.charts([chart([{"x": np.repeat(edges, 2)[1:-1], "y": np.repeat(hist, 2), "style": "line",
+                               "label": "cells"}], title="Anomaly score histogram", xlabel="score",
+                             ylabel="cells")])
