@@ -1,0 +1,399 @@
+"""The workflow's outputs as something to look at: a QGIS project, a map picture and one HTML report.
+
+After janja:workflow has written its outputs into a folder (`make demo`: out/), this writes there:
+- demo.qgz: every output as a styled layer (the rasters' sidecar .qml; the target areas and known
+  deposits styled here and saved as sidecar .qml too), deposits on top; double-click it;
+- demo_map.png: kriged first element | prospectivity with targets and deposits, rendered headless
+  with QgsMapRendererParallelJob, with titles and legends;
+- report.html: one page with the picture, the model used, the evaluation of both maps, the ranked
+  target areas and links to every step's own report.
+
+    .venv/bin/python tools/demo_project.py --out out [--deposits SRC] [--samples SRC] [--title TEXT]
+
+The workflow's file names (WORKFLOW_OUTPUTS) and qgis_process arguments (workflow_args) live here so
+`make demo` and the tests use the same ones. Importing this module needs no QGIS.
+"""
+
+import argparse
+import base64
+import csv
+import html
+import json
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+GPKG = REPO / "resources" / "sample_data" / "wa_sample_data.gpkg"
+SAMPLES = f"{GPKG}|layername=samples"
+DEPOSITS = f"{GPKG}|layername=au_sites"
+ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm", "Pb_ppm", "Zn_ppm"]
+
+# janja:workflow output -> file name in the output folder
+WORKFLOW_OUTPUTS = {
+    "krige:elements": "elements.tif",
+    "krige:variance": "elements_variance.tif",
+    "krige:cross_validation": "cross_validation.gpkg",
+    "krige:kriging_report": "kriging_report.html",
+    "prospectivity:probability": "prospectivity.tif",
+    "prospectivity:classes": "prospectivity_classes.tif",
+    "prospectivity:targets": "targets.gpkg",
+    "prospectivity:prospectivity_report": "prospectivity_report.html",
+    "evaluate:evaluation_table": "prospectivity_evaluation.csv",
+    "evaluate:evaluation_report": "prospectivity_evaluation.html",
+    "thresholds:mad_classes": "first_element_mad_classes.tif",
+    "thresholds:thresholds_report": "first_element_thresholds.html",
+    "fractal:ca_classes": "first_element_ca_classes.tif",
+    "fractal:fractal_report": "first_element_ca.html",
+    "evaluate_element:element_evaluation_table": "first_element_evaluation.csv",
+    "evaluate_element:element_evaluation_report": "first_element_evaluation.html",
+}
+PROJECT = "demo.qgz"
+PICTURE = "demo_map.png"
+REPORT = "report.html"
+DEPOSITS_COPY = "known_deposits.gpkg"
+SAMPLES_COPY = "samples.gpkg"
+
+
+def workflow_args(out_dir, model, cell_size, stride=1, samples=SAMPLES, deposits=DEPOSITS, fields=ELEMENTS,
+                  neighbours=0):
+    """`qgis_process.bin run janja:workflow` arguments (after the algorithm id) writing into out_dir."""
+    out_dir = Path(out_dir)
+    args = [f"samples={samples}", f"deposits={deposits}", *[f"element_fields={f}" for f in fields],
+            f"cell_size={cell_size:g}", f"neighbours={neighbours}", f"stride={stride}"]
+    if model:
+        args.append(f"onnx_model={model}")
+    args += [f"{key}={out_dir / name}" for key, name in WORKFLOW_OUTPUTS.items()]
+    return args
+
+
+def model_card_of(model):
+    try:
+        return json.loads(Path(model).with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+# --- QGIS -------------------------------------------------------------------------------------------
+
+def start_qgis():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    return app
+
+
+def deposit_style(layer):
+    from qgis.core import QgsMarkerSymbol, QgsSingleSymbolRenderer
+
+    symbol = QgsMarkerSymbol.createSimple({"name": "star", "color": "#ffd92f", "outline_color": "#000000",
+                                           "outline_width": "0.3", "size": "4.2"})
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+
+def sample_style(layer):
+    from qgis.core import QgsMarkerSymbol, QgsSingleSymbolRenderer
+
+    symbol = QgsMarkerSymbol.createSimple({"name": "circle", "color": "#555555", "outline_style": "no",
+                                           "size": "0.9"})
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+
+
+def target_style(layer):
+    from qgis.core import (
+        QgsFillSymbol,
+        QgsPalLayerSettings,
+        QgsSingleSymbolRenderer,
+        QgsTextBufferSettings,
+        QgsTextFormat,
+        QgsVectorLayerSimpleLabeling,
+    )
+    from qgis.PyQt.QtGui import QColor, QFont
+
+    symbol = QgsFillSymbol.createSimple({"color": "0,0,0,0", "outline_color": "#000000", "outline_width": "0.5"})
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    settings = QgsPalLayerSettings()
+    settings.fieldName = "CASE WHEN \"rank\" <= 5 THEN \"name\" END"  # the five best areas named on the map
+    settings.isExpression = True
+    text = QgsTextFormat()
+    text.setFont(QFont("DejaVu Sans", 9, QFont.Bold))
+    text.setSize(9)
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setColor(QColor("white"))
+    buffer.setSize(1.0)
+    text.setBuffer(buffer)
+    settings.setFormat(text)
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
+
+
+def copy_vector(source, target):
+    from qgis.core import QgsCoordinateTransformContext, QgsVectorFileWriter, QgsVectorLayer
+
+    layer = QgsVectorLayer(source, "copy", "ogr")
+    if not layer.isValid():
+        raise RuntimeError(f"cannot open {source}")
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    Path(target).unlink(missing_ok=True)
+    error = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(target), QgsCoordinateTransformContext(), options)
+    if error[0] != QgsVectorFileWriter.NoError:
+        raise RuntimeError(f"cannot write {target}: {error}")
+
+
+def save_sidecar(layer, path):
+    message, ok = layer.saveNamedStyle(str(Path(path).with_suffix(".qml")))
+    if not ok:
+        raise RuntimeError(f"could not write the style of {path}: {message}")
+
+
+def build_project(out_dir, deposits=DEPOSITS, samples=SAMPLES, title="Janja workflow"):
+    """Write out_dir/demo.qgz (layers styled, deposits on top); return the project."""
+    from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+
+    out_dir = Path(out_dir).resolve()
+    copy_vector(deposits, out_dir / DEPOSITS_COPY)
+    copy_vector(samples, out_dir / SAMPLES_COPY)
+    project = QgsProject()
+    project.setTitle(title)
+    # top of the legend first; (name, file, kind, visible)
+    layers = [
+        ("Known deposits", DEPOSITS_COPY, "deposits", True),
+        ("Target areas (ranked)", WORKFLOW_OUTPUTS["prospectivity:targets"], "targets", True),
+        ("Samples", SAMPLES_COPY, "samples", False),
+        ("Prospectivity classes", WORKFLOW_OUTPUTS["prospectivity:classes"], "raster", False),
+        ("Prospectivity probability", WORKFLOW_OUTPUTS["prospectivity:probability"], "raster", True),
+        ("First element: concentration–area classes", WORKFLOW_OUTPUTS["fractal:ca_classes"], "raster", False),
+        ("First element: median + k·MAD classes", WORKFLOW_OUTPUTS["thresholds:mad_classes"], "raster", False),
+        ("Kriging variance (first element)", WORKFLOW_OUTPUTS["krige:variance"], "raster", False),
+        ("Kriged elements (first band shown)", WORKFLOW_OUTPUTS["krige:elements"], "raster", False),
+    ]
+    added = []
+    for name, file, kind, visible in layers:
+        path = out_dir / file
+        if not path.exists():
+            continue
+        if kind == "raster":
+            layer = QgsRasterLayer(str(path), name, "gdal")  # loads the sidecar .qml
+        else:
+            layer = QgsVectorLayer(str(path), name, "ogr")
+            {"deposits": deposit_style, "targets": target_style, "samples": sample_style}[kind](layer)
+            save_sidecar(layer, path)
+        if not layer.isValid():
+            raise RuntimeError(f"{path} does not open as a layer")
+        added.append((layer, visible))
+    if not added:
+        raise RuntimeError(f"no workflow output in {out_dir}")
+    root = project.layerTreeRoot()
+    for layer, visible in added:
+        project.addMapLayer(layer, False)
+        node = root.addLayer(layer)  # appended: the list order is the drawing order, top first
+        node.setItemVisibilityChecked(visible)
+    stack = next((layer for layer, _ in added if layer.name().startswith("Prospectivity probability")), added[-1][0])
+    project.setCrs(stack.crs())
+    project.write(str(out_dir / PROJECT))
+    return project
+
+
+def legend_items(layer, limit=8):
+    """(label, QColor) of a raster layer's classes, as its renderer states them."""
+    items = layer.renderer().legendSymbologyItems() if layer.renderer() else []
+    return items[:limit]
+
+
+def render_panel(layers, extent, crs, size):
+    from qgis.core import QgsMapRendererParallelJob, QgsMapSettings
+    from qgis.PyQt.QtGui import QColor
+
+    settings = QgsMapSettings()
+    settings.setLayers(layers)  # first drawn on top
+    settings.setDestinationCrs(crs)
+    settings.setExtent(extent)
+    settings.setOutputSize(size)
+    settings.setBackgroundColor(QColor("white"))
+    settings.setFlag(QgsMapSettings.Antialiasing, True)
+    settings.setFlag(QgsMapSettings.DrawLabeling, True)
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    return job.renderedImage()
+
+
+def render_picture(project, out_png, subtitle=""):
+    """Two panels (kriged first element | prospectivity + targets + deposits) with titles and legends."""
+    from qgis.PyQt.QtCore import QRect, QSize, Qt
+    from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter
+
+    by_name = {layer.name(): layer for layer in project.mapLayers().values()}
+    deposits = by_name.get("Known deposits")
+    targets = by_name.get("Target areas (ranked)")
+    prob = by_name.get("Prospectivity probability")
+    element = by_name.get("Kriged elements (first band shown)")
+    base = prob or element
+    extent = base.extent()
+    extent.scale(1.04)
+    panel_w = 560
+    panel_h = int(panel_w * extent.height() / max(extent.width(), 1e-9))
+    panel_h = max(300, min(panel_h, 1000))
+    head, foot = 56, 150
+    overlays = [lyr for lyr in (deposits, targets) if lyr is not None]
+    panels = []
+    if element is not None:
+        from osgeo import gdal
+
+        dataset = gdal.Open(element.source())  # kept: a band outlives a dropped dataset only as a crash
+        element_name = dataset.GetRasterBand(1).GetDescription() or "first element"
+        dataset = None
+        panels.append((f"Kriged {element_name}", [deposits] if deposits else [], element))
+    if prob is not None:
+        panels.append(("Prospectivity, target areas, known deposits", overlays, prob))
+    width = panel_w * len(panels) + 20 * (len(panels) + 1)
+    image = QImage(width, head + panel_h + foot, QImage.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setFont(QFont("DejaVu Sans", 13, QFont.Bold))
+    painter.drawText(QRect(20, 6, width - 40, 26), Qt.AlignLeft, project.title())
+    painter.setFont(QFont("DejaVu Sans", 9))
+    painter.drawText(QRect(20, 30, width - 40, 20), Qt.AlignLeft, subtitle)
+    for i, (title, top, raster) in enumerate(panels):
+        x = 20 + i * (panel_w + 20)
+        picture = render_panel([*top, raster], extent, base.crs(), QSize(panel_w, panel_h))
+        painter.drawImage(x, head, picture)
+        painter.setPen(QColor("#888888"))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRect(x, head, panel_w - 1, panel_h - 1)
+        painter.setPen(QColor("black"))
+        painter.setFont(QFont("DejaVu Sans", 10, QFont.Bold))
+        painter.drawText(QRect(x, head + panel_h + 6, panel_w, 18), Qt.AlignLeft, title)
+        painter.setFont(QFont("DejaVu Sans", 8))
+        entries = legend_items(raster)
+        if raster is prob and targets is not None:
+            entries = [*entries, ("target area (outline, Area I = best)", None)]
+        if deposits is not None:
+            entries = [*entries, ("known deposit", "star")]
+        for j, (label, colour) in enumerate(entries):
+            col, row = divmod(j, 5)
+            lx, ly = x + col * (panel_w // 2), head + panel_h + 30 + row * 22
+            if colour == "star":
+                painter.setBrush(QColor("#ffd92f"))
+                painter.drawEllipse(lx + 2, ly + 2, 10, 10)
+            elif colour is None:
+                painter.setBrush(Qt.NoBrush)
+                painter.drawRect(lx, ly, 14, 14)
+            else:
+                painter.setBrush(colour)
+                painter.drawRect(lx, ly, 14, 14)
+            painter.drawText(QRect(lx + 20, ly, panel_w // 2 - 24, 16), Qt.AlignLeft | Qt.AlignVCenter, str(label))
+    painter.end()
+    if not image.save(str(out_png), "PNG"):  # class colours: about 80 KB
+        raise RuntimeError(f"could not write {out_png}")
+    return out_png
+
+
+# --- the one report -----------------------------------------------------------------------------
+
+def success_rate_auc(csv_path):
+    """Area under the success-rate curve (% deposits against % area), 0–1; None without the table."""
+    try:
+        with open(csv_path, newline="") as fh:
+            points = sorted((float(r["x"]), float(r["y"])) for r in csv.DictReader(fh) if r["curve"] == "success_rate")
+    except (OSError, KeyError, ValueError):
+        return None
+    if len(points) < 2:
+        return None
+    points = [(0.0, 0.0), *points, (100.0, 100.0)]
+    area = sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False))
+    return area / 1e4
+
+
+def read_targets(path, limit=15):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(str(path), "targets", "ogr")
+    if not layer.isValid():
+        return []
+    rows = sorted(([f["rank"], f["name"], f["cells"], f["area_km2"], f["mean_prob"], f["max_prob"]]
+                   for f in layer.getFeatures()), key=lambda r: r[0])
+    return rows[:limit]
+
+
+def write_report(out_dir, model, cell_size, stride, seconds=None):
+    from janja_plugin.core.report import HtmlReport
+
+    out_dir = Path(out_dir)
+    card = model_card_of(model)
+    rep = HtmlReport("Janja workflow report")
+    rep.paragraph("janja:workflow (resources/models/janja_workflow.model3): samples and known deposits → "
+                  "janja:krige → janja:prospectivity → janja:evaluate, with the conventional thresholds of the "
+                  "first element alongside. Open demo.qgz in QGIS for the styled layers.")
+    name = card.get("name", Path(model).name if model else "?")
+    if "stand-in" in name.lower():
+        rep.paragraph(f"Model: {name}. This is NOT a trained classifier: its map only shows that the workflow "
+                      "runs. Put the trained model and its card in models/ (or pass it) and run again.", "note")
+    rows = [("model", name), ("model file", str(model)), ("cell size (m)", f"{cell_size:g}"),
+            ("stride", stride)]
+    validation = card.get("validation", {})
+    if validation.get("metrics"):
+        rows.append(("model's own validation", f"{validation.get('method', '')}: "
+                     + ", ".join(f"{k} {v}" for k, v in validation["metrics"].items())))
+    if seconds is not None:
+        rows.append(("run time (s)", f"{seconds:.0f}"))
+    rep.table(["", ""], rows)
+    picture = out_dir / PICTURE
+    if picture.exists():
+        data = base64.b64encode(picture.read_bytes()).decode("ascii")
+        rep.parts.append(f'<p><img alt="workflow maps" style="max-width:100%" src="data:image/png;base64,{data}"></p>')
+    rep.heading("Evaluation against the known deposits")
+    rep.paragraph("Area under the success-rate curve (share of deposits against share of the area, cells ranked "
+                  "by score); the full ROC, success-rate and prediction–area analysis is in the linked reports.",
+                  "note")
+    evals = [("prospectivity probability", "evaluate:evaluation_table", "evaluate:evaluation_report"),
+             ("kriged first element", "evaluate_element:element_evaluation_table",
+              "evaluate_element:element_evaluation_report")]
+    rep.table(["map", "success-rate AUC", "report"],
+              [(label, "—" if (a := success_rate_auc(out_dir / WORKFLOW_OUTPUTS[t])) is None else round(a, 3),
+                WORKFLOW_OUTPUTS[r]) for label, t, r in evals])
+    targets = read_targets(out_dir / WORKFLOW_OUTPUTS["prospectivity:targets"])
+    if targets:
+        rep.heading("Ranked target areas")
+        rep.table(["rank", "name", "cells", "area (km²)", "mean probability", "max probability"], targets)
+    rep.heading("Every output")
+    links = "".join(f'<li><a href="{html.escape(f)}">{html.escape(f)}</a> <span class="note">({html.escape(k)})'
+                    "</span></li>" for k, f in WORKFLOW_OUTPUTS.items() if (out_dir / f).exists())
+    rep.parts.append(f"<ul>{links}</ul>")
+    rep.write(out_dir / REPORT)
+    return out_dir / REPORT
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="out")
+    parser.add_argument("--deposits", default=DEPOSITS)
+    parser.add_argument("--samples", default=SAMPLES)
+    parser.add_argument("--model", default="")
+    parser.add_argument("--cell-size", type=float, default=0.0)
+    parser.add_argument("--stride", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--title", default="Janja workflow on the bundled Western Australia survey")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    app = start_qgis()
+    project = build_project(out, args.deposits, args.samples, args.title)
+    name = model_card_of(args.model).get("name", Path(args.model).name if args.model else "")
+    render_picture(project, out / PICTURE, f"model: {name}; cell {args.cell_size:g} m; stride {args.stride}")
+    project.clear()
+    del project
+    write_report(out, args.model, args.cell_size, args.stride, args.seconds)
+    app.exitQgis()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
