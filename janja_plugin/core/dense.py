@@ -181,7 +181,22 @@ class _DenseTiler:
         return nodes
 
 
-def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024):
+def features_at(model, parts, stack, bands, cells, shifts=1, tile=None):
+    """The shared-trunk features of the wanted cells: (rows, cols, features (n, F) float32), valid centres only.
+
+    cells: bool (rows, cols). For fitting a head on these features (what the shared-trunk evaluation gives
+    the head), e.g. in training before export_dense_parts(..., head=that_head).
+    """
+    got = []
+    predict_dense(model, parts, stack, bands, mask=cells, shifts=shifts, tile=tile,
+                  _sink=lambda x, rows, cols: got.append((rows, cols, x)))
+    if not got:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros((0, 0), np.float32)
+    return tuple(np.concatenate(a) for a in zip(*got))
+
+
+def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024,
+                  _sink=None):
     """Like windows.predict (stride 1), with the shared trunk: (probability, valid_centre_mask, EngineStats).
 
     parts: load_parts(model). shifts: trunk passes per axis (divides the feature stride). tile: (rows, cols)
@@ -206,12 +221,15 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
         if not pending_x:
             return
         x = np.concatenate(pending_x)
-        t0 = time.perf_counter()
-        raw = parts.head.run(None, {parts.head_input: x})[0]
-        stats.inference_seconds += time.perf_counter() - t0
         rows = np.concatenate([i[0] for i in pending_idx])
         cols = np.concatenate([i[1] for i in pending_idx])
-        out[rows, cols] = wn.to_probability(raw, card)
+        if _sink is not None:
+            _sink(x, rows, cols)
+        else:
+            t0 = time.perf_counter()
+            raw = parts.head.run(None, {parts.head_input: x})[0]
+            stats.inference_seconds += time.perf_counter() - t0
+            out[rows, cols] = wn.to_probability(raw, card)
         pending_x.clear()
         pending_idx.clear()
 

@@ -48,11 +48,11 @@ class TrunkFeatureMap(nn.Module):
 
 
 class HeadProbabilities(nn.Module):
-    """The classifier's head on pooled features, with its softmax: N x F -> N x classes."""
+    """A head on pooled features, with the classifier's softmax: N x F -> N x classes."""
 
-    def __init__(self, classifier):
+    def __init__(self, head):
         super().__init__()
-        self.head = classifier.head
+        self.head = head
 
     def forward(self, f):
         return torch.softmax(self.head(f), dim=1)
@@ -79,13 +79,19 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def export_dense_parts(classifier, onnx_path, card_dict):
+def export_dense_parts(classifier, onnx_path, card_dict, head=None):
     """Write <stem>_trunk.onnx and <stem>_head.onnx beside onnx_path; return card_dict with "dense" filled.
 
     classifier: a ProspectivityClassifier (janja_plugin/training/classifier.py); it is put in eval mode
     (BatchNorm running statistics, no dropout) and left that way. card_dict: the model card of onnx_path
     (its input channels/height/width are used); it is not modified, a deep copy is returned. Raises
     ValueError when the input is not square or the trunk does not reduce it to one feature cell.
+
+    head: optional torch module N x F -> N x classes logits to export instead of classifier.head, e.g. one
+    fit on the shared-trunk features themselves (core.dense.features_at with the trunk written by a first
+    call): at 75 px those differ a lot from the per-window features (a lone window's trunk sees zero
+    padding), so the classifier's own head on them gives a different map. The card records which
+    ("head_trained_on": "window_features" or "dense_features").
     """
     onnx_path = Path(onnx_path)
     inp = card_dict["input"]
@@ -93,7 +99,8 @@ def export_dense_parts(classifier, onnx_path, card_dict):
     if height != width:
         raise ValueError(f"dense evaluation needs a square model input, not {height} x {width}")
     classifier = classifier.eval()
-    trunk, head = TrunkFeatureMap(classifier).eval(), HeadProbabilities(classifier).eval()
+    trunk = TrunkFeatureMap(classifier).eval()
+    head_module = HeadProbabilities(classifier.head if head is None else head.eval()).eval()
     stride, n_features = feature_stride(trunk, channels, height)
     trunk_path = onnx_path.with_name(onnx_path.stem + "_trunk.onnx")
     head_path = onnx_path.with_name(onnx_path.stem + "_head.onnx")
@@ -101,7 +108,7 @@ def export_dense_parts(classifier, onnx_path, card_dict):
         torch.onnx.export(trunk, torch.zeros(1, channels, height + stride, width + stride), str(trunk_path),
                           input_names=["x"], output_names=["features"], opset_version=OPSET, dynamo=False,
                           dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}, "features": {0: "N", 2: "h", 3: "w"}})
-        torch.onnx.export(head, torch.zeros(2, n_features), str(head_path), input_names=["features"],
+        torch.onnx.export(head_module, torch.zeros(2, n_features), str(head_path), input_names=["features"],
                           output_names=["y"], opset_version=OPSET, dynamo=False,
                           dynamic_axes={"features": {0: "N"}, "y": {0: "N"}})
     card = copy.deepcopy(card_dict)
@@ -112,5 +119,6 @@ def export_dense_parts(classifier, onnx_path, card_dict):
         "features": n_features,
         "trunk_sha256": _sha256(trunk_path),
         "head_sha256": _sha256(head_path),
+        "head_trained_on": "window_features" if head is None else "dense_features",
     }
     return card

@@ -222,3 +222,18 @@ def test_run_prospectivity_dense_option(tmp_path):
                                 grid=grid)
     np.testing.assert_allclose(fast.probability, base.probability, atol=1e-6, equal_nan=True)
     assert fast.stride == 1 and any("Shared-trunk" in n and "stride 2 was not used" in n for n in fast.notes)
+
+
+def test_features_at_are_what_the_head_gets(tmp_path):
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1)
+    stack = stack_with_gaps()
+    model = mc.load_model(path, threads=1)
+    parts = dense.load_parts(model)
+    cells = np.zeros((stack.nrows, stack.ncols), bool)
+    cells[1:9:3, 2:12:4] = True
+    cells[2, 3] = True  # a missing centre: left out
+    rows, cols, f = dense.features_at(model, parts, stack, [0, 1], cells, shifts=2)
+    assert f.shape == (int(cells.sum()) - 1, N_FEATURES) and not ((rows == 2) & (cols == 3)).any()
+    np.testing.assert_allclose(f, window_features(model, parts, stack)[rows, cols], atol=1e-5)
+    p = dense.predict_dense(model, parts, stack, [0, 1], shifts=2)[0]
+    np.testing.assert_allclose(parts.head.run(None, {parts.head_input: f})[0][:, 1], p[rows, cols], atol=1e-6)
