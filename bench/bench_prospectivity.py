@@ -1,16 +1,19 @@
-"""Prospectivity window engine: end-to-end windows/s against bare onnxruntime, stride error, peak memory.
+"""Prospectivity engine with the real Inception-v3 at 75 px: windows/s against bare onnxruntime, stride error,
+shared-trunk ("dense") speed-up and difference, the WA 250 m survey time and peak memory.
 
-No torch: the model is a convolution stack built with onnx.helper (random He-initialised weights;
-speed does not depend on the values) whose cost per window is of the order of Inception-v3 at 75x75
-(about 0.2 GMAC against Inception's ~0.35). Everything is measured in one run, as ratios:
-- bare onnxruntime on pre-cut random batches vs the engine on a synthetic 5-band stack, same model,
-  batch, threads and number of windows, alternated in many short rounds (the machine is noisy);
-- stride 2 and 4: speed-up and max/mean |probability difference| against stride 1;
-- peak memory (VmHWM: ru_maxrss without the parent's share) of a subprocess mapping a GeoTIFF stack,
-  against one that only loads the model.
-Not done yet: sharing the convolutional trunk across overlapping windows (dense evaluation).
+The model (ImageNet Inception-v3 trunk, 5 elements, window 15 cells -> 75 px, heads fit in seconds to a
+stand-in label) is built once with .venv-train into out/bench/ (never committed). Everything is measured in
+one run and printed as ratios (the 2-core machine is shared and noisy):
+- bare onnxruntime on pre-cut batches vs the engine on WA cells, same model, batch, threads and number of
+  windows, alternated in short rounds;
+- on a WA block: stride 2 and 3, and the shared trunk with 1x1, 2x2, 4x4 shifts, against window by window
+  at stride 1 (speed-up, |p - p_window| max / mean / 95th percentile, correlation); the shared trunk once
+  with a head fit on its own features (the card's) and once with the per-window head;
+- the whole WA 250 m stack in subprocesses: window by window at --full-stride (measured; stride 1
+  extrapolated from its rate) and the shared trunk at every cell, each with its peak memory (VmHWM).
+Without .venv-train or the WA stack it falls back to a small conv-stack stand-in on a synthetic stack.
 
-    python bench/bench_prospectivity.py [--rows 96] [--cols 120] [--batch 64] [--threads N] [--rounds 20]
+    python bench/bench_prospectivity.py [--batch 64] [--threads N] [--rounds 6] [--rows 32 --cols 96]
 """
 
 import argparse
@@ -103,30 +106,15 @@ def synthetic_stack(rows, cols, seed=1):
 def bare_rate(model, batch, n_batches):
     """Windows/s of session.run alone on pre-cut random batches (after one warm-up run)."""
     rng = np.random.default_rng(5)
-    batches = [rng.normal(size=(batch, len(ELEMENTS), SIZE, SIZE)).astype(np.float32) for _ in range(4)]
+    c = model.card
+    batches = [rng.normal(size=(batch, c.channels, c.input_height, c.input_width)).astype(np.float32)
+               for _ in range(4)]
     run = model.session.run
     run(None, {model.input_name: batches[0]})
     t0 = time.perf_counter()
     for i in range(n_batches):
         run(None, {model.input_name: batches[i % 4]})
     return n_batches * batch / (time.perf_counter() - t0)
-
-
-def wa_survey_cells(cell=250.0):
-    """Cells of the bundled Western Australia survey's extent (UTM zone 50S) at `cell` metres."""
-    import csv
-
-    from osgeo import osr
-
-    with open(REPO / "resources" / "sample_data" / "wa_stream_sediments.csv", newline="") as fh:
-        lonlat = [(float(r["X"]), float(r["Y"])) for r in csv.DictReader(fh)]
-    src, dst = osr.SpatialReference(), osr.SpatialReference()
-    src.ImportFromEPSG(4283)
-    src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    dst.ImportFromEPSG(28350)
-    xy = np.array(osr.CoordinateTransformation(src, dst).TransformPoints(lonlat))[:, :2]
-    span = xy.max(axis=0) - xy.min(axis=0)
-    return int(np.ceil(span[0] / cell) * np.ceil(span[1] / cell))
 
 
 def peak_rss_mib():
@@ -142,26 +130,6 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def memory_child(args):
-    """Subprocess: map a GeoTIFF stack (or only load the model) and print its peak memory in MiB."""
-    model = mc.load_model(args.model, threads=args.threads)
-    windows = 0
-    if not args.stack:  # baseline: the model plus onnxruntime's working memory for one batch
-        bare_rate(model, args.batch, 1)
-    else:
-        with wn.RasterStack(args.stack) as stack:
-            _, _, stats = wn.predict(model, stack, mc.match_stack(model.card, stack.names), stride=args.stride,
-                                     batch_size=args.batch)
-            windows = stats.n_windows
-    print(json.dumps({"maxrss_mib": peak_rss_mib(), "windows": windows}))
-
-
-def run_child(model_path, stack, threads, batch, stride):
-    cmd = [sys.executable, __file__, "--child", "--model", str(model_path), "--threads", str(threads),
-           "--batch", str(batch), "--stride", str(stride)] + (["--stack", str(stack)] if stack else [])
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-
-
 INCEPTION_ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm", "Pb_ppm", "Zn_ppm"]
 INCEPTION_WINDOW, INCEPTION_SIZE = 15, 75
 BENCH_DIR = REPO / "out" / "bench"
@@ -169,14 +137,43 @@ WA_STACK = REPO / "out" / "wa" / "wa_stack_250m.tif"
 TRAIN_PY = REPO / ".venv-train" / "bin" / "python"
 
 
-def build_inception(out_dir, stack_path=WA_STACK, n_fit=1200, seed=0):
-    """(.venv-train only) The real classifier at 75 px for the benchmark: ImageNet Inception-v3 trunk, a head
-    fit in seconds (logistic regression on the pooled features of n_fit WA windows, label = log Au of the
-    centre cell in the top 20 %), exported as janja:prospectivity's .onnx + card + dense parts."""
+def _fit_logistic(feats, y, weight_decay=3e-2):
+    """A 2-class linear head (torch.nn.Linear) fit by L-BFGS on standardised features, folded back to raw ones."""
+    import torch
+
+    mu, sd = feats.mean(0), feats.std(0) + 1e-6
+    z = (feats - mu) / sd
+    fit = torch.nn.Linear(z.shape[1], 2)
+    opt = torch.optim.LBFGS(fit.parameters(), max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(fit(z), y) + weight_decay * fit.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    lin = torch.nn.Linear(z.shape[1], 2)
+    with torch.no_grad():
+        lin.weight.copy_(fit.weight / sd)
+        lin.bias.copy_(fit.bias - (fit.weight * (mu / sd)).sum(1))
+        acc = float((lin(feats).argmax(1) == y).float().mean())
+    return lin, acc
+
+
+def build_inception(out_dir, stack_path=WA_STACK, n_fit=1500, seed=0):
+    """(.venv-train only) The real classifier at 75 px for the benchmark: ImageNet Inception-v3 trunk and a head
+    fit in seconds (logistic regression on the pooled features of n_fit WA windows; label: log Au of the centre
+    cell in the top 20 %), exported as janja:prospectivity's .onnx + card + shared-trunk parts. A second head is
+    fit on the shared-trunk features of the same cells (core.dense.features_at) and becomes the card's dense
+    head; the per-window head is kept as <stem>_head_window.onnx for the comparison."""
+    import shutil
+
     import onnx
     import rasterio
     import torch
 
+    from janja_plugin.core import dense
     from janja_plugin.training.classifier import ProspectivityClassifier
     from janja_plugin.training.export_dense import export_dense_parts
 
@@ -191,8 +188,7 @@ def build_inception(out_dir, stack_path=WA_STACK, n_fit=1200, seed=0):
     data = data[[names.index(n) for n in INCEPTION_ELEMENTS]]
     els = []
     for i, name in enumerate(INCEPTION_ELEMENTS):
-        v = data[i][np.isfinite(data[i]) & (data[i] > 0)]
-        lv = np.log10(v)
+        lv = np.log10(data[i][np.isfinite(data[i]) & (data[i] > 0)])
         els.append({"name": name, "unit": "ppm", "transform": "log10", "mean": float(lv.mean()),
                     "std": float(lv.std())})
     card = bench_card()
@@ -208,8 +204,8 @@ def build_inception(out_dir, stack_path=WA_STACK, n_fit=1200, seed=0):
     padded = np.pad(np.where(np.isfinite(t), t, 0.0), ((0, 0), (h, h), (h, h)), mode="reflect")
     rng = np.random.default_rng(seed)
     rr, cc = np.nonzero(ok)
-    pick = rng.choice(rr.size, size=min(n_fit, rr.size), replace=False)
-    rr, cc = rr[pick], cc[pick]
+    pick = np.sort(rng.choice(rr.size, size=min(n_fit, rr.size), replace=False))
+    rr, cc = rr[pick], cc[pick]  # row-major order, as features_at returns them
     m = wn.resize_matrix(INCEPTION_WINDOW, INCEPTION_SIZE)
     win = np.stack([padded[:, r:r + INCEPTION_WINDOW, c:c + INCEPTION_WINDOW] for r, c in zip(rr, cc)])
     x = np.einsum("hi,beij,wj->behw", m, win, m).astype(np.float32)
@@ -218,41 +214,43 @@ def build_inception(out_dir, stack_path=WA_STACK, n_fit=1200, seed=0):
         feats = torch.cat([clf.features(torch.as_tensor(x[i:i + 100])) for i in range(0, len(x), 100)])
     au = t[0][rr, cc]
     y = torch.as_tensor((au >= np.quantile(au, 0.8)).astype(np.int64))
-    lin = clf.head[-1]
-    mu, sd = feats.mean(0), feats.std(0) + 1e-6
-    z = (feats - mu) / sd
-    fit = torch.nn.Linear(z.shape[1], 2)
-    opt = torch.optim.LBFGS(fit.parameters(), max_iter=200)
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(fit(z), y) + 1e-3 * fit.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    with torch.no_grad():  # fold the standardisation into the head's last layer
-        lin.weight.copy_(fit.weight / sd)
-        lin.bias.copy_(fit.bias - (fit.weight * (mu / sd)).sum(1))
-        acc = float((clf.head(feats).argmax(1) == y).float().mean())
+    lin, acc = _fit_logistic(feats, y)
+    with torch.no_grad():
+        clf.head[-1].weight.copy_(lin.weight)
+        clf.head[-1].bias.copy_(lin.bias)
     onnx_path = out_dir / "inception75.onnx"
     with torch.no_grad():
         torch.onnx.export(clf, torch.zeros(2, len(els), INCEPTION_SIZE, INCEPTION_SIZE), str(onnx_path),
                           dynamo=False, opset_version=17, input_names=["windows"], output_names=["probabilities"],
                           dynamic_axes={"windows": {0: "batch"}, "probabilities": {0: "batch"}})
-    card = export_dense_parts(clf, onnx_path, card)
-    card["validation"]["metrics"] = {"training_accuracy_quick_head": round(acc, 3)}
-    model = onnx.load(str(onnx_path))
-    mc.embed_card(model, card)
-    onnx.save(model, str(onnx_path))
-    mc.card_path_for(onnx_path).write_text(json.dumps(card, indent=1))
-    print(json.dumps({"onnx": str(onnx_path), "head_training_accuracy": acc}))
+
+    def save_card(c):
+        model = onnx.load(str(onnx_path))
+        mc.embed_card(model, c)
+        onnx.save(model, str(onnx_path))
+        mc.card_path_for(onnx_path).write_text(json.dumps(c, indent=1))
+
+    card["validation"]["metrics"] = {"training_accuracy_window_head": round(acc, 3)}
+    save_card(export_dense_parts(clf, onnx_path, card))
+    shutil.copy(out_dir / "inception75_head.onnx", out_dir / "inception75_head_window.onnx")
+    loaded = mc.load_model(onnx_path, threads=os.cpu_count())
+    with wn.RasterStack(stack_path) as stack:
+        cells = np.zeros((stack.nrows, stack.ncols), bool)
+        cells[rr, cc] = True
+        r2, c2, f2 = dense.features_at(loaded, dense.load_parts(loaded), stack,
+                                       mc.match_stack(loaded.card, stack.names), cells)
+    key = {(a, b): i for i, (a, b) in enumerate(zip(r2, c2))}
+    f2 = torch.as_tensor(f2[[key[(a, b)] for a, b in zip(rr, cc)]])
+    dense_head, acc_dense = _fit_logistic(f2, y)
+    card["validation"]["metrics"]["training_accuracy_dense_head"] = round(acc_dense, 3)
+    save_card(export_dense_parts(clf, onnx_path, card, head=torch.nn.Sequential(dense_head)))
+    print(json.dumps({"onnx": str(onnx_path), "window_head_accuracy": acc, "dense_head_accuracy": acc_dense}))
 
 
 def ensure_inception(out_dir=BENCH_DIR):
     """The cached benchmark Inception (built once with .venv-train; out/ is never committed)."""
     onnx_path = Path(out_dir) / "inception75.onnx"
-    if not onnx_path.exists():
+    if not (onnx_path.exists() and onnx_path.with_name("inception75_head_window.onnx").exists()):
         if not TRAIN_PY.exists():
             return None
         print(f"building {onnx_path} with .venv-train (once) ...", flush=True)
@@ -260,20 +258,64 @@ def ensure_inception(out_dir=BENCH_DIR):
     return onnx_path
 
 
+def memory_child(args):
+    """Subprocess: map the GeoTIFF stack (or only load the model) and print time, windows and peak memory."""
+    from janja_plugin.core import dense
+
+    model = mc.load_model(args.model, threads=args.threads)
+    out = {"windows": 0, "seconds": 0.0}
+    if not args.stack:  # baseline: the model plus onnxruntime's working memory for one batch
+        bare_rate(model, args.batch, 1)
+    else:
+        with wn.RasterStack(args.stack) as stack:
+            bands = mc.match_stack(model.card, stack.names)
+            if args.shifts:
+                _, valid, stats = dense.predict_dense(model, dense.load_parts(model), stack, bands, shifts=args.shifts)
+            else:
+                _, valid, stats = wn.predict(model, stack, bands, stride=args.stride, batch_size=args.batch)
+        out = {"windows": stats.n_windows, "seconds": stats.seconds, "valid": int(valid.sum()),
+               "cells": int(valid.size)}
+    out["maxrss_mib"] = peak_rss_mib()
+    print(json.dumps(out))
+
+
+def run_child(model_path, stack, threads, batch, stride=1, shifts=0):
+    cmd = [sys.executable, __file__, "--child", "--model", str(model_path), "--threads", str(threads),
+           "--batch", str(batch), "--stride", str(stride), "--shifts", str(shifts)]
+    cmd += ["--stack", str(stack)] if stack else []
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
+def wa_subset(model, rows, cols, r0, c0):
+    """A rows x cols block of the WA 250 m stack (the model's elements, in card order) as an ArrayStack."""
+    with wn.RasterStack(WA_STACK) as st:
+        bands = mc.match_stack(model.card, st.names)
+        data = st.read(r0, r0 + rows, bands)[:, :, c0:c0 + cols]
+    return wn.ArrayStack(data, model.card.element_names)
+
+
+def diff_note(p, ref):
+    ok = np.isfinite(ref)
+    d = np.abs(p - ref)[ok]
+    corr = np.corrcoef(p[ok], ref[ok])[0, 1]
+    return f"|p - p_window| max {d.max():.3f}, mean {d.mean():.3f}, 95th pct {np.quantile(d, 0.95):.3f}; r {corr:.3f}"
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=48)
-    ap.add_argument("--cols", type=int, default=120)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--rounds", type=int, default=20)
-    ap.add_argument("--round-rows", type=int, default=4, help="rows x 128 cells per engine run in a round")
-    ap.add_argument("--mem-side", type=int, default=2000, help="side of the GeoTIFF stack for the memory run")
-    ap.add_argument("--mem-stride", type=int, default=25)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--round-cells", type=int, default=256, help="windows per engine run in a round")
+    ap.add_argument("--rows", type=int, default=32, help="WA subset for the stride and dense comparisons")
+    ap.add_argument("--cols", type=int, default=96)
+    ap.add_argument("--full-stride", type=int, default=8, help="stride of the full per-window WA run")
+    ap.add_argument("--stand-in", action="store_true", help="the small conv-stack model instead of Inception-v3")
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--model")
     ap.add_argument("--stack")
     ap.add_argument("--stride", type=int, default=1)
+    ap.add_argument("--shifts", type=int, default=0)
     ap.add_argument("--build-inception")
     args, _ = ap.parse_known_args()
     if args.build_inception:
@@ -281,19 +323,24 @@ def main():
     if args.child:
         return memory_child(args)
 
-    tmp = Path(tempfile.mkdtemp(prefix="janja-bench-"))
-    card = bench_card()
-    macs = build_conv_model(tmp / "bench.onnx", card)
-    model = mc.load_model(tmp / "bench.onnx", threads=args.threads)
-    stack = wn.ArrayStack(synthetic_stack(args.rows, args.cols), ELEMENTS)
-    bands = list(range(len(ELEMENTS)))
-    print(f"model: {len(TRUNK)}-layer conv stack, {macs / 1e6:.0f} MMAC/window, input {len(ELEMENTS)}x{SIZE}x{SIZE}, "
-          f"window {WINDOW} cells; batch {args.batch}, intra-op threads {args.threads}, {os.cpu_count()} CPUs")
-    print(f"stack: {args.rows} x {args.cols} = {args.rows * args.cols:,} cells, {len(ELEMENTS)} bands", flush=True)
+    from janja_plugin.core import dense
 
-    # The machine is shared and noisy (load from other jobs changes within seconds): alternate short
-    # runs of bare and engine (same number of windows) many times; compare the sums and the per-round median.
-    small = wn.ArrayStack(synthetic_stack(args.round_rows, 128, seed=3), ELEMENTS)
+    path = None if args.stand_in else ensure_inception()
+    if path is None or not WA_STACK.exists():
+        print("Inception-v3 benchmark skipped (needs .venv-train and out/wa/wa_stack_250m.tif: make setup-train "
+              "wa-stack); running the conv-stack stand-in on a synthetic stack")
+        return stand_in_main(args)
+    model = mc.load_model(path, threads=args.threads)
+    parts = dense.load_parts(model)
+    card = model.card
+    bands = list(range(len(card.elements)))
+    print(f"model: Inception-v3 (ImageNet trunk, quick logistic head), input {card.channels}x{card.input_height}x"
+          f"{card.input_width}, window {card.window_pixels} cells; batch {args.batch}, intra-op threads "
+          f"{args.threads}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+
+    # 1. engine vs bare onnxruntime, alternated in short rounds (the machine is shared and noisy)
+    side = int(np.sqrt(args.round_cells))
+    small = wa_subset(model, side, args.round_cells // side, 400, 200)
     n_batches = -(-small.nrows * small.ncols // args.batch)
     rounds = []
     for _ in range(args.rounds):
@@ -312,37 +359,84 @@ def main():
                  f"(IQR {np.percentile(ratio, 25):.2f}-{np.percentile(ratio, 75):.2f}); goal >= 0.9"))
     rows.append(("engine, stride 1, no prefetch", f"{hm[2]:.0f}",
                  f"ratio to bare: overall {hm[2] / hm[0]:.3f}, per-round median {np.median(serial_ratio):.3f}"))
-    prob1, _, s1 = wn.predict(model, stack, bands, batch_size=args.batch)
-    rows.append((f"engine, stride 1, {args.rows} x {args.cols} stack", f"{s1.windows_per_second:.0f}",
-                 f"{s1.seconds:.1f} s, the reference for the stride runs"))
-    for k in (2, 4):
-        pk, _, sk = wn.predict(model, stack, bands, stride=k, batch_size=args.batch)
-        d = np.abs(pk - prob1)[np.isfinite(prob1)]
-        rows.append((f"engine, stride {k}", f"{sk.n_windows / sk.seconds:.0f}",
-                     f"{s1.seconds / sk.seconds:.1f}x faster than stride 1 ({sk.seconds:.1f} s, {sk.n_windows:,} "
-                     f"windows); |p - p_stride1| max {d.max():.4f}, mean {d.mean():.5f}"))
-    print(f"\n{'run':38s} {'windows/s':>10s}  notes")
+    print_rows("engine against bare onnxruntime (WA cells)", rows)
+
+    # 2. stride and shared trunk on a WA block, against per-window stride 1
+    sub = wa_subset(model, args.rows, args.cols, 300, 150)
+    prob1, _, s1 = wn.predict(model, sub, bands, batch_size=args.batch)
+    rows = [("window by window, stride 1", f"{s1.windows_per_second:.0f}", f"{s1.seconds:.1f} s, the reference")]
+    for k in (2, 3):
+        pk, _, sk = wn.predict(model, sub, bands, stride=k, batch_size=args.batch)
+        rows.append((f"window by window, stride {k}", f"{sk.n_windows / sk.seconds:.0f}",
+                     f"{s1.seconds / sk.seconds:.1f}x faster ({sk.n_windows:,} windows); {diff_note(pk, prob1)}"))
+    window_head = parts.head
+    import onnxruntime as ort
+
+    head_path = Path(path).with_name(Path(path).stem + "_head_window.onnx")
+    heads = {"dense-fit head": parts.head}
+    if head_path.exists():
+        heads["per-window head"] = ort.InferenceSession(str(head_path), providers=["CPUExecutionProvider"])
+    dense_rate = None
+    for label, head in heads.items():
+        parts.head = head
+        for k in (1, 2, 4):
+            pd, _, sd = dense.predict_dense(model, parts, sub, bands, shifts=k)
+            if label == "dense-fit head" and k == 1:
+                dense_rate = sd.n_windows / sd.seconds
+            rows.append((f"shared trunk {k}x{k}, {label}", f"{sd.n_windows / sd.seconds:.0f}",
+                         f"{s1.seconds / sd.seconds:.1f}x faster; {diff_note(pd, prob1)}"))
+    parts.head = window_head
+    print_rows(f"stride and shared trunk on a {args.rows} x {args.cols} WA 250 m block (cells/s)", rows)
+
+    # 3. the whole WA 250 m survey, in subprocesses (peak memory = VmHWM of each)
+    base = run_child(path, None, args.threads, args.batch)
+    full_w = run_child(path, WA_STACK, args.threads, args.batch, stride=args.full_stride)
+    full_d = run_child(path, WA_STACK, args.threads, args.batch, shifts=1)
+    cells, valid = full_w["cells"], full_w["valid"]
+    rate_w = full_w["windows"] / full_w["seconds"]
+    print(f"\nWA 250 m stack {WA_STACK.name}: {cells:,} cells, {valid:,} with all five elements")
+    print(f"  window by window, stride {args.full_stride}: {full_w['seconds']:.0f} s measured "
+          f"({full_w['windows']:,} windows, {rate_w:.0f}/s), peak memory {full_w['maxrss_mib']:.0f} MiB")
+    print(f"  window by window, stride 1 (extrapolated at that rate): {valid / rate_w / 60:.1f} min; "
+          f"at the round's engine rate {valid / hm[1] / 60:.1f} min; stride 2 {valid / 4 / rate_w / 60:.1f} min")
+    print(f"  shared trunk 1x1, every cell: {full_d['seconds']:.0f} s measured ({full_d['windows']:,} cells), "
+          f"peak memory {full_d['maxrss_mib']:.0f} MiB; "
+          f"{valid / rate_w / full_d['seconds']:.0f}x faster than per-window stride 1 (extrapolated)")
+    print(f"  model loaded + one bare batch of {args.batch}: peak memory {base['maxrss_mib']:.0f} MiB")
+    if dense_rate:
+        print(f"  (block rates: shared trunk {dense_rate:.0f} cells/s vs window by window {s1.windows_per_second:.0f})")
+
+
+def print_rows(title, rows):
+    print(f"\n{title}\n{'run':44s} {'per s':>8s}  notes")
     for name, rate, note in rows:
-        print(f"{name:38s} {rate:>10s}  {note}")
-    wa = wa_survey_cells()
-    times = ", ".join(f"stride {k}: {wa / k**2 / hm[1] / 60:.1f} min" for k in (1, 2, 4))
-    print(f"bundled WA survey at 250 m: {wa:,} cells (bounding box) -> at {hm[1]:.0f} windows/s {times} "
-          f"(this benchmark model; scale by its windows/s for another)")
+        print(f"{name:44s} {rate:>8s}  {note}")
+    sys.stdout.flush()
 
-    from janja_plugin.core.raster_grid import Grid, write_stack
 
-    side = args.mem_side
-    big = synthetic_stack(side, side, seed=2)
-    write_stack(tmp / "big.tif", list(big), ELEMENTS, Grid(0.0, side * 250.0, 250.0, side, side), "EPSG:28350")
-    del big
-    base = run_child(tmp / "bench.onnx", None, args.threads, args.batch, 1)
-    mapped = run_child(tmp / "bench.onnx", tmp / "big.tif", args.threads, args.batch, args.mem_stride)
-    stack_mib = side * side * len(ELEMENTS) * 4 / 1024**2
-    print(f"\npeak memory (VmHWM of a subprocess): model loaded + one bare batch {base['maxrss_mib']:.0f} MiB; "
-          "mapping a "
-          f"{side} x {side} x {len(ELEMENTS)} GeoTIFF ({stack_mib:.0f} MiB as float32) at stride {args.mem_stride} "
-          f"({mapped['windows']:,} windows) {mapped['maxrss_mib']:.0f} MiB")
-    print("trunk sharing across overlapping windows (dense evaluation): not done yet")
+def stand_in_main(args):
+    """The conv-stack stand-in (no torch needed): engine vs bare and stride error on a synthetic stack."""
+    tmp = Path(tempfile.mkdtemp(prefix="janja-bench-"))
+    card = bench_card()
+    macs = build_conv_model(tmp / "bench.onnx", card)
+    model = mc.load_model(tmp / "bench.onnx", threads=args.threads)
+    bands = list(range(len(ELEMENTS)))
+    print(f"model: {len(TRUNK)}-layer conv stack, {macs / 1e6:.0f} MMAC/window; batch {args.batch}")
+    small = wn.ArrayStack(synthetic_stack(4, 128, seed=3), ELEMENTS)
+    n_batches = -(-small.nrows * small.ncols // args.batch)
+    r = []
+    for _ in range(args.rounds):
+        r.append((bare_rate(model, args.batch, n_batches),
+                  wn.predict(model, small, bands, batch_size=args.batch)[2].windows_per_second))
+    r = np.array(r)
+    hm = [len(col) / np.sum(1 / col) for col in r.T]
+    print(f"bare {hm[0]:.0f}/s, engine {hm[1]:.0f}/s, ratio {hm[1] / hm[0]:.3f} (goal >= 0.9)")
+    stack = wn.ArrayStack(synthetic_stack(48, 120), ELEMENTS)
+    p1, _, s1 = wn.predict(model, stack, bands, batch_size=args.batch)
+    for k in (2, 3):
+        pk, _, sk = wn.predict(model, stack, bands, stride=k, batch_size=args.batch)
+        d = np.abs(pk - p1)[np.isfinite(p1)]
+        print(f"stride {k}: {s1.seconds / sk.seconds:.1f}x faster, |dp| max {d.max():.4f}, mean {d.mean():.5f}")
 
 
 if __name__ == "__main__":
