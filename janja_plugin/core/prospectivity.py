@@ -208,6 +208,13 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
             + (f" The stride {settings.stride} was not used: this mode predicts every cell." if settings.stride > 1
                else "")
         )
+        if (card.dense or {}).get("head_trained_on") != "dense_features":
+            notes.append(
+                "This model's shared-trunk head is its per-window head, which was trained on features of windows "
+                "classified alone; the shared-trunk features differ from those (most at small inputs such as "
+                "75 px), so this map can differ much from the window-by-window one. Prefer a model exported with a "
+                "head fit on shared-trunk features (card field dense.head_trained_on = dense_features)."
+            )
     if stats.n_windows_filled:
         notes.append(
             f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "

@@ -222,6 +222,7 @@ def test_run_prospectivity_dense_option(tmp_path):
                                 grid=grid)
     np.testing.assert_allclose(fast.probability, base.probability, atol=1e-6, equal_nan=True)
     assert fast.stride == 1 and any("Shared-trunk" in n and "stride 2 was not used" in n for n in fast.notes)
+    assert any("per-window head" in n for n in fast.notes)  # the card does not say dense_features
 
 
 def test_features_at_are_what_the_head_gets(tmp_path):
