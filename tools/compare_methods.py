@@ -11,10 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from make_wa_stack import make_stack
 from qgis_headless import PLUGIN_NAME, REPO, qgis_environment, run_qgis_process
 
 GPKG = REPO / "resources" / "sample_data" / "wa_sample_data.gpkg"
 SAMPLES = f"{GPKG}|layername=samples"
+ANOMALY_MODEL = REPO / "models" / "wa_anomaly_fanogan.onnx"
 SITES = f"{GPKG}|layername=au_sites"
 ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm", "Pb_ppm", "Zn_ppm", "As_ppm"]
 THRESHOLD_METHODS = [(0, "mean + k·SD (log10), k = 1, 2, 3"), (1, "median + k·MAD (log10), k = 1, 2, 3"),
@@ -37,6 +39,23 @@ def row(method, score, r, unit="samples"):
     return (f"| {method} | {score} | {auc} | "
             f"{r['PA_PREDICTION_RATE']:.0f} % of sites in {r['PA_AREA']:.0f} % of the {unit} "
             f"(We {r['PA_WEIGHT']:.2f}) |")
+
+
+def anomaly_rows(env, work, out):
+    """The bundled f-AnoGAN model (no labels) over the 250 m WA stack: its score at each sample, and by cells."""
+    stack = make_stack(250, out / "wa")
+    score, scored = work / "anomaly.tif", work / "anomaly_samples.gpkg"
+    run(env, "janja:anomaly_score", STACK=stack, MODEL=ANOMALY_MODEL, POINTS=SAMPLES, OUTPUT=score,
+        CLASSES=work / "anomaly_classes.tif", OUTPUT_POINTS=scored, REPORT=work / "anomaly.html")
+    label = "unsupervised GAN anomaly score (f-AnoGAN, Au Ag Cu Pb Zn, 250 m stack, no labels)"
+    rows = [row(label, "score at the sample's cell",
+                evaluate_points(env, scored, "anomaly_score", False, work, "anomaly_eval"))]
+    print(rows[-1], flush=True)
+    r = run(env, "janja:evaluate", SCORE_RASTER=score, BAND=1, DEPOSITS=SITES, TABLE=work / "an.csv",
+            REPORT=work / "an.html")
+    rows.append(row(label, "score", r, unit="area"))
+    print(rows[-1], flush=True)
+    return rows
 
 
 def main():
@@ -88,6 +107,8 @@ def main():
                 REPORT=work / "cae.html")
         rows.append(row("kriged Au, concentration–area (C–A), 3 segments", "class", r, unit="area"))
         print(rows[-1], flush=True)
+        if ANOMALY_MODEL.is_file():
+            rows.extend(anomaly_rows(env, work, out))
     header = ["| method | score | AUC: published sample protocol (20 draws, seed 42, ≥ 5 km) | P–A intersection |",
               "|---|---|---|---|"]
     text = "\n".join(header + rows) + "\n"
