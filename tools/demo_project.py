@@ -300,7 +300,7 @@ def render_picture(project, out_png, subtitle=""):
 # --- the one report -----------------------------------------------------------------------------
 
 def success_rate_auc(csv_path):
-    """Area under the success-rate curve (% deposits against % area), 0–1; None without the table."""
+    """Area under the success-rate curve (share of deposits against share of the area); None without the table."""
     try:
         with open(csv_path, newline="") as fh:
             points = sorted((float(r["x"]), float(r["y"])) for r in csv.DictReader(fh) if r["curve"] == "success_rate")
@@ -308,9 +308,8 @@ def success_rate_auc(csv_path):
         return None
     if len(points) < 2:
         return None
-    points = [(0.0, 0.0), *points, (100.0, 100.0)]
-    area = sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False))
-    return area / 1e4
+    points = [(0.0, 0.0), *points, (1.0, 1.0)]  # shares 0–1
+    return sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False))
 
 
 def read_targets(path, limit=15):

@@ -129,10 +129,10 @@ def main():
             print(exc, file=sys.stderr)
             return 1
     workflow_s = time.time() - started
-    log = json.loads(proc.stdout).get("log", {})
-    for line in log.get("info", "").splitlines() if isinstance(log.get("info"), str) else []:
+    info = json.loads(proc.stdout).get("log", {}).get("info", [])
+    for line in info.splitlines() if isinstance(info, str) else info:
         if "windows in" in line or "AUC" in line or "P–A" in line:
-            print("  " + line)
+            print("  " + line)  # prospectivity first, then the kriged first element
     print(f"janja:workflow (krige -> prospectivity -> evaluate, thresholds alongside): {workflow_s:.0f} s", flush=True)
     subprocess.run([sys.executable, str(REPO / "tools" / "demo_project.py"), "--out", str(out),
                     "--model", str(model), "--cell-size", f"{cell_size:g}", "--stride", str(stride),
