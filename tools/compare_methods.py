@@ -51,6 +51,12 @@ def anomaly_rows(env, work, out):
     rows = [row(label, "score at the sample's cell",
                 evaluate_points(env, scored, "anomaly_score", False, work, "anomaly_eval"))]
     print(rows[-1], flush=True)
+    # the same stack's kriged Au alone, read the same way: what one element of the model's input scores
+    sampled = work / "stack_at_samples.gpkg"
+    run(env, "native:rastersampling", INPUT=SAMPLES, RASTERCOPY=stack, COLUMN_PREFIX="stack_", OUTPUT=sampled)
+    rows.append(row("kriged Au of the same 250 m stack (lognormal OK)", "value at the sample's cell",
+                    evaluate_points(env, sampled, "stack_1", False, work, "stack_au_eval")))
+    print(rows[-1], flush=True)
     r = run(env, "janja:evaluate", SCORE_RASTER=score, BAND=1, DEPOSITS=SITES, TABLE=work / "an.csv",
             REPORT=work / "an.html")
     rows.append(row(label, "score", r, unit="area"))
