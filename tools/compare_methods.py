@@ -16,7 +16,7 @@ from qgis_headless import PLUGIN_NAME, REPO, qgis_environment, run_qgis_process
 
 GPKG = REPO / "resources" / "sample_data" / "wa_sample_data.gpkg"
 SAMPLES = f"{GPKG}|layername=samples"
-ANOMALY_MODEL = REPO / "models" / "wa_anomaly_fanogan.onnx"
+ANOMALY_MODEL = REPO / "models" / "wa_anomaly" / "wa_anomaly_fanogan.onnx"
 SITES = f"{GPKG}|layername=au_sites"
 ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm", "Pb_ppm", "Zn_ppm", "As_ppm"]
 THRESHOLD_METHODS = [(0, "mean + k·SD (log10), k = 1, 2, 3"), (1, "median + k·MAD (log10), k = 1, 2, 3"),

@@ -136,7 +136,7 @@ def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, pr
         raise JanjaInputError(
             f"The model '{card.name}' ({model.path.name}) is a {card.model_kind.replace('_', ' ')} with output "
             f"'{card.output_kind}', not an unsupervised anomaly model with a 0..1 score. Use it with "
-            "janja:prospectivity, or choose an anomaly model (e.g. models/wa_anomaly_fanogan.onnx)."
+            "janja:prospectivity, or choose an anomaly model (e.g. models/wa_anomaly/wa_anomaly_fanogan.onnx)."
         )
     score, valid, stats, grid, crs_wkt = open_and_predict(stack, model, settings, mask, progress, grid, crs_wkt)
     classes, breaks = percentile_classes(score, percentiles)

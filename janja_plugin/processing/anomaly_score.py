@@ -24,7 +24,7 @@ from .classified_outputs import write_class_points
 from .layers import mask_cells_from, read_sample_points
 from .styling import BLUE_TO_RED, attach_style, write_class_style
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "wa_anomaly"  # not models/*.onnx: classifiers
 BUNDLED = "wa_anomaly_fanogan.onnx"
 
 
@@ -106,8 +106,8 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         model = self.parameterAsFile(parameters, self.MODEL, context)
         if not model:
             raise QgsProcessingException(
-                f"No anomaly model given and models/{BUNDLED} is not there. Give an .onnx anomaly model with "
-                "its model card (train one with `make train-anomaly`, see the README).")
+                f"No anomaly model given and models/wa_anomaly/{BUNDLED} is not there. Give an .onnx anomaly "
+                "model with its model card (train one with `make train-anomaly`, see the README).")
         settings = an.AnomalySettings(
             stride=self.parameterAsInt(parameters, self.STRIDE, context),
             threads=self.parameterAsInt(parameters, self.THREADS, context) or None,

@@ -36,7 +36,7 @@ from ..core import windows as wn
 from ..core.errors import JanjaInputError
 
 REPO = Path(__file__).resolve().parents[2]
-MODELS_DIR = REPO / "models"
+MODELS_DIR = REPO / "models" / "wa_anomaly"  # a folder of its own: models/*.onnx are classifiers
 BUNDLED_NAME = "wa_anomaly_fanogan"
 UNITS = {"ppm": "ppm", "ppb": "ppb", "pct": "%", "percent": "%"}
 

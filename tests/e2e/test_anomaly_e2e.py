@@ -8,7 +8,7 @@ from testdata import PLUGIN_NAME, REPO, qgis_environment, run_qgis_process
 
 from janja_plugin.core.raster_grid import Grid, write_stack
 
-BUNDLED = REPO / "models" / "wa_anomaly_fanogan.onnx"
+BUNDLED = REPO / "models" / "wa_anomaly" / "wa_anomaly_fanogan.onnx"
 pytestmark = pytest.mark.skipif(not BUNDLED.is_file(), reason="the bundled anomaly model is not in models/")
 
 

@@ -15,7 +15,7 @@ from janja_plugin.core.raster_grid import Grid, write_stack  # noqa: E402
 
 GRID = Grid(400000.0, 6500000.0, 250.0, 16, 12)
 ELEMENTS = [("Au_ppb", "ppb", "log10", 0.5, 0.4), ("As_ppm", "ppm", "log10", 1.0, 0.5)]
-BUNDLED = REPO / "models" / "wa_anomaly_fanogan.onnx"
+BUNDLED = REPO / "models" / "wa_anomaly" / "wa_anomaly_fanogan.onnx"
 
 
 def make_inputs(tmp_path, kind="unsupervised_anomaly"):
