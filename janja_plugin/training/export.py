@@ -1,0 +1,186 @@
+"""Export the trained classifier to ONNX with its model card, checked against torch and the plugin's loader."""
+
+import datetime
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core import model_card
+from .backbone import PROVENANCE
+from .dataset import resize_windows
+from .head import exportable_head
+
+PUBLISHED_BASELINES = {"log_Au_protocol_auc": 0.73, "log_Ag_protocol_auc": 0.75}
+TORCH_TOLERANCE = 1e-4
+FP16_TOLERANCE = 1e-3
+
+
+def build_card(cfg, prep, stack, summary, pretrained):
+    subset = "+".join(prep.elements)
+    means = [m for m in summary.get("experiment_means", []) if m["subset"] == subset and m["split"] == "blocks"]
+    proto = summary.get("protocol")
+    metrics = {"window_cv_auc_spatial_blocks": summary["subsets"][subset]["cv_auc"],
+               "window_cv_auc_sd": summary["subsets"][subset]["cv_auc_sd"],
+               "experiment": {f"pretrained={m['pretrained']},gan={m['gan']}": {
+                   k: round(m[k], 4) for k in ("auc", "auc_sd", "accuracy", "cross_entropy")} for m in means},
+               "published_baselines": PUBLISHED_BASELINES}
+    verdict = ""
+    if proto:
+        metrics["protocol_auc_held_out_blocks"] = round(proto["auc_mean"], 4)
+        metrics["protocol_auc_sd"] = round(proto["auc_sd"], 4)
+        best = max(PUBLISHED_BASELINES.values())
+        verdict = (f" By the published sample protocol on held-out blocks it scores AUC {proto['auc_mean']:.3f} ± "
+                   f"{proto['auc_sd']:.3f}, " + ("above" if proto["auc_mean"] > best else "NOT above")
+                   + " the single-element baselines (log Au 0.73, log Ag 0.75).")
+    c = summary["counts"]
+    epsg = _epsg(stack.crs_wkt)
+    return {
+        "schema_version": 1,
+        "name": cfg.name,
+        "description": (f"Inception-v3 transfer-learning classifier of {subset} windows ({cfg.window_pixels} cells of "
+                        f"{stack.cell:g} m) for deposit proximity.{verdict}"),
+        "model_kind": "supervised_classifier",
+        "elements": prep.specs,
+        "input": {"channels": len(prep.elements), "height": cfg.input_size, "width": cfg.input_size,
+                  "channel_map": list(range(len(prep.elements))), "resize": "bilinear_half_pixel"},
+        "window_pixels": cfg.window_pixels,
+        "cell_size": float(stack.cell),
+        "cell_size_tolerance": 0.01,
+        "crs": None,
+        "class_names": ["background", "deposit"],
+        "prospective_class": "deposit",
+        "output_kind": "probabilities",
+        "training": {
+            "summary": (f"Trained on {Path(cfg.stack).name} ({epsg or 'projected CRS'}) and {c['positive']} positive "
+                        f"windows (centre within {cfg.positive_within:g} m of {c['deposits_with_positive_cells']} "
+                        f"deposits) against {c['negative_used']} negative windows (beyond {cfg.negative_beyond:g} m); "
+                        f"frozen {'ImageNet' if pretrained else 'randomly initialised'} trunk, head retrained"
+                        + (", WGAN-GP synthetic positives in training folds only" if True in cfg.variants_gan else "")
+                        + "."),
+            "counts": c,
+            "head": summary["subsets"][subset]["search"][0][0],
+            "deposits": Path(cfg.deposits).name,
+        },
+        "validation": {
+            "method": "spatial_blocks",
+            "description": (f"{cfg.folds}-fold cross-validation over {cfg.block_size:g} m blocks; a deposit's windows "
+                            "stay in one fold; synthetic windows only in training folds; protocol AUC from "
+                            "out-of-fold scores at the samples (OpenGADBench sample protocol)."),
+            "metrics": metrics,
+        },
+        "pretrained": {"source": PROVENANCE if pretrained else "none (random initialisation)"},
+        "libraries": _libraries(),
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def _epsg(wkt):
+    if not wkt:
+        return None
+    try:
+        from rasterio.crs import CRS
+
+        code = CRS.from_wkt(wkt).to_epsg()
+        return f"EPSG:{code}" if code else None
+    except Exception:
+        return None
+
+
+def _libraries():
+    import onnx
+    import onnxruntime
+    import torchvision
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "numpy": np.__version__}
+
+
+def _to_fp16(model):
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(model, keep_io_types=True)
+
+
+def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log):
+    """Write <name>.onnx + <name>.json into out_dir; returns paths and the measured agreements."""
+    import onnx
+    import onnxruntime as ort
+
+    from .pipeline import make_classifier
+
+    out_dir = Path(out_dir)
+    clf = make_classifier(len(prep.elements), pretrained, prep.components, cfg.seed)
+    clf.head = exportable_head(fit)
+    clf.eval()
+    card = build_card(cfg, prep, stack, summary, pretrained)
+    card = model_card.card_from_dict(card, "the exported card").to_dict()  # validate before writing
+    onnx_path = out_dir / f"{cfg.name}.onnx"
+    tmp = out_dir / f".{cfg.name}.onnx.part"
+    dummy = torch.zeros(2, len(prep.elements), cfg.input_size, cfg.input_size)
+    torch.onnx.export(clf, (dummy,), str(tmp), dynamo=False, opset_version=17, input_names=["windows"],
+                      output_names=["probabilities"],
+                      dynamic_axes={"windows": {0: "batch"}, "probabilities": {0: "batch"}})
+    batch = resize_windows(prep.windows[: min(64, len(prep.windows))], cfg.input_size)
+    with torch.no_grad():
+        ref = clf(torch.as_tensor(batch)).numpy()
+    model = onnx.load(str(tmp))
+    diff32 = _max_diff(model, batch, ref, ort)
+    result = {"max_abs_diff_fp32_vs_torch": diff32, "fp16": False}
+    log(f"  ONNX fp32 vs torch: max |diff| {diff32:.2e}")
+    if diff32 > TORCH_TOLERANCE:
+        raise RuntimeError(f"ONNX export disagrees with torch by {diff32:.2e} (> {TORCH_TOLERANCE})")
+    if cfg.fp16:
+        half = _to_fp16(model)
+        diff16 = _max_diff(half, batch, ref, ort)
+        result["max_abs_diff_fp16_vs_torch"] = diff16
+        log(f"  ONNX fp16 vs torch: max |diff| {diff16:.2e}")
+        if diff16 <= FP16_TOLERANCE:
+            model = half
+            result["fp16"] = True
+    card["libraries"]["weights_precision"] = "float16" if result["fp16"] else "float32"
+    card["validation"]["metrics"]["onnx_vs_torch_max_abs_diff"] = result.get(
+        "max_abs_diff_fp16_vs_torch" if result["fp16"] else "max_abs_diff_fp32_vs_torch")
+    model_card.card_from_dict(card, "the exported card")
+    model_card.embed_card(model, card)
+    onnx.save(model, str(tmp))
+    os.replace(tmp, onnx_path)
+    card_path = model_card.card_path_for(onnx_path)
+    card_path.write_text(json.dumps(card, indent=1, sort_keys=True))
+    try:  # optional shared-trunk parts for the dense evaluation in janja:prospectivity
+        from .export_dense import export_dense_parts
+
+        card = export_dense_parts(clf, onnx_path, card)
+        card_path.write_text(json.dumps(card, indent=1, sort_keys=True))
+        model_card.embed_card(model, card)
+        onnx.save(model, str(onnx_path))
+        result["dense_parts"] = True
+    except ImportError:
+        result["dense_parts"] = False
+    loaded = model_card.load_model(onnx_path)  # exactly what janja:prospectivity does
+    result.update({"onnx": str(onnx_path), "card": str(card_path), "bytes": onnx_path.stat().st_size,
+                   "card_name": loaded.card.name})
+    log(f"  wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB) + {card_path.name}")
+    return result
+
+
+def _max_diff(model, batch, ref, ort):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"windows": batch})[0]
+    return float(np.abs(got - ref).max())
+
+
+def bundle(onnx_path, models_dir):
+    """Copy a trained model (+ card and any part files named after it) into models/."""
+    onnx_path = Path(onnx_path)
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for f in onnx_path.parent.glob(onnx_path.stem + "*"):
+        if f.suffix in (".onnx", ".json") and not f.name.startswith("."):
+            shutil.copy2(f, models_dir / f.name)
+            copied.append(models_dir / f.name)
+    return copied
