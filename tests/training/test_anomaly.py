@@ -2,8 +2,8 @@
 
 The synthetic survey: five elements that all follow one smooth field (each a log-normal in ppm with
 its own level), plus small noise. In ten 4 x 4 patches the elements split: Au and Ag take a value a,
-Cu, Pb and Zn take -a (|a| between 1 and 2 standard deviations, random sign per patch). Every
-element value in a patch is common in the bulk (within its 2.5th-97.5th percentiles), so no
+Cu, Pb and Zn take -a (|a| between 1 and 2 standard deviations, random sign per patch). The element
+values in a patch are common in the bulk (mostly within its 2.5th-97.5th percentiles), so no
 single-element threshold finds the patches; only the combination is rare. The model is trained on
 the stack alone, exported to ONNX and run through the plugin's own engine (core.anomaly), as
 janja:anomaly_score runs it.
