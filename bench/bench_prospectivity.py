@@ -294,6 +294,25 @@ def wa_subset(model, rows, cols, r0, c0):
     return wn.ArrayStack(data, model.card.element_names)
 
 
+def auc(score, label):
+    """Area under the ROC curve (Mann-Whitney, ties counted half) of score for the boolean label."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score)
+    n1 = int(label.sum())
+    n0 = label.size - n1
+    return (ranks[label].sum() - n1 * (n1 + 1) / 2) / (n1 * n0) if n1 and n0 else float("nan")
+
+
+def stand_in_label(model, sub):
+    """The quick heads' target on a block: log Au of the cell in the WA stack's top 20 %."""
+    with wn.RasterStack(WA_STACK) as st:
+        band = mc.match_stack(model.card, st.names)[0]
+        au = st.read(0, st.nrows, [band])[0]
+    cut = np.nanquantile(au, 0.8)
+    return sub.data[0] >= cut
+
+
 def diff_note(p, ref):
     ok = np.isfinite(ref)
     d = np.abs(p - ref)[ok]
@@ -310,6 +329,7 @@ def main():
     ap.add_argument("--rows", type=int, default=32, help="WA subset for the stride and dense comparisons")
     ap.add_argument("--cols", type=int, default=96)
     ap.add_argument("--full-stride", type=int, default=8, help="stride of the full per-window WA run")
+    ap.add_argument("--no-full", action="store_true", help="skip the whole-WA runs")
     ap.add_argument("--stand-in", action="store_true", help="the small conv-stack model instead of Inception-v3")
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--model")
@@ -364,7 +384,14 @@ def main():
     # 2. stride and shared trunk on a WA block, against per-window stride 1
     sub = wa_subset(model, args.rows, args.cols, 300, 150)
     prob1, _, s1 = wn.predict(model, sub, bands, batch_size=args.batch)
-    rows = [("window by window, stride 1", f"{s1.windows_per_second:.0f}", f"{s1.seconds:.1f} s, the reference")]
+    label = stand_in_label(model, sub)
+    ok = np.isfinite(prob1)
+
+    def auc_note(p):
+        return f"; AUC vs the heads' label {auc(p[ok], label[ok]):.3f}" if 0 < label[ok].sum() < ok.sum() else ""
+
+    rows = [("window by window, stride 1", f"{s1.windows_per_second:.0f}",
+             f"{s1.seconds:.1f} s, the reference" + auc_note(prob1))]
     for k in (2, 3):
         pk, _, sk = wn.predict(model, sub, bands, stride=k, batch_size=args.batch)
         rows.append((f"window by window, stride {k}", f"{sk.n_windows / sk.seconds:.0f}",
@@ -384,10 +411,12 @@ def main():
             if label == "dense-fit head" and k == 1:
                 dense_rate = sd.n_windows / sd.seconds
             rows.append((f"shared trunk {k}x{k}, {label}", f"{sd.n_windows / sd.seconds:.0f}",
-                         f"{s1.seconds / sd.seconds:.1f}x faster; {diff_note(pd, prob1)}"))
+                         f"{s1.seconds / sd.seconds:.1f}x faster; {diff_note(pd, prob1)}" + auc_note(pd)))
     parts.head = window_head
     print_rows(f"stride and shared trunk on a {args.rows} x {args.cols} WA 250 m block (cells/s)", rows)
 
+    if args.no_full:
+        return
     # 3. the whole WA 250 m survey, in subprocesses (peak memory = VmHWM of each)
     base = run_child(path, None, args.threads, args.batch)
     full_w = run_child(path, WA_STACK, args.threads, args.batch, stride=args.full_stride)
