@@ -269,9 +269,11 @@ def report_section(report, result):
     s = result.stats
     p = result.probability[np.isfinite(result.probability)]
     report.paragraph(
-        f"{s.n_valid_cells:,} cells with values, {s.n_windows:,} windows classified"
+        f"{s.n_valid_cells:,} cells with values, {s.n_windows:,} "
+        + ("windows classified" if s.mode == "window by window" else f"cells predicted ({s.mode})")
         + (f" (stride {result.stride}: {s.n_interpolated:,} cells interpolated)" if result.stride > 1 else "")
-        + f" in {result.seconds:.1f} s ({s.windows_per_second:.0f} windows/s)."
+        + f" in {result.seconds:.1f} s ({s.windows_per_second:.0f} "
+        + ("windows" if s.mode == "window by window" else "cells") + "/s)."
     )
     t = result.thresholds
     counts = [int((result.classes == k).sum()) for k in (3, 2, 1)]
