@@ -384,11 +384,11 @@ def main():
     # 2. stride and shared trunk on a WA block, against per-window stride 1
     sub = wa_subset(model, args.rows, args.cols, 300, 150)
     prob1, _, s1 = wn.predict(model, sub, bands, batch_size=args.batch)
-    label = stand_in_label(model, sub)
+    truth = stand_in_label(model, sub)
     ok = np.isfinite(prob1)
 
     def auc_note(p):
-        return f"; AUC vs the heads' label {auc(p[ok], label[ok]):.3f}" if 0 < label[ok].sum() < ok.sum() else ""
+        return f"; AUC vs the heads' label {auc(p[ok], truth[ok]):.3f}" if 0 < truth[ok].sum() < ok.sum() else ""
 
     rows = [("window by window, stride 1", f"{s1.windows_per_second:.0f}",
              f"{s1.seconds:.1f} s, the reference" + auc_note(prob1))]
