@@ -251,7 +251,7 @@ def ensure_inception(out_dir=BENCH_DIR):
     """The cached benchmark Inception (built once with .venv-train; out/ is never committed)."""
     onnx_path = Path(out_dir) / "inception75.onnx"
     if not (onnx_path.exists() and onnx_path.with_name("inception75_head_window.onnx").exists()):
-        if not TRAIN_PY.exists():
+        if not TRAIN_PY.exists() or not WA_STACK.exists():
             return None
         print(f"building {onnx_path} with .venv-train (once) ...", flush=True)
         subprocess.run([str(TRAIN_PY), __file__, "--build-inception", str(out_dir)], check=True, cwd=REPO)

@@ -145,10 +145,26 @@ def bad_cards():
     out.append((c, "element index(es) [1]", True))
     c = card_dict(date="yesterday")
     out.append((c, "card.date", False))
+    c = card_dict(dense={"trunk": "m_trunk.onnx", "feature_stride": 32})
+    out.append((c, "card.dense: the field 'head' is missing", False))
+    c = card_dict(dense={"trunk": "t.onnx", "head": "h.onnx", "feature_stride": 0})
+    out.append((c, "card.dense.feature_stride", False))
+    c = card_dict(dense={"trunk": "t.onnx", "head": "h.onnx", "feature_stride": 32, "trunk_sha256": "abc"})
+    out.append((c, "card.dense.trunk_sha256", False))
+    c = card_dict(dense={"trunk": "t.onnx", "head": "h.onnx", "feature_stride": 32, "head_trained_on": "both"})
+    out.append((c, "card.dense.head_trained_on", False))
     return out
 
 
-@pytest.mark.parametrize("index", range(11))
+def test_optional_dense_field_is_parsed_and_old_cards_stay_valid():
+    assert mc.card_from_dict(card_dict()).dense is None
+    dense = {"trunk": "m_trunk.onnx", "head": "m_head.onnx", "feature_stride": 32, "features": 2048,
+             "trunk_sha256": "0" * 64, "head_sha256": "f" * 64, "head_trained_on": "dense_features"}
+    card = mc.card_from_dict(card_dict(dense=dense))
+    assert card.dense == dense and card.to_dict()["dense"] == dense
+
+
+@pytest.mark.parametrize("index", range(15))
 def test_invalid_cards_are_refused_naming_the_field(index):
     card, field, _ = bad_cards()[index]
     with pytest.raises(JanjaInputError, match="is not valid") as info:
