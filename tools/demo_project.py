@@ -70,6 +70,14 @@ def workflow_args(out_dir, model, cell_size, stride=1, samples=SAMPLES, deposits
     return args
 
 
+def bundled_classifier(models_dir=REPO / "models"):
+    """The first models/*.onnx whose card says it is a supervised classifier (as janja:workflow picks it)."""
+    for path in sorted(Path(models_dir).glob("*.onnx")):
+        if model_card_of(path).get("model_kind", "supervised_classifier") == "supervised_classifier":
+            return path
+    return None
+
+
 def model_card_of(model):
     try:
         return json.loads(Path(model).with_suffix(".json").read_text(encoding="utf-8"))
@@ -133,14 +141,18 @@ def target_style(layer):
     layer.setLabelsEnabled(True)
 
 
-def copy_vector(source, target):
-    from qgis.core import QgsCoordinateTransformContext, QgsVectorFileWriter, QgsVectorLayer
+def copy_vector(source, target, crs=None):
+    """Copy a vector layer to a GeoPackage, reprojected to `crs`: a project whose layers share one CRS opens
+    in the desktop without asking which datum transformation to use (GDA94 -> WGS 84 has several)."""
+    from qgis.core import QgsCoordinateTransform, QgsCoordinateTransformContext, QgsVectorFileWriter, QgsVectorLayer
 
     layer = QgsVectorLayer(source, "copy", "ogr")
     if not layer.isValid():
         raise RuntimeError(f"cannot open {source}")
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
+    if crs is not None and crs.isValid() and crs != layer.crs():
+        options.ct = QgsCoordinateTransform(layer.crs(), crs, QgsCoordinateTransformContext())
     Path(target).unlink(missing_ok=True)
     error = QgsVectorFileWriter.writeAsVectorFormatV3(layer, str(target), QgsCoordinateTransformContext(), options)
     if error[0] != QgsVectorFileWriter.NoError:
@@ -158,8 +170,11 @@ def build_project(out_dir, deposits=DEPOSITS, samples=SAMPLES, title="Janja work
     from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
 
     out_dir = Path(out_dir).resolve()
-    copy_vector(deposits, out_dir / DEPOSITS_COPY)
-    copy_vector(samples, out_dir / SAMPLES_COPY)
+    reference = QgsRasterLayer(str(out_dir / WORKFLOW_OUTPUTS["krige:elements"]), "stack", "gdal")
+    crs = reference.crs() if reference.isValid() else None
+    del reference
+    copy_vector(deposits, out_dir / DEPOSITS_COPY, crs)
+    copy_vector(samples, out_dir / SAMPLES_COPY, crs)
     project = QgsProject()
     project.setTitle(title)
     # top of the legend first; (name, file, kind, visible)

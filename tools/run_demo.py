@@ -30,16 +30,12 @@ from demo_project import (  # noqa: E402
     PROJECT,
     REPORT,
     WORKFLOW_OUTPUTS,
+    bundled_classifier,
     model_card_of,
     workflow_args,
 )
 
 STANDIN_CELL_SIZE = 500.0
-
-
-def bundled_model():
-    found = sorted((REPO / "models").glob("*.onnx"))
-    return found[0] if found else None
 
 
 def survey_cells(cell_size, layer="samples"):
@@ -99,7 +95,7 @@ def main():
     args = parser.parse_args()
     out = (REPO / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    model = Path(args.model).resolve() if args.model else bundled_model()
+    model = Path(args.model).resolve() if args.model else bundled_classifier()
     if model is None:
         sys.path.insert(0, str(REPO / "tools"))
         from standin_model import build_standin_model

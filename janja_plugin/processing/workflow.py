@@ -18,6 +18,16 @@ from pathlib import Path
 from qgis.core import QgsProcessingModelAlgorithm
 
 WORKFLOW_PATH = Path(__file__).resolve().parents[2] / "resources" / "models" / "janja_workflow.model3"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+def bundled_classifier(models_dir=MODELS_DIR):
+    """The first models/*.onnx whose card says it is a supervised classifier (not an anomaly scorer), or None."""
+    for path in sorted(Path(models_dir).glob("*.onnx")):
+        card = bundled_card(path)
+        if card is None or card.get("model_kind", "supervised_classifier") == "supervised_classifier":
+            return path
+    return None
 
 
 def bundled_card(model_path):
@@ -40,9 +50,7 @@ class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
         self.apply_bundled_defaults()
 
     def apply_bundled_defaults(self):
-        from .prospectivity import bundled_model
-
-        model = bundled_model()
+        model = bundled_classifier()
         if model is None:
             return
         self.parameterDefinition("onnx_model").setDefaultValue(str(model))

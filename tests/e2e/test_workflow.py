@@ -17,16 +17,19 @@ import pytest
 from testdata import PLUGIN_NAME, REPO, qgis_environment, run_qgis_process
 
 sys.path.insert(0, str(REPO / "tools"))
-from demo_project import PICTURE, PROJECT, REPORT, WORKFLOW_OUTPUTS, model_card_of, workflow_args  # noqa: E402
+from demo_project import (  # noqa: E402
+    PICTURE,
+    PROJECT,
+    REPORT,
+    WORKFLOW_OUTPUTS,
+    bundled_classifier,
+    model_card_of,
+    workflow_args,
+)
 from standin_model import build_standin_model  # noqa: E402
 
 MODEL3 = REPO / "resources" / "models" / "janja_workflow.model3"
 UTM_50S = 32750  # the bundled survey is geographic: janja:krige projects it to its UTM zone
-
-
-def bundled_model():
-    found = sorted((REPO / "models").glob("*.onnx"))
-    return found[0] if found else None
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_and_cell(tmp_path_factory):
     """(model, cell size, stride): the bundled classifier at its card's cell size, or a stand-in at 2 km."""
-    model = bundled_model()
+    model = bundled_classifier()
     if model is not None:
         return model, float(model_card_of(model)["cell_size"]), 8
     cell = 2000.0

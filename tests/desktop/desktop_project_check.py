@@ -1,0 +1,89 @@
+"""Run inside the real QGIS desktop (`qgis --project demo.qgz --code ...`): is every layer styled as its .qml says?
+
+Compares each layer's renderer with its sidecar .qml (renderer type; for rasters the colour classes),
+reads the legend order, waits for the canvas to draw, saves a screenshot and quits. Writes
+RESULT_JSON and SCREENSHOT_PNG (paths from the environment); always quits QGIS.
+"""
+
+import json
+import os
+import traceback
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtCore import QTimer
+from qgis.utils import iface
+
+
+def qml_facts(path):
+    """(renderer type, number of colour classes or None) as written in a .qml file."""
+    root = ET.parse(path).getroot()
+    raster = root.find(".//rasterrenderer")
+    if raster is not None:
+        items = raster.findall(".//colorrampshader/item")
+        return raster.get("type"), len(items) if items else None
+    vector = root.find(".//renderer-v2")
+    return (vector.get("type") if vector is not None else None), None
+
+
+def layer_facts(layer):
+    renderer = layer.renderer()
+    if renderer is None:
+        return None, None
+    if isinstance(layer, QgsRasterLayer):
+        classes = None
+        shader = getattr(renderer, "shader", lambda: None)()
+        if shader is not None and shader.rasterShaderFunction() is not None:
+            classes = len(shader.rasterShaderFunction().colorRampItemList())
+        return renderer.type(), classes
+    return renderer.type(), None
+
+
+def check():
+    result = {"ok": False, "layers": []}
+    try:
+        project = QgsProject.instance()
+        if not project.mapLayers():
+            project.read(os.environ["PROJECT_QGZ"])
+        result["project"] = project.fileName()
+        result["order"] = [layer.name() for layer in project.layerTreeRoot().layerOrder()]
+        for node in project.layerTreeRoot().findLayers():
+            layer = node.layer()
+            source = Path(layer.source().split("|")[0])
+            qml = source.with_suffix(".qml")
+            entry = {"name": layer.name(), "valid": layer.isValid(), "visible": node.isVisible(),
+                     "kind": "raster" if isinstance(layer, QgsRasterLayer) else
+                     "vector" if isinstance(layer, QgsVectorLayer) else "other",
+                     "qml": str(qml) if qml.exists() else None}
+            entry["renderer"], entry["classes"] = layer_facts(layer)
+            if qml.exists():
+                entry["qml_renderer"], entry["qml_classes"] = qml_facts(qml)
+            result["layers"].append(entry)
+        canvas = iface.mapCanvas()
+        probability = next((n.layer() for n in project.layerTreeRoot().findLayers()
+                            if n.layer().name().startswith("Prospectivity probability")), None)
+        if probability is not None:
+            canvas.setExtent(probability.extent())
+        canvas.mapCanvasRefreshed.connect(lambda: result.setdefault("canvas_drawn", True))
+        canvas.refresh()
+        QTimer.singleShot(4000, lambda: finish(result))
+    except Exception:  # noqa: BLE001 - report anything to the test, then quit
+        result["error"] = traceback.format_exc()
+        finish(result)
+
+
+def finish(result):
+    try:
+        window = iface.mainWindow()
+        result["screenshot"] = window.grab().save(os.environ["SCREENSHOT_PNG"])
+        result["ok"] = True
+    except Exception:  # noqa: BLE001
+        result["error"] = traceback.format_exc()
+    with open(os.environ["RESULT_JSON"], "w") as fh:
+        json.dump(result, fh)
+    QTimer.singleShot(0, iface.actionExit().trigger)
+
+
+iface.mainWindow().resize(1280, 800)
+QTimer.singleShot(3000, check)

@@ -1,0 +1,77 @@
+"""The workflow's QGIS project opens in the real desktop under Xvfb with every layer styled from its .qml.
+
+A quick janja:workflow run (qgis_process, stand-in model at 3 km cells: the styling, not the model,
+is under test here) and tools/demo_project.py make the project as `make demo` does; QGIS opens it,
+the check script compares each layer's renderer with its sidecar .qml and saves a screenshot
+(out/qgis_desktop_project.png).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from testdata import PLUGIN_NAME, REPO, qgis_environment, run_qgis_process
+
+sys.path.insert(0, str(REPO / "tools"))
+from demo_project import PROJECT, workflow_args  # noqa: E402
+from standin_model import build_standin_model  # noqa: E402
+
+
+def make_project(tmp_path):
+    env = qgis_environment(tmp_path / "qp")
+    run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
+    model = build_standin_model(tmp_path / "standin.onnx", 3000.0)
+    out = tmp_path / "out"
+    run_qgis_process(["run", "janja:workflow", "--", *workflow_args(out, model, 3000.0)], env, timeout=600)
+    subprocess.run([sys.executable, str(REPO / "tools" / "demo_project.py"), "--out", str(out), "--model", str(model),
+                    "--cell-size", "3000"], check=True, capture_output=True, timeout=300)
+    return out / PROJECT
+
+
+def test_desktop_opens_the_workflow_project_styled(tmp_path):
+    assert shutil.which("xvfb-run"), "xvfb-run missing: run make setup"
+    project = make_project(tmp_path)
+    env = qgis_environment(tmp_path / "desktop", headless=False)
+    ini_dir = Path(env["QGIS_CUSTOM_CONFIG_PATH"]) / "profiles" / "default" / "QGIS"
+    ini_dir.mkdir(parents=True)
+    (ini_dir / "QGIS3.ini").write_text(
+        f"[PythonPlugins]\n{PLUGIN_NAME}=true\nprocessing=true\n[qgis]\nshowTips=false\ncheckVersion=false\n")
+    out_dir = REPO / "out"
+    out_dir.mkdir(exist_ok=True)
+    screenshot = out_dir / "qgis_desktop_project.png"
+    env.update(RESULT_JSON=str(tmp_path / "result.json"), SCREENSHOT_PNG=str(screenshot), PROJECT_QGZ=str(project))
+    # A modal dialog (e.g. QGIS asking which datum transformation to use) blocks QGIS: the timeout turns that
+    # into a failure, and the whole process group goes, so no QGIS is left running on a virtual display.
+    proc = subprocess.Popen(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "qgis", "--nologo", "--noversioncheck",
+         "--project", str(project), "--code", str(Path(__file__).with_name("desktop_project_check.py"))],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
+    result_file = Path(env["RESULT_JSON"])
+    assert result_file.exists(), f"QGIS never ran the check (rc {proc.returncode})\n{stderr[-3000:]}"
+    result = json.loads(result_file.read_text())
+    assert "error" not in result, result["error"]
+    layers = {entry["name"]: entry for entry in result["layers"]}
+    assert result["order"][0] == "Known deposits", result["order"]  # drawn on top
+    assert {"Known deposits", "Target areas (ranked)", "Prospectivity probability", "Prospectivity classes",
+            "Kriged elements (first band shown)", "Kriging variance (first element)"} <= set(layers)
+    for name, entry in layers.items():
+        assert entry["valid"], name
+        assert entry["qml"], f"{name}: no sidecar .qml"
+        assert entry["renderer"] == entry["qml_renderer"], (name, entry)
+        if entry["kind"] == "raster":
+            assert entry["renderer"] == "singlebandpseudocolor", name
+            assert entry["classes"] and entry["classes"] == entry["qml_classes"], (name, entry)
+    assert layers["Prospectivity classes"]["classes"] == 3  # low, moderate, high
+    assert layers["Known deposits"]["renderer"] == "singleSymbol"
+    assert result.get("canvas_drawn"), "the map canvas never finished drawing"
+    assert result["screenshot"] and screenshot.stat().st_size > 20_000
