@@ -28,7 +28,7 @@ class ProspectivitySettings:
     min_target_cells: int = 1  # smaller high-class patches are not listed as target areas
     tile_rows: int | None = None  # None = sized for ~64 MB of working memory
     dense: bool = False  # shared trunk (core/dense.py): far faster, approximates the per-window result
-    dense_shifts: int = 1  # trunk passes per axis in dense mode (finer interpolation, shifts² the trunk work)
+    dense_shifts: int | None = None  # trunk passes per axis in dense mode (shifts² the work); None = the card's
 
 
 @dataclass
@@ -183,8 +183,9 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
             from . import dense
 
             parts = dense.load_parts(model)
-            probability, valid, stats = dense.predict_dense(model, parts, stack, bands, mask=mask,
-                                                            shifts=settings.dense_shifts, progress=progress)
+            shifts = settings.dense_shifts or int((card.dense or {}).get("shifts", 1))
+            probability, valid, stats = dense.predict_dense(model, parts, stack, bands, mask=mask, shifts=shifts,
+                                                            progress=progress)
         else:
             probability, valid, stats = wn.predict(
                 model, stack, bands, stride=settings.stride, mask=mask, batch_size=settings.batch_size,

@@ -79,7 +79,7 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def export_dense_parts(classifier, onnx_path, card_dict, head=None):
+def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
     """Write <stem>_trunk.onnx and <stem>_head.onnx beside onnx_path; return card_dict with "dense" filled.
 
     classifier: a ProspectivityClassifier (janja_plugin/training/classifier.py); it is put in eval mode
@@ -91,7 +91,9 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None):
     fit on the shared-trunk features themselves (core.dense.features_at with the trunk written by a first
     call): at 75 px those differ a lot from the per-window features (a lone window's trunk sees zero
     padding), so the classifier's own head on them gives a different map. The card records which
-    ("head_trained_on": "window_features" or "dense_features").
+    ("head_trained_on": "window_features" or "dense_features"). shifts: the trunk passes per axis the head
+    was fit with (features_at(..., shifts=)); recorded as the default for inference, since features
+    interpolated on a coarser or finer grid are distributed differently.
     """
     onnx_path = Path(onnx_path)
     inp = card_dict["input"]
@@ -102,6 +104,8 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None):
     trunk = TrunkFeatureMap(classifier).eval()
     head_module = HeadProbabilities(classifier.head if head is None else head.eval()).eval()
     stride, n_features = feature_stride(trunk, channels, height)
+    if shifts < 1 or stride % shifts:
+        raise ValueError(f"shifts must divide the feature stride {stride}, not {shifts}")
     trunk_path = onnx_path.with_name(onnx_path.stem + "_trunk.onnx")
     head_path = onnx_path.with_name(onnx_path.stem + "_head.onnx")
     with torch.no_grad():
@@ -120,5 +124,6 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None):
         "trunk_sha256": _sha256(trunk_path),
         "head_sha256": _sha256(head_path),
         "head_trained_on": "window_features" if head is None else "dense_features",
+        "shifts": int(shifts),
     }
     return card

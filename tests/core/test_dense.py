@@ -38,7 +38,7 @@ def _tensor(name, a):
     return helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.astype(np.float32).ravel())
 
 
-def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True):
+def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True, shifts=None):
     """Per-window model m.onnx (card with "dense") + m_trunk.onnx + m_head.onnx. Returns the model path."""
     rng = np.random.default_rng(seed)
     c = len(ELEMENTS)
@@ -75,6 +75,8 @@ def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, s
     _save(head, folder / "m_head.onnx")
     card["dense"] = {"trunk": "m_trunk.onnx", "head": "m_head.onnx", "feature_stride": stride,
                      "features": N_FEATURES}
+    if shifts:
+        card["dense"]["shifts"] = shifts
     if sha:
         for part in ("trunk", "head"):
             card["dense"][f"{part}_sha256"] = hashlib.sha256((folder / f"m_{part}.onnx").read_bytes()).hexdigest()
@@ -238,3 +240,19 @@ def test_features_at_are_what_the_head_gets(tmp_path):
     np.testing.assert_allclose(f, window_features(model, parts, stack)[rows, cols], atol=1e-5)
     p = dense.predict_dense(model, parts, stack, [0, 1], shifts=2)[0]
     np.testing.assert_allclose(parts.head.run(None, {parts.head_input: f})[0][:, 1], p[rows, cols], atol=1e-6)
+
+
+def test_run_prospectivity_takes_the_shifts_from_the_card(tmp_path):
+    from janja_plugin.core import prospectivity as pr
+    from janja_plugin.core.raster_grid import Grid
+
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, shifts=2)
+    stack = stack_with_gaps()
+    grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
+    base = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1), grid=grid)
+    fast = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=True), grid=grid)
+    assert "2x2" in fast.stats.mode  # 2 shifts align every window here: equal to the per-window map
+    np.testing.assert_allclose(fast.probability, base.probability, atol=1e-6, equal_nan=True)
+    one = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=True, dense_shifts=1),
+                               grid=grid)
+    assert "1x1" in one.stats.mode and not np.allclose(one.probability, base.probability, equal_nan=True)

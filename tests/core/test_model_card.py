@@ -159,7 +159,7 @@ def bad_cards():
 def test_optional_dense_field_is_parsed_and_old_cards_stay_valid():
     assert mc.card_from_dict(card_dict()).dense is None
     dense = {"trunk": "m_trunk.onnx", "head": "m_head.onnx", "feature_stride": 32, "features": 2048,
-             "trunk_sha256": "0" * 64, "head_sha256": "f" * 64, "head_trained_on": "dense_features"}
+             "trunk_sha256": "0" * 64, "head_sha256": "f" * 64, "head_trained_on": "dense_features", "shifts": 2}
     card = mc.card_from_dict(card_dict(dense=dense))
     assert card.dense == dense and card.to_dict()["dense"] == dense
 

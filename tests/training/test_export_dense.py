@@ -52,7 +52,7 @@ def test_card_field_is_filled_and_valid(exported):
     assert "dense" not in original  # the caller's card is not modified
     d = out["dense"]
     assert (d["trunk"], d["head"], d["feature_stride"], d["features"]) == ("m_trunk.onnx", "m_head.onnx", 32, 2048)
-    assert d["head_trained_on"] == "window_features"
+    assert d["head_trained_on"] == "window_features" and d["shifts"] == 1
     assert (folder / d["trunk"]).is_file() and (folder / d["head"]).is_file()
     parsed = mc.card_from_dict(json.loads(json.dumps(out)))
     assert parsed.dense == d
@@ -77,8 +77,8 @@ def test_another_head_and_the_core_reads_the_parts(exported, tmp_path):
     clf, _, original, _ = exported
     torch.manual_seed(1)
     other = make_head()
-    out = export_dense_parts(clf, tmp_path / "m.onnx", original, head=other)
-    assert out["dense"]["head_trained_on"] == "dense_features"
+    out = export_dense_parts(clf, tmp_path / "m.onnx", original, head=other, shifts=2)
+    assert out["dense"]["head_trained_on"] == "dense_features" and out["dense"]["shifts"] == 2
     f = np.random.default_rng(0).normal(size=(4, 2048)).astype(np.float32)
     with torch.no_grad():
         want = torch.softmax(other.eval()(torch.as_tensor(f)), 1).numpy()
