@@ -70,10 +70,12 @@ def load_parts(model):
             "run window by window: turn the shared-trunk option off, or re-export the model with the current "
             "training script (it writes <model>_trunk.onnx and <model>_head.onnx)."
         )
-    if card.input_height != card.input_width or card.input_height % card.window_pixels:
+    if (card.input_height != card.input_width or card.input_height % card.window_pixels
+            or card.resize != "bilinear_half_pixel"):
         raise JanjaInputError(
             f"Shared-trunk evaluation needs a square model input that is a whole multiple of the window; the model "
-            f"'{card.name}' resizes {card.window_pixels} cells to {card.input_height} x {card.input_width}. "
+            f"'{card.name}' resizes {card.window_pixels} cells to {card.input_height} x {card.input_width} "
+            f"({card.resize.replace('_', ' ')}; shared-trunk evaluation needs bilinear half pixel). "
             "Run it window by window (turn the shared-trunk option off)."
         )
     sessions, paths = [], []
@@ -132,7 +134,9 @@ class _DenseTiler:
             )
         self.shifts = int(shifts)
         self.step = parts.stride // self.shifts  # input pixels between feature-cell footprints after shifting
-        self.extra = -(-self.step // self.factor)  # cells added at the far side so the last window has a node after it
+        # cells added at the far side: the last window has a node after it, and every shifted pass still
+        # gets at least one model input's worth of pixels
+        self.extra = -(-parts.stride // self.factor)
         # Tiles start on a multiple of the node period, so every tile's nodes lie on one global grid and the
         # interpolation does not depend on where the tiles are cut.
         period = self.step // math.gcd(self.step, self.factor)

@@ -256,3 +256,13 @@ def test_run_prospectivity_takes_the_shifts_from_the_card(tmp_path):
     one = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=True, dense_shifts=1),
                                grid=grid)
     assert "1x1" in one.stats.mode and not np.allclose(one.probability, base.probability, equal_nan=True)
+
+
+@pytest.mark.parametrize("rows, cols, shifts", [(1, 1, 4), (1, 7, 4), (2, 3, 2), (5, 1, 1)])
+def test_tiny_stacks_and_many_shifts(tmp_path, rows, cols, shifts):
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1)
+    stack = wn.ArrayStack(synthetic_stack(len(ELEMENTS), rows, cols, seed=9), [e[0] for e in ELEMENTS])
+    per_window, got, _, _, _ = run_both(path, stack, shifts=shifts, tile=(2, 2))
+    if shifts > 1:  # every window starts on a node: exact
+        np.testing.assert_allclose(got, per_window, atol=1e-6)
+    assert np.isfinite(got).all()
