@@ -19,6 +19,7 @@ import base64
 import csv
 import html
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -242,8 +243,8 @@ def render_panel(layers, extent, crs, size):
 
 def render_picture(project, out_png, subtitle=""):
     """Two panels (kriged first element | prospectivity + targets + deposits) with titles and legends."""
-    from qgis.PyQt.QtCore import QRect, QSize, Qt
-    from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter
+    from qgis.PyQt.QtCore import QPointF, QRect, QSize, Qt
+    from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter, QPolygonF
 
     by_name = {layer.name(): layer for layer in project.mapLayers().values()}
     deposits = by_name.get("Known deposits")
@@ -298,7 +299,9 @@ def render_picture(project, out_png, subtitle=""):
             lx, ly = x + col * (panel_w // 2), head + panel_h + 30 + row * 22
             if colour == "star":
                 painter.setBrush(QColor("#ffd92f"))
-                painter.drawEllipse(lx + 2, ly + 2, 10, 10)
+                painter.drawPolygon(QPolygonF([QPointF(lx + 7 + (7 if k % 2 == 0 else 3) * math.sin(k * math.pi / 5),
+                                                       ly + 7 - (7 if k % 2 == 0 else 3) * math.cos(k * math.pi / 5))
+                                               for k in range(10)]))
             elif colour is None:
                 painter.setBrush(Qt.NoBrush)
                 painter.drawRect(lx, ly, 14, 14)

@@ -91,7 +91,7 @@ def main():
     parser.add_argument("--out", default="out")
     parser.add_argument("--model", default="", help="ONNX classifier with its card (default: first models/*.onnx)")
     parser.add_argument("--stride", default="auto", help="'auto' or a number (1 = every cell)")
-    parser.add_argument("--budget", type=float, default=75.0, help="seconds for the prospectivity step (auto stride)")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds for the prospectivity step (auto stride)")
     args = parser.parse_args()
     out = (REPO / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,7 @@ def main():
     info = json.loads(proc.stdout).get("log", {}).get("info", [])
     for line in info.splitlines() if isinstance(info, str) else info:
         if "windows in" in line or "AUC" in line or "P–A" in line:
-            print("  " + line)  # prospectivity first, then the kriged first element
+            print("  " + line)  # in the order the steps ran
     print(f"janja:workflow (krige -> prospectivity -> evaluate, thresholds alongside): {workflow_s:.0f} s", flush=True)
     subprocess.run([sys.executable, str(REPO / "tools" / "demo_project.py"), "--out", str(out),
                     "--model", str(model), "--cell-size", f"{cell_size:g}", "--stride", str(stride),
