@@ -65,6 +65,9 @@ class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
     def createInstance(self):
         return WorkflowAlgorithm()
 
+    def displayName(self):  # the id stays janja:workflow (the model's name)
+        return "Whole workflow: krige → prospectivity → evaluate"
+
     def processAlgorithm(self, parameters, context, feedback):
         filled = dict(parameters)
         for definition in self.parameterDefinitions():
