@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 # Offline training (torch) lives in its own venv; QGIS's Python never sees it.
 TPY := .venv-train/bin/python
 
-.PHONY: compare setup setup-train train train-smoke train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
+.PHONY: compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
 
 setup:
 	@tools/setup.sh
@@ -51,7 +51,12 @@ wa-stack: setup
 	$(PY) tools/make_wa_stack.py --cell-size 250 --out $(OUT)/wa
 
 train: setup-train wa-stack
-	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/wa_au.json --out $(OUT)/train_wa
+	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/wa_au.json --out $(OUT)/train_wa --bundle
+
+# The same pipeline on the South Tianshan gridded survey (10 Au deposits, 1 km cells; ../shared/data).
+train-tianshan: setup-train
+	$(PY) tools/make_tianshan_stack.py --out $(OUT)/tianshan
+	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/tianshan_au.json --out $(OUT)/train_tianshan
 
 train-smoke: setup-train
 	$(TPY) -m janja_plugin.training smoke --out $(OUT)/train_smoke
