@@ -23,6 +23,7 @@ def main(argv=None):
     t.add_argument("--config", required=True)
     t.add_argument("--out", required=True)
     t.add_argument("--repeats", type=int, help="override the config's repeats")
+    t.add_argument("--grid", choices=["default", "full"], help="head grid: the small default or the study's full grid")
     t.add_argument("--bundle", action="store_true", help="copy the exported model into models/")
     s = sub.add_parser("smoke", help="the whole pipeline on a tiny synthetic stack with planted deposits")
     s.add_argument("--out", required=True)
@@ -36,6 +37,8 @@ def main(argv=None):
             cfg = Config.from_json(args.config)
             if args.repeats is not None:
                 cfg.repeats = args.repeats
+            if args.grid:
+                cfg.grid = args.grid
             check_config(cfg)
             summary = run(cfg, args.out)
             if args.bundle:

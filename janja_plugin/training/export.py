@@ -37,6 +37,10 @@ def build_card(cfg, prep, stack, summary, pretrained):
                    f"{proto['auc_sd']:.3f}, " + ("above" if proto["auc_mean"] > best else "NOT above")
                    + " the single-element baselines (log Au 0.73, log Ag 0.75).")
     c = summary["counts"]
+    tuned = summary.get("finetune")
+    if tuned:
+        verdict += (f" The exported model's last {tuned['blocks']} Inception block(s) were then fine-tuned for "
+                    f"{tuned['epochs']} epoch(s) on all windows; the validation figures are for the frozen trunk.")
     epsg = _epsg(stack.crs_wkt)
     return {
         "schema_version": 1,
@@ -148,15 +152,19 @@ def pick_precision(model, clf, batch):
     return model, False, best_diff
 
 
-def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log):
-    """Write <name>.onnx + <name>.json into out_dir; returns paths and the measured agreements."""
+def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log, clf=None):
+    """Write <name>.onnx + <name>.json into out_dir; returns paths and the measured agreements.
+
+    clf: an already assembled classifier (fine-tuned); default: trunk + adapter rebuilt, `fit`'s head.
+    """
     import onnx
 
     from .pipeline import make_classifier
 
     out_dir = Path(out_dir)
-    clf = make_classifier(len(prep.elements), pretrained, prep.components, cfg.seed)
-    clf.head = exportable_head(fit)
+    if clf is None:
+        clf = make_classifier(len(prep.elements), pretrained, prep.components, cfg.seed)
+        clf.head = exportable_head(fit)
     clf.eval()
     card = build_card(cfg, prep, stack, summary, pretrained)
     card = model_card.card_from_dict(card, "the exported card").to_dict()  # validate before writing

@@ -60,6 +60,9 @@ class Config:
     seed: int = 0
     protocol_min_distance_km: float = 5.0
     fp16: bool = True
+    finetune_blocks: int = 0  # > 0: also train the last n Inception blocks of the final model (slow on a CPU)
+    finetune_epochs: int = 1
+    finetune_lr: float = 1e-4
 
     @classmethod
     def from_json(cls, path):
@@ -298,7 +301,12 @@ def run(cfg, out_dir):
     _, final_fit = fit_variant(cfg, prep, labels, everything, everything, params, main_pre, synth, cfg.seed)
     from .export import export_model
 
-    summary["export"] = export_model(cfg, prep, final_fit, main_pre, stack, summary, out_dir, log)
+    clf = None
+    if cfg.finetune_blocks > 0:
+        clf = finetuned_classifier(cfg, prep, labels, final_fit, main_pre, gans if use_gan else None, log)
+        summary["finetune"] = {"blocks": cfg.finetune_blocks, "epochs": cfg.finetune_epochs, "lr": cfg.finetune_lr,
+                               "losses": clf.finetune_losses}
+    summary["export"] = export_model(cfg, prep, final_fit, main_pre, stack, summary, out_dir, log, clf=clf)
     summary["seconds"] = time.perf_counter() - t_start
     summary["gan_seconds"] = float(sum(g.seconds for g in gans.gans))
     from .report import write_training_report
@@ -307,6 +315,23 @@ def run(cfg, out_dir):
     (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
     log(f"done in {summary['seconds']:.0f} s: {summary['export']['onnx']}")
     return summary
+
+
+def finetuned_classifier(cfg, prep, labels, fit, pretrained, gans, log):
+    """The final classifier with its last blocks trained too, on all windows (+ the final GAN's positives)."""
+    from .finetune import finetune
+    from .head import exportable_head
+
+    clf = make_classifier(len(prep.elements), pretrained, prep.components, cfg.seed)
+    clf.head = exportable_head(fit)
+    windows, y = prep.windows, labels.y
+    if gans is not None:
+        synth = gans.windows(("all",), np.ones(len(labels.y), bool), cfg.seed + 999)[:, prep.channels]
+        windows = np.concatenate([windows, synth])
+        y = np.concatenate([y, np.ones(len(synth), np.int64)])
+    clf.finetune_losses = finetune(clf, windows, y, cfg.finetune_blocks, cfg.finetune_epochs, cfg.finetune_lr,
+                                   input_size=cfg.input_size, seed=cfg.seed, log=log)
+    return clf
 
 
 def _json_default(v):
