@@ -349,8 +349,9 @@ def main():
 
     path = None if args.stand_in else ensure_inception()
     if path is None or not WA_STACK.exists():
-        print("Inception-v3 benchmark skipped (needs .venv-train and out/wa/wa_stack_250m.tif: make setup-train "
-              "wa-stack); running the conv-stack stand-in on a synthetic stack")
+        why = ("--stand-in" if args.stand_in
+               else "needs .venv-train and out/wa/wa_stack_250m.tif: make setup-train wa-stack")
+        print(f"Inception-v3 benchmark skipped ({why}); running the conv-stack stand-in on a synthetic stack")
         return stand_in_main(args)
     model = mc.load_model(path, threads=args.threads)
     parts = dense.load_parts(model)
