@@ -69,6 +69,7 @@ def start_qgis():
 
 def build_model():
     from qgis.core import (
+        QgsApplication,
         QgsProcessing,
         QgsProcessingModelAlgorithm,
         QgsProcessingModelChildAlgorithm,
@@ -128,12 +129,19 @@ def build_model():
         child.setPosition(QPointF(x, y))
         for key, source in sources.items():
             child.addParameterSources(key, [source])
+        # every other mandatory input as a static value, its default, as the modeler itself saves a step
+        # (model.validate() and the modeler's Run refuse a step with a mandatory input left empty)
+        algorithm = QgsApplication.processingRegistry().algorithmById(alg_id)
+        for definition in algorithm.parameterDefinitions():
+            if definition.name() in sources or definition.isDestination() or definition.defaultValue() is None:
+                continue
+            child.addParameterSources(definition.name(), [static(definition.defaultValue())])
         model_outputs = {}
         for i, (output, (name, description_)) in enumerate(outputs.items()):
             out = QgsProcessingModelOutput(name, description_)
             out.setChildId(child_id)
             out.setChildOutputName(output)
-            out.setPosition(QPointF(x + 220, y - 40 + 28 * i))
+            out.setPosition(QPointF(x + 280, y - 45 + 30 * i))
             out.setMandatory(False)
             model_outputs[name] = out
         child.setModelOutputs(model_outputs)
@@ -161,25 +169,25 @@ def build_model():
     }, {
         "TABLE": ("evaluation_table", "Prospectivity evaluation curves"),
         "REPORT": ("evaluation_report", "Prospectivity evaluation report"),
-    }, 220, 660)
+    }, 220, 680)
     add_child("thresholds", "janja:thresholds", "First element: median + k·MAD", {
         "RASTER": child_output("krige", "OUTPUT"), "BAND": static(1), "METHOD": static(1), "K": static("1,2,3"),
     }, {
         "OUTPUT_RASTER": ("mad_classes", "First element: median + k·MAD classes"),
         "REPORT": ("thresholds_report", "Thresholds report"),
-    }, 700, 360)
+    }, 820, 360)
     add_child("fractal", "janja:fractal", "First element: concentration–area", {
         "RASTER": child_output("krige", "OUTPUT"), "BAND": static(1), "N_SEGMENTS": static(3),
     }, {
         "OUTPUT_RASTER": ("ca_classes", "First element: concentration–area classes"),
         "REPORT": ("fractal_report", "Concentration–area report"),
-    }, 700, 500)
+    }, 820, 520)
     add_child("evaluate_element", "janja:evaluate", "Evaluate the kriged first element", {
         "SCORE_RASTER": child_output("krige", "OUTPUT"), "BAND": static(1), "DEPOSITS": param("deposits"),
     }, {
         "TABLE": ("element_evaluation_table", "First element evaluation curves"),
         "REPORT": ("element_evaluation_report", "First element evaluation report"),
-    }, 700, 660)
+    }, 820, 680)
     return model
 
 
@@ -189,6 +197,10 @@ def main():
     args = parser.parse_args()
     app, plugin = start_qgis()
     model = build_model()
+    valid, issues = model.validate()
+    if not valid:
+        print("the model does not validate:\n  " + "\n  ".join(issues), file=sys.stderr)
+        return 1
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not model.toFile(str(out)):

@@ -80,9 +80,38 @@ def finish(result):
         result["ok"] = True
     except Exception:  # noqa: BLE001
         result["error"] = traceback.format_exc()
+    try:
+        open_in_modeler(result)
+    except Exception:  # noqa: BLE001
+        result["modeler_error"] = traceback.format_exc()
     with open(os.environ["RESULT_JSON"], "w") as fh:
         json.dump(result, fh)
+    # Layers in the system temp folder count as temporary in 3.22, and quitting would ask whether to drop them.
+    QgsProject.instance().clear()
+    QgsProject.instance().setDirty(False)
     QTimer.singleShot(0, iface.actionExit().trigger)
+
+
+def open_in_modeler(result):
+    """The shipped .model3 in the graphical modeler: its steps resolve, it validates, it is shown."""
+    from processing.modeler.ModelerDialog import ModelerDialog
+    from qgis.core import QgsApplication, QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm()
+    result["model_loaded"] = model.fromFile(os.environ["WORKFLOW_MODEL3"])
+    result["model_steps"] = sorted(c.algorithmId() for c in model.childAlgorithms().values())
+    result["model_steps_resolved"] = all(c.algorithm() is not None for c in model.childAlgorithms().values())
+    valid, issues = model.validate()
+    result["model_valid"], result["model_issues"] = valid, list(issues)
+    registered = QgsApplication.processingRegistry().algorithmById("janja:workflow")
+    result["workflow_registered"] = registered is not None
+    dialog = ModelerDialog.create(model)
+    dialog.resize(1280, 800)
+    dialog.show()
+    QgsApplication.processEvents()
+    result["modeler_screenshot"] = dialog.grab().save(os.environ["MODELER_PNG"])
+    dialog.setDirty(False) if hasattr(dialog, "setDirty") else None
+    dialog.close()
 
 
 iface.mainWindow().resize(1280, 800)

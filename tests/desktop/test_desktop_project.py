@@ -3,7 +3,8 @@
 A quick janja:workflow run (qgis_process, stand-in model at 3 km cells: the styling, not the model,
 is under test here) and tools/demo_project.py make the project as `make demo` does; QGIS opens it,
 the check script compares each layer's renderer with its sidecar .qml and saves a screenshot
-(out/qgis_desktop_project.png).
+(out/qgis_desktop_project.png); then it opens the shipped .model3 in the graphical modeler
+(out/qgis_desktop_modeler.png).
 """
 
 import json
@@ -43,7 +44,10 @@ def test_desktop_opens_the_workflow_project_styled(tmp_path):
     out_dir = REPO / "out"
     out_dir.mkdir(exist_ok=True)
     screenshot = out_dir / "qgis_desktop_project.png"
-    env.update(RESULT_JSON=str(tmp_path / "result.json"), SCREENSHOT_PNG=str(screenshot), PROJECT_QGZ=str(project))
+    modeler_png = out_dir / "qgis_desktop_modeler.png"
+    env.update(RESULT_JSON=str(tmp_path / "result.json"), SCREENSHOT_PNG=str(screenshot), PROJECT_QGZ=str(project),
+               WORKFLOW_MODEL3=str(REPO / "resources" / "models" / "janja_workflow.model3"),
+               MODELER_PNG=str(modeler_png))
     # A modal dialog (e.g. QGIS asking which datum transformation to use) blocks QGIS: the timeout turns that
     # into a failure, and the whole process group goes, so no QGIS is left running on a virtual display.
     proc = subprocess.Popen(
@@ -75,3 +79,10 @@ def test_desktop_opens_the_workflow_project_styled(tmp_path):
     assert layers["Known deposits"]["renderer"] == "singleSymbol"
     assert result.get("canvas_drawn"), "the map canvas never finished drawing"
     assert result["screenshot"] and screenshot.stat().st_size > 20_000
+    # the shipped model opens in the graphical modeler, every step found, valid as it is
+    assert "modeler_error" not in result, result["modeler_error"]
+    assert result["model_loaded"] and result["model_steps_resolved"] and result["workflow_registered"]
+    assert result["model_valid"], result["model_issues"]
+    assert result["model_steps"] == sorted(["janja:krige", "janja:prospectivity", "janja:evaluate", "janja:thresholds",
+                                            "janja:fractal", "janja:evaluate"])
+    assert result["modeler_screenshot"] and modeler_png.stat().st_size > 20_000
