@@ -108,6 +108,7 @@ def main():
         print(f"{model}: no model card (.json) beside it; the demo needs its cell_size.", file=sys.stderr)
         return 1
     cell_size = float(card["cell_size"])
+    fields = [e["name"] for e in card["elements"]]  # krige what the model reads, in its order
     if args.stride == "auto":
         stride, cells, wps = auto_stride(model, card, cell_size, args.budget)
         print(f"model {card.get('name', model.name)}: ~{wps:.0f} windows/s here, ~{cells:,.0f} cells at "
@@ -120,7 +121,8 @@ def main():
         run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
         try:
             proc = run_qgis_process(["run", "janja:workflow", "--json", "--",
-                                     *workflow_args(out, model, cell_size, stride)], env, timeout=1800)
+                                     *workflow_args(out, model, cell_size, stride, fields=fields)], env,
+                                    timeout=1800)
         except RuntimeError as exc:
             print(exc, file=sys.stderr)
             return 1

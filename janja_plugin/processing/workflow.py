@@ -21,9 +21,9 @@ WORKFLOW_PATH = Path(__file__).resolve().parents[2] / "resources" / "models" / "
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
-def bundled_classifier(models_dir=MODELS_DIR):
+def bundled_classifier(models_dir=None):
     """The first models/*.onnx whose card says it is a supervised classifier (not an anomaly scorer), or None."""
-    for path in sorted(Path(models_dir).glob("*.onnx")):
+    for path in sorted(Path(models_dir or MODELS_DIR).glob("*.onnx")):
         card = bundled_card(path)
         if card is None or card.get("model_kind", "supervised_classifier") == "supervised_classifier":
             return path
