@@ -73,6 +73,6 @@ class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
         for definition in self.parameterDefinitions():
             if definition.isDestination():
                 continue
-            if filled.get(definition.name()) is None and definition.defaultValue() is not None:
+            if filled.get(definition.name()) in (None, "") and definition.defaultValue() is not None:
                 filled[definition.name()] = definition.defaultValue()
         return super().processAlgorithm(filled, context, feedback)
