@@ -156,3 +156,30 @@ def test_package_ships_the_workflow(tmp_path):
     assert "janja:workflow" in run_qgis_process(["list"], env).stdout
     help_text = run_qgis_process(["help", "janja:workflow"], env).stdout
     assert "krige:elements" in help_text  # its steps were found: the outputs come from them
+
+
+def test_readme_batch_loop_runs(tmp_path):
+    """The README's qgis_process loop over survey files, as printed (a stand-in model and coarse cells added)."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    loop = re.search(r"^for survey in surveys/\*\.gpkg; do\n.*?^done$", text, re.S | re.M)
+    assert loop, "the README lost its batch loop"
+    model = build_standin_model(tmp_path / "standin.onnx", 3000.0)
+    script = loop.group(0).replace("stride=4", f"stride=1 cell_size=3000 onnx_model={model}")
+    surveys = tmp_path / "surveys"
+    surveys.mkdir()
+    gpkg = REPO / "resources" / "sample_data" / "wa_sample_data.gpkg"
+    for name in ("north", "south"):
+        target = surveys / f"{name}.gpkg"
+        subprocess.run(["ogr2ogr", "-f", "GPKG", str(target), str(gpkg), "samples"], check=True)
+        subprocess.run(["ogr2ogr", "-update", "-nln", "deposits", str(target), str(gpkg), "au_sites"], check=True)
+    env = qgis_environment(tmp_path / "q")
+    run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
+    env["PATH"] = "/usr/bin:" + env.get("PATH", "")
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0 and "failed" not in proc.stderr, proc.stderr[-3000:]
+    for name in ("north", "south"):
+        for file in ("elements.tif", "prospectivity.tif", "targets.gpkg", "evaluation.html"):
+            assert (tmp_path / "out" / name / file).exists(), (name, file)
