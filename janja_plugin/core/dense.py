@@ -11,6 +11,10 @@ feature cells unless s*i is a multiple of S; its features are interpolated bilin
 feature cells whose footprints start just before and just after it, and the head part turns them into
 the class probability.
 
+When the model input spans more than one feature cell (e.g. 149 px: 3 x 3 cells 32 px apart, whose
+mean the per-window model pools), a window's features are the mean of its m x m cells (card field
+dense.footprint: the pixels one feature cell covers).
+
 `shifts` = k runs the trunk k x k times on the image shifted by S/k pixels, so footprints start
 every S/k pixels: k times finer interpolation for k^2 the trunk work (still far below per-window).
 
@@ -45,6 +49,8 @@ class DenseParts:
     stride: int  # feature stride in model-input pixels
     factor: int  # model-input pixels per stack cell
     paths: tuple
+    footprint: int = 0  # input pixels one feature cell covers (its valid region); 0 = the model input size
+    pool: int = 1  # feature cells per window side (the per-window model averages pool x pool of them)
 
 
 def _sha256(path):
@@ -107,8 +113,16 @@ def load_parts(model):
             ) from exc
         paths.append(path)
     trunk, head = sessions
-    return DenseParts(trunk, head, trunk.get_inputs()[0].name, head.get_inputs()[0].name,
-                      int(spec["feature_stride"]), card.input_height // card.window_pixels, tuple(paths))
+    stride = int(spec["feature_stride"])
+    footprint = int(spec.get("footprint", card.input_height))
+    if footprint > card.input_height:
+        raise JanjaInputError(
+            f"The card of {Path(model.path).name} gives a feature footprint of {footprint} px, larger than the model "
+            f"input ({card.input_height} px). Re-export the shared-trunk parts."
+        )
+    return DenseParts(trunk, head, trunk.get_inputs()[0].name, head.get_inputs()[0].name, stride,
+                      card.input_height // card.window_pixels, tuple(paths), footprint,
+                      (card.input_height - footprint) // stride + 1)
 
 
 def _axis_nodes(n_cells, factor, step, n_nodes):
@@ -171,8 +185,9 @@ class _DenseTiler:
         rr, rc = wn.resize_matrix(nr, f * nr)[f:-f], wn.resize_matrix(nc, f * nc)[f:-f]
         img = (t.reshape(-1, nc) @ rc.T).reshape(t.shape[0], nr, -1)
         img = np.matmul(rr, img)[self.cmap]  # (C, f*(nr-2), f*(nc-2))
-        n_r = (img.shape[1] - self.size) // self.step + 1
-        n_c = (img.shape[2] - self.size) // self.step + 1
+        foot = self.parts.footprint or self.size
+        n_r = (img.shape[1] - foot) // self.step + 1
+        n_c = (img.shape[2] - foot) // self.step + 1
         nodes = None
         for a in range(self.shifts):
             for b in range(self.shifts):
@@ -182,6 +197,14 @@ class _DenseTiler:
                     nodes = np.empty((n_r, n_c, fm.shape[0]), np.float32)
                 hr, hc = len(range(a, n_r, self.shifts)), len(range(b, n_c, self.shifts))
                 nodes[a::self.shifts, b::self.shifts] = fm[:, :hr, :hc].transpose(1, 2, 0)
+        m, k = self.parts.pool, self.shifts
+        if m > 1:  # a window's features: the mean of its m x m feature cells, S = k node steps apart
+            pr, pc = n_r - (m - 1) * k, n_c - (m - 1) * k
+            pooled = np.zeros((pr, pc, nodes.shape[2]), np.float32)
+            for a in range(m):
+                for b in range(m):
+                    pooled += nodes[a * k:a * k + pr, b * k:b * k + pc]
+            nodes = pooled / (m * m)
         return nodes
 
 

@@ -6,9 +6,10 @@ features off the resulting feature map (janja_plugin/core/dense.py). That needs 
 parts besides the per-window .onnx:
 
 - trunk: N x C x H x W (dynamic H, W) -> N x F x h x w, the element adapter and Inception-v3 up to
-  and including Mixed_7c, without the global average pool. Feature cell (i, j) summarises the input
-  pixels [stride*i, stride*i + input_height) x [stride*j, stride*j + input_width): at the model's
-  own input size the map is 1 x 1 and its value is exactly the per-window feature vector.
+  and including Mixed_7c, without the global average pool. Feature cell (i, j) covers the input
+  pixels [stride*i, stride*i + footprint) x [stride*j, stride*j + footprint) (Inception: stride 32,
+  footprint 75). At 75 px the map is 1 x 1 and is the per-window feature vector; at 149 px it is
+  3 x 3 and the per-window model averages it.
 - head: N x F -> N x classes, the replaced top with the same final activation as the full model.
 
     card = export_dense_parts(classifier, "out/model.onnx", card)
@@ -58,17 +59,32 @@ class HeadProbabilities(nn.Module):
         return torch.softmax(self.head(f), dim=1)
 
 
-def feature_stride(trunk, channels, size):
-    """(stride, features): model-input pixels between neighbouring feature cells, found by probing sizes."""
-    with torch.no_grad():
-        a = trunk(torch.zeros(1, channels, size, size))
-        b = trunk(torch.zeros(1, channels, size + 64, size + 64))
-    if a.shape[-2:] != (1, 1):
-        raise ValueError(f"the trunk maps a {size} x {size} input to {tuple(a.shape[-2:])} cells, not 1 x 1")
-    steps = b.shape[-1] - 1
+def feature_geometry(trunk, channels, size):
+    """(stride, footprint, features) of the trunk, by probing input sizes.
+
+    stride: input pixels between neighbouring feature cells; footprint: the smallest input mapped to one
+    feature cell (the pixels a feature cell covers); at the model input `size` the map has
+    (size - footprint) // stride + 1 cells a side, which the per-window model's global pool averages.
+    """
+    def cells(n):
+        try:
+            with torch.no_grad():
+                out = trunk(torch.zeros(1, channels, n, n))
+        except RuntimeError:  # smaller than the trunk's valid chain
+            return 0, None
+        return out.shape[-1], out.shape[1]
+
+    m, n_features = cells(size)
+    if not m:
+        raise ValueError(f"the trunk gives no feature cell for a {size} x {size} input")
+    steps = cells(size + 64)[0] - m
     if steps < 1 or 64 % steps:
         raise ValueError(f"cannot infer the feature stride: 64 more pixels give {steps} more feature cells")
-    return 64 // steps, int(a.shape[1])
+    stride = 64 // steps
+    footprint = size - (m - 1) * stride
+    while footprint > 1 and cells(footprint - 1)[0] == 1:
+        footprint -= 1
+    return stride, footprint, int(n_features)
 
 
 def _sha256(path):
@@ -85,7 +101,7 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
     classifier: a ProspectivityClassifier (janja_plugin/training/classifier.py); it is put in eval mode
     (BatchNorm running statistics, no dropout) and left that way. card_dict: the model card of onnx_path
     (its input channels/height/width are used); it is not modified, a deep copy is returned. Raises
-    ValueError when the input is not square or the trunk does not reduce it to one feature cell.
+    ValueError when the input is not square or the trunk's geometry cannot be probed.
 
     head: optional torch module N x F -> N x classes logits to export instead of classifier.head, e.g. one
     fit on the shared-trunk features themselves (core.dense.features_at with the trunk written by a first
@@ -103,7 +119,7 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
     classifier = classifier.eval()
     trunk = TrunkFeatureMap(classifier).eval()
     head_module = HeadProbabilities(classifier.head if head is None else head.eval()).eval()
-    stride, n_features = feature_stride(trunk, channels, height)
+    stride, footprint, n_features = feature_geometry(trunk, channels, height)
     if shifts < 1 or stride % shifts:
         raise ValueError(f"shifts must divide the feature stride {stride}, not {shifts}")
     trunk_path = onnx_path.with_name(onnx_path.stem + "_trunk.onnx")
@@ -120,6 +136,7 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
         "trunk": trunk_path.name,
         "head": head_path.name,
         "feature_stride": stride,
+        "footprint": footprint,
         "features": n_features,
         "trunk_sha256": _sha256(trunk_path),
         "head_sha256": _sha256(head_path),

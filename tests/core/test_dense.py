@@ -38,11 +38,15 @@ def _tensor(name, a):
     return helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.astype(np.float32).ravel())
 
 
-def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True, shifts=None):
-    """Per-window model m.onnx (card with "dense") + m_trunk.onnx + m_head.onnx. Returns the model path."""
+def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True, shifts=None, kernel=None):
+    """Per-window model m.onnx (card with "dense") + m_trunk.onnx + m_head.onnx. Returns the model path.
+
+    kernel (default: the input size): the trunk's footprint; smaller, the per-window model averages the
+    (size - kernel) / stride + 1 feature cells a side of its input, as Inception's global pool does at 149 px.
+    """
     rng = np.random.default_rng(seed)
     c = len(ELEMENTS)
-    k = size  # kernel = whole input: one feature cell per input-sized footprint
+    k = kernel or size
     wt = rng.normal(size=(N_FEATURES, c, k, k)) / np.sqrt(c * k * k)
     if zero_ring:
         inner = np.zeros_like(wt)
@@ -57,7 +61,7 @@ def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, s
     # per-window: conv -> relu -> flatten -> gemm -> softmax
     g = helper.make_graph(
         [helper.make_node("Conv", ["x", "Wt", "bt"], ["f"], **conv), helper.make_node("Relu", ["f"], ["r"]),
-         helper.make_node("Flatten", ["r"], ["flat"], axis=1),
+         helper.make_node("GlobalAveragePool", ["r"], ["g"]), helper.make_node("Flatten", ["g"], ["flat"], axis=1),
          helper.make_node("Gemm", ["flat", "Wh", "bh"], ["logits"], transB=1),
          helper.make_node("Softmax", ["logits"], ["y"], axis=1)],
         "window", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, size, size])],
@@ -77,6 +81,8 @@ def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, s
                      "features": N_FEATURES}
     if shifts:
         card["dense"]["shifts"] = shifts
+    if kernel:
+        card["dense"]["footprint"] = kernel
     if sha:
         for part in ("trunk", "head"):
             card["dense"][f"{part}_sha256"] = hashlib.sha256((folder / f"m_{part}.onnx").read_bytes()).hexdigest()
@@ -266,3 +272,13 @@ def test_tiny_stacks_and_many_shifts(tmp_path, rows, cols, shifts):
     if shifts > 1:  # every window starts on a node: exact
         np.testing.assert_allclose(got, per_window, atol=1e-6)
     assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("shifts", [1, 2])
+def test_windows_spanning_several_feature_cells_average_them(tmp_path, shifts):
+    # 3 cells -> 6 px; the trunk covers 4 px every 2 px, so a window holds 2 x 2 feature cells, which the
+    # per-window model averages (GlobalAveragePool): the shared trunk must average the same cells
+    path = build_dense_model(tmp_path, window=3, size=6, stride=2, zero_ring=1, kernel=4)
+    per_window, got, _, _, parts = run_both(path, stack_with_gaps(), shifts=shifts, tile=(4, 6))
+    assert (parts.footprint, parts.pool) == (4, 2)
+    np.testing.assert_allclose(got, per_window, atol=1e-6, equal_nan=True)

@@ -52,6 +52,7 @@ def test_card_field_is_filled_and_valid(exported):
     assert "dense" not in original  # the caller's card is not modified
     d = out["dense"]
     assert (d["trunk"], d["head"], d["feature_stride"], d["features"]) == ("m_trunk.onnx", "m_head.onnx", 32, 2048)
+    assert d["footprint"] == 75
     assert d["head_trained_on"] == "window_features" and d["shifts"] == 1
     assert (folder / d["trunk"]).is_file() and (folder / d["head"]).is_file()
     parsed = mc.card_from_dict(json.loads(json.dumps(out)))
@@ -90,3 +91,10 @@ def test_another_head_and_the_core_reads_the_parts(exported, tmp_path):
     stack = wn.ArrayStack(np.exp(np.random.default_rng(2).normal(size=(5, 9, 11))).astype(np.float32), ELEMENTS)
     p, valid, stats = dense.predict_dense(model, parts, stack, list(range(5)))
     assert valid.all() and np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all() and stats.n_windows == 99
+
+
+def test_geometry_at_149_px(exported):
+    from janja_plugin.training.export_dense import TrunkFeatureMap, feature_geometry
+
+    clf = exported[0]
+    assert feature_geometry(TrunkFeatureMap(clf).eval(), len(ELEMENTS), 149) == (32, 75, 2048)  # 3 x 3 cells
