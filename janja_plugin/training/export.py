@@ -190,16 +190,9 @@ def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log, clf=N
     os.replace(tmp, onnx_path)
     card_path = model_card.card_path_for(onnx_path)
     card_path.write_text(json.dumps(card, indent=1, sort_keys=True))
-    try:  # optional shared-trunk parts for the dense evaluation in janja:prospectivity
-        from .export_dense import export_dense_parts
-
-        card = export_dense_parts(clf, onnx_path, card)
-        card_path.write_text(json.dumps(card, indent=1, sort_keys=True))
-        model_card.embed_card(model, card)
-        onnx.save(model, str(onnx_path))
-        result["dense_parts"] = True
-    except ImportError:
-        result["dense_parts"] = False
+    # No shared-trunk parts (export_dense.export_dense_parts): with the per-window head they give a different,
+    # meaningless map (bench/bench_prospectivity.py: max |dp| 1.0), and the fp32 trunk part alone is 87 MB.
+    result["dense_parts"] = False
     loaded = model_card.load_model(onnx_path)  # exactly what janja:prospectivity does
     result.update({"onnx": str(onnx_path), "card": str(card_path), "bytes": onnx_path.stat().st_size,
                    "card_name": loaded.card.name})
