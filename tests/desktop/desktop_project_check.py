@@ -84,12 +84,38 @@ def finish(result):
         open_in_modeler(result)
     except Exception:  # noqa: BLE001
         result["modeler_error"] = traceback.format_exc()
+    try:
+        open_batch_dialogs(result)
+    except Exception:  # noqa: BLE001
+        result["batch_error"] = traceback.format_exc()
     with open(os.environ["RESULT_JSON"], "w") as fh:
         json.dump(result, fh)
     # Layers in the system temp folder count as temporary in 3.22, and quitting would ask whether to drop them.
     QgsProject.instance().clear()
     QgsProject.instance().setDirty(False)
     QTimer.singleShot(0, iface.actionExit().trigger)
+
+
+def open_batch_dialogs(result):
+    """Every janja algorithm in the Processing batch interface: a widget for each input in the first row."""
+    from processing.gui.BatchAlgorithmDialog import BatchAlgorithmDialog
+    from qgis.core import QgsApplication
+
+    result["batch"] = {}
+    for alg in QgsApplication.processingRegistry().providerById("janja").algorithms():
+        entry = {}
+        try:
+            dialog = BatchAlgorithmDialog(alg.create(), parent=iface.mainWindow())
+            panel = dialog.mainWidget()
+            inputs = [p.name() for p in alg.parameterDefinitions() if not p.isDestination()]
+            entry["inputs"] = len(inputs)
+            entry["missing"] = [name for name in inputs if panel.wrappers[0][panel.parameter_to_column[name]] is None]
+            entry["rows"] = panel.batchRowCount()
+            dialog.close()
+            dialog.deleteLater()
+        except Exception:  # noqa: BLE001 - e.g. a parameter type with no batch widget
+            entry["error"] = traceback.format_exc()[-800:]
+        result["batch"][alg.id()] = entry
 
 
 def open_in_modeler(result):

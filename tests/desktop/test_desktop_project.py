@@ -4,7 +4,7 @@ A quick janja:workflow run (qgis_process, stand-in model at 3 km cells: the styl
 is under test here) and tools/demo_project.py make the project as `make demo` does; QGIS opens it,
 the check script compares each layer's renderer with its sidecar .qml and saves a screenshot
 (out/qgis_desktop_project.png); then it opens the shipped .model3 in the graphical modeler
-(out/qgis_desktop_modeler.png).
+(out/qgis_desktop_modeler.png) and every algorithm in the batch interface.
 """
 
 import json
@@ -86,3 +86,12 @@ def test_desktop_opens_the_workflow_project_styled(tmp_path):
     assert result["model_steps"] == sorted(["janja:krige", "janja:prospectivity", "janja:evaluate", "janja:thresholds",
                                             "janja:fractal", "janja:evaluate"])
     assert result["modeler_screenshot"] and modeler_png.stat().st_size > 20_000
+    # every algorithm, the workflow included, works in the batch interface: a widget for every input
+    assert "batch_error" not in result, result["batch_error"]
+    from janja_plugin.processing.provider import algorithm_classes
+
+    expected = {"janja:" + cls().name() for cls in algorithm_classes()} | {"janja:workflow"}
+    assert expected <= set(result["batch"])
+    for alg_id, entry in result["batch"].items():
+        assert "error" not in entry, (alg_id, entry["error"])
+        assert entry["inputs"] and not entry["missing"], (alg_id, entry)
