@@ -1,7 +1,7 @@
 """janja:workflow, the shipped graphical-modeler model, headless end to end through qgis_process.
 
-With a trained model in models/ the workflow runs with it at its card's cell size (stride 8 keeps
-the test short); with models/ empty, with an untrained stand-in built here (tools/standin_model.py)
+With a trained model in models/ the workflow runs with it at its card's cell size (a coarse stride keeps
+the test short: stride 12); with models/ empty, with an untrained stand-in built here (tools/standin_model.py)
 at a coarse cell size. Either way every output is checked: it exists, is georeferenced, holds valid
 values and carries its style; then the project, the picture (kept under out/) and the report.
 """
@@ -44,7 +44,7 @@ def model_and_cell(tmp_path_factory):
     """(model, cell size, stride): the bundled classifier at its card's cell size, or a stand-in at 2 km."""
     model = bundled_classifier()
     if model is not None:
-        return model, float(model_card_of(model)["cell_size"]), 8
+        return model, float(model_card_of(model)["cell_size"]), 12
     cell = 2000.0
     return build_standin_model(tmp_path_factory.mktemp("standin") / "standin.onnx", cell), cell, 1
 
