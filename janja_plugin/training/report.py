@@ -60,6 +60,11 @@ def write_training_report(path, cfg, summary, gans, stack, elements):
         r.table(["rank", "head", "CV AUC", "SD"], [[i + 1, str(c), m, sd] for i, (c, m, sd) in enumerate(s["search"])])
     r.heading("Study experiment: element subsets, repeats with different spatial-block splits")
     means = summary["experiment_means"]
+    c = summary["counts"]
+    majority = c["negative_used"] / max(c["negative_used"] + c["positive"], 1)
+    r.paragraph(f"Read accuracy against {majority:.3f}, the accuracy of always answering 'background' on these "
+                "windows (positives are few): ROC-AUC and cross-entropy say more. The random split puts windows of "
+                "one deposit on both sides and shows how much a random split flatters a model.")
     r.table(["subset", "pretrained", "GAN", "split", "repeats", "AUC", "SD", "accuracy", "cross-entropy"],
             [[m["subset"], m["pretrained"], m["gan"], m["split"], m["n"], m["auc"], m["auc_sd"], m["accuracy"],
               m["cross_entropy"]] for m in means])
