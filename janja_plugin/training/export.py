@@ -32,10 +32,8 @@ def build_card(cfg, prep, stack, summary, pretrained):
     if proto:
         metrics["protocol_auc_held_out_blocks"] = round(proto["auc_mean"], 4)
         metrics["protocol_auc_sd"] = round(proto["auc_sd"], 4)
-        best = max(PUBLISHED_BASELINES.values())
-        verdict = (f" By the published sample protocol on held-out blocks it scores AUC {proto['auc_mean']:.3f} ± "
-                   f"{proto['auc_sd']:.3f}, " + ("above" if proto["auc_mean"] > best else "NOT above")
-                   + " the single-element baselines (log Au 0.73, log Ag 0.75).")
+        verdict = verdict_text(proto["auc_mean"], proto["auc_sd"], getattr(cfg, "baselines", None) or {})
+        metrics["measured_baselines"] = getattr(cfg, "baselines", None) or {}
     c = summary["counts"]
     tuned = summary.get("finetune")
     if tuned:
@@ -80,6 +78,19 @@ def build_card(cfg, prep, stack, summary, pretrained):
         "libraries": _libraries(),
         "date": datetime.date.today().isoformat(),
     }
+
+
+def verdict_text(auc, sd, measured):
+    """A plain sentence: the protocol AUC against the published and the locally measured baselines."""
+    text = (f" By the published sample protocol on held-out blocks it scores AUC {auc:.3f} ± {sd:.3f}, "
+            + ("above" if auc > max(PUBLISHED_BASELINES.values()) else "NOT above")
+            + " the published single-element baselines (log Au 0.73, log Ag 0.75)")
+    worse = {k: v for k, v in measured.items() if v >= auc}
+    if worse:
+        text += "; it does NOT beat " + ", ".join(f"{k} ({v:.3f})" for k, v in worse.items())
+    elif measured:
+        text += " and above " + ", ".join(f"{k} ({v:.3f})" for k, v in measured.items())
+    return text + "."
 
 
 def _epsg(wkt):

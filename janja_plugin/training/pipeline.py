@@ -59,6 +59,7 @@ class Config:
     threads: int | None = None
     seed: int = 0
     protocol_min_distance_km: float = 5.0
+    baselines: dict = field(default_factory=dict)  # other methods' protocol AUC on the same survey, for the card
     fp16: bool = True
     finetune_blocks: int = 0  # > 0: also train the last n Inception blocks of the final model (slow on a CPU)
     finetune_epochs: int = 1
