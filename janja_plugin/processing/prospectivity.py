@@ -1,5 +1,7 @@
 """janja:prospectivity — element stack + ONNX classifier -> probability, classes, ranked target areas."""
 
+import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +18,11 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -41,7 +45,7 @@ def bundled_model():
 class ProspectivityAlgorithm(JanjaAlgorithm):
     GROUP_ID = "prospectivity"
     GROUP = "Prospectivity"
-    STACK, MODEL, MASK, DEPOSITS = "STACK", "MODEL", "MASK", "DEPOSITS"
+    STACK, ELEMENT_RASTERS, MODEL, MASK, DEPOSITS = "STACK", "ELEMENT_RASTERS", "MODEL", "MASK", "DEPOSITS"
     STRIDE, THREADS, BATCH, SHARED_TRUNK = "STRIDE", "THREADS", "BATCH", "SHARED_TRUNK"
     MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
     PROBABILITY, CLASSES, TARGETS, REPORT = "PROBABILITY", "CLASSES", "TARGETS", "REPORT"
@@ -76,7 +80,11 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         )
 
     def initAlgorithm(self, config=None):
-        self.addParameter(QgsProcessingParameterRasterLayer(self.STACK, "Element stack"))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.STACK, "Element stack (multi-band, from janja:krige)", optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.ELEMENT_RASTERS, "…or one single-band raster per element (named by band description or file name)",
+            QgsProcessing.TypeRaster, optional=True))
         default = bundled_model()
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL, "ONNX model (its card: the .json beside it or inside the file)", extension="onnx",
@@ -117,9 +125,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     def perform(self, parameters, context, feedback):
         from ..core.windows import RasterStack
 
-        stack_layer = self.parameterAsRasterLayer(parameters, self.STACK, context)
-        if stack_layer is None:
-            raise QgsProcessingException("The element stack could not be opened.")
+        path, crs = self.stack_path(parameters, context, feedback)
         model = self.parameterAsFile(parameters, self.MODEL, context)
         if not model:
             raise QgsProcessingException(
@@ -134,8 +140,6 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             min_target_cells=self.parameterAsInt(parameters, self.MIN_TARGET_CELLS, context),
             dense=self.parameterAsBool(parameters, self.SHARED_TRUNK, context),
         )
-        path = stack_layer.source().split("|")[0]
-        crs = stack_layer.crs()
         with RasterStack(path) as stack:
             grid = stack.grid()
         mask = self.mask_cells(parameters, context, crs, grid)
@@ -176,6 +180,24 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             outputs[self.REPORT] = report
         outputs["N_TARGETS"] = len(result.targets)
         return outputs
+
+    def stack_path(self, parameters, context, feedback):
+        """The stack's path and CRS: the multi-band stack, or a VRT stacking the single-band element rasters."""
+        from ..core.stack_from_rasters import stack_from_rasters
+
+        layers = self.parameterAsLayerList(parameters, self.ELEMENT_RASTERS, context)
+        stack_layer = self.parameterAsRasterLayer(parameters, self.STACK, context)
+        if layers and stack_layer is not None:
+            raise QgsProcessingException("Give either the element stack or the single-band element rasters, not both.")
+        if layers:
+            vrt = os.path.join(QgsProcessingUtils.tempFolder(), f"element_stack_{uuid.uuid4().hex[:8]}.vrt")
+            names = stack_from_rasters([lyr.source().split("|")[0] for lyr in layers], vrt)
+            feedback.pushInfo(f"Stacked {len(names)} element rasters as bands: {', '.join(names)}.")
+            return vrt, layers[0].crs()
+        if stack_layer is None:
+            raise QgsProcessingException(
+                "No element stack: give the multi-band stack from janja:krige, or one raster per element.")
+        return stack_layer.source().split("|")[0], stack_layer.crs()
 
     def mask_cells(self, parameters, context, crs, grid):
         mask = self.parameterAsSource(parameters, self.MASK, context)

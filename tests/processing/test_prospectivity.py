@@ -112,3 +112,24 @@ def test_shared_trunk_refused_for_a_model_without_parts(qgis_app, tmp_path):
                                                        "TARGETS": None, "REPORT": None})
     assert "no shared-trunk parts" in message
     assert not (tmp_path / "p.tif").exists()
+
+
+def test_single_band_element_rasters_give_the_stack_result(qgis_app, tmp_path):
+    """One raster per element (named by file), in any order, maps exactly as the multi-band stack does."""
+    import processing
+    import rasterio
+
+    stack, model, au, as_ = make_inputs(tmp_path)
+    # As first: the card's element order, not the list order, decides the channels
+    singles = [write_stack(tmp_path / "As_ppm.tif", [as_], [""], GRID, "EPSG:28350"),
+               write_stack(tmp_path / "Au_ppb.tif", [au], [""], GRID, "EPSG:28350")]
+    out = {}
+    for key, params in (("stack", {"STACK": stack}), ("singles", {"ELEMENT_RASTERS": [str(p) for p in singles]})):
+        processing.run("janja:prospectivity", {**params, "MODEL": model, "PROBABILITY": str(tmp_path / f"{key}.tif"),
+                                               "CLASSES": None, "TARGETS": None, "REPORT": None})
+        with rasterio.open(tmp_path / f"{key}.tif") as src:
+            out[key] = src.read(1)
+    np.testing.assert_array_equal(out["singles"], out["stack"])
+    message = processing_error("janja:prospectivity", {"STACK": stack, "ELEMENT_RASTERS": [str(p) for p in singles],
+                                                       "MODEL": model, "PROBABILITY": str(tmp_path / "both.tif")})
+    assert "not both" in message
