@@ -78,7 +78,9 @@ def write_training_report(path, cfg, summary, gans, stack, elements):
     if series:
         r.charts([chart(series, title="Mean validation AUC by number of elements (cf. the study's Fig. 10)",
                         xlabel="elements", ylabel="ROC-AUC")])
-    curves = [row for row in summary["experiment"] if "curves" in row and row["pretrained"] and row["gan"]]
+    with_curves = [row for row in summary["experiment"] if "curves" in row]
+    best = max(((row["pretrained"], row["gan"]) for row in with_curves), default=None)
+    curves = [row for row in with_curves if (row["pretrained"], row["gan"]) == best]
     svgs = []
     for row in curves:
         c = row["curves"]
@@ -87,7 +89,8 @@ def write_training_report(path, cfg, summary, gans, stack, elements):
                            {"x": ep, "y": c["val_loss"], "label": "validation loss", "style": "line"},
                            {"x": ep, "y": c["train_acc"], "label": "train accuracy", "style": "line"},
                            {"x": ep, "y": c["val_acc"], "label": "validation accuracy", "style": "line"}],
-                          title=f"Training curves, {row['subset']} (repeat 1; cf. Fig. 11)", xlabel="epoch"))
+                          title=f"Training curves, {row['subset']} (repeat 1, pretrained={row['pretrained']}, "
+                                f"GAN={row['gan']}; cf. Fig. 11)", xlabel="epoch"))
     if svgs:
         r.charts(svgs)
     r.heading("Bundled model")
