@@ -94,9 +94,10 @@ def classify(probability, moderate, high):
 
 def prediction_area_thresholds(probability, deposit_cells):
     """(moderate, high) from known deposits: high = the prediction–area intersection (Yousefi & Carranza
-    2015), the zone holding P % of the deposits in A % of the area with P + A = 100; moderate = the
-    probability above which 90 % of the deposits lie, or the median of the map if that is lower, and
-    never above half of high when both fall at or above it."""
+    2015), the zone holding P % of the deposits in A % of the area with P + A = 100; moderate = the next
+    most prospective cells, so that moderate and high together cover three times the high area (at most
+    half the map). A quantile of the map rather than of the deposits: a sharp model puts most of the map
+    near 0, where a deposit- or median-based cut would call almost everything moderate."""
     from .evaluate import prediction_area
 
     rows, cols = (np.asarray(a, int) for a in deposit_cells)
@@ -110,7 +111,8 @@ def prediction_area_thresholds(probability, deposit_cells):
         )
     valid = probability[np.isfinite(probability)].astype(float)
     high = float(prediction_area(valid, scores).intersection_threshold)
-    moderate = min(float(np.quantile(scores, 0.1)), float(np.median(valid)))
+    high_share = float(np.mean(valid >= high))
+    moderate = float(np.quantile(valid, 1.0 - min(0.5, 3.0 * high_share)))
     if moderate >= high:
         moderate = high / 2.0
     return moderate, high

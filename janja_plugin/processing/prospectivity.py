@@ -37,9 +37,10 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
 
 def bundled_model():
-    """The first .onnx in models/ (the repository's trained classifier), or None."""
-    found = sorted(p for p in MODELS_DIR.glob("*.onnx"))
-    return found[0] if found else None
+    """The repository's trained classifier: the first models/*.onnx whose card is a supervised classifier."""
+    from .workflow import bundled_classifier
+
+    return bundled_classifier(MODELS_DIR)
 
 
 class ProspectivityAlgorithm(JanjaAlgorithm):
