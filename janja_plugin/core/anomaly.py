@@ -96,26 +96,10 @@ def open_and_predict(stack, model, settings, mask=None, progress=None, grid=None
 
     Returns (score, valid, stats, grid, crs_wkt). stack: a GeoTIFF path or a windows.ArrayStack with `grid`.
     """
-    opened = None
-    if not hasattr(stack, "read"):
-        stack = opened = wn.RasterStack(stack)
-    try:
-        if isinstance(stack, wn.RasterStack):
-            if not stack.square:
-                raise JanjaInputError(
-                    f"The stack {stack.path} does not have square, north-up cells. Warp it to square cells first."
-                )
-            grid, crs_wkt = stack.grid(), stack.crs_wkt
-        elif grid is None:
-            raise ValueError("an in-memory stack needs its grid")
-        bands = mc.match_stack(model.card, stack.names)
-        mc.check_grid(model.card, grid.cell, crs_wkt)
+    with wn.checked_stack(stack, model.card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
         score, valid, stats = wn.predict(model, stack, bands, stride=settings.stride, mask=mask,
                                          batch_size=settings.batch_size, tile_rows=settings.tile_rows,
                                          progress=progress)
-    finally:
-        if opened is not None:
-            opened.close()
     return score, valid, stats, grid, crs_wkt
 
 

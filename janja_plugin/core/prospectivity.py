@@ -167,20 +167,7 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
     if not isinstance(model, mc.LoadedModel):
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
-    opened = None
-    if not hasattr(stack, "read"):
-        stack = opened = wn.RasterStack(stack)
-    try:
-        if isinstance(stack, wn.RasterStack):
-            if not stack.square:
-                raise JanjaInputError(
-                    f"The stack {stack.path} does not have square, north-up cells. Warp it to square cells first."
-                )
-            grid, crs_wkt = stack.grid(), stack.crs_wkt
-        elif grid is None:
-            raise ValueError("an in-memory stack needs its grid")
-        bands = mc.match_stack(card, stack.names)
-        mc.check_grid(card, grid.cell, crs_wkt)
+    with wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
         if settings.dense:
             from . import dense
 
@@ -193,9 +180,6 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
                 model, stack, bands, stride=settings.stride, mask=mask, batch_size=settings.batch_size,
                 tile_rows=settings.tile_rows, progress=progress,
             )
-    finally:
-        if opened is not None:
-            opened.close()
     if deposit_cells is not None:
         moderate, high = prediction_area_thresholds(probability, deposit_cells)
         method = "prediction-area"

@@ -9,6 +9,7 @@ rest interpolated bilinearly; cells with no predicted neighbour are then predict
 import queue
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,35 @@ class RasterStack:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@contextmanager
+def checked_stack(stack, card, grid=None, crs_wkt=None):
+    """Open `stack` (a GeoTIFF path or an ArrayStack with its `grid`) and check it against the model card.
+
+    Yields (stack, band index per card element, grid, crs_wkt); a stack opened here is closed on exit.
+    The one front door of every window job (prospectivity, anomaly score), so both refuse alike.
+    """
+    from . import model_card as mc
+
+    opened = None
+    if not hasattr(stack, "read"):
+        stack = opened = RasterStack(stack)
+    try:
+        if isinstance(stack, RasterStack):
+            if not stack.square:
+                raise JanjaInputError(
+                    f"The stack {stack.path} does not have square, north-up cells. Warp it to square cells first."
+                )
+            grid, crs_wkt = stack.grid(), stack.crs_wkt
+        elif grid is None:
+            raise ValueError("an in-memory stack needs its grid")
+        bands = mc.match_stack(card, stack.names)
+        mc.check_grid(card, grid.cell, crs_wkt)
+        yield stack, bands, grid, crs_wkt
+    finally:
+        if opened is not None:
+            opened.close()
 
 
 # --- pieces of the window pipeline ----------------------------------------------------------------
