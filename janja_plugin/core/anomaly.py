@@ -164,11 +164,8 @@ def report_section(report, result):
     card = result.card
     report.heading("Unsupervised anomaly score")
     report.paragraph(
-        f"Model '{card.name}' ({card.model_kind.replace('_', ' ')}), {card.date}: elements "
-        f"{', '.join(f'{e.name} ({e.unit}, {e.transform})' for e in card.elements)}; window {card.window_pixels} x "
-        f"{card.window_pixels} cells resized to {card.input_height} x {card.input_width}; trained at "
-        f"{card.cell_size:g} m cells. High = the window's multivariate pattern is unlike the bulk of the area the "
-        "model was trained on; it is not a probability of a deposit."
+        card.describe() + " High = the window's multivariate pattern is unlike the bulk of the area the model was "
+        "trained on; it is not a probability of a deposit."
     )
     if card.raw.get("description"):
         report.paragraph(card.raw["description"], css_class="note")

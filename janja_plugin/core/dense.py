@@ -295,14 +295,6 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
         if progress is not None and progress((k + 1) / len(tiles)):
             raise wn.Cancelled("The prospectivity run was cancelled.")
     flush()
-    stats.n_valid_cells = int(valid.sum())
-    if stats.n_valid_cells == 0:
-        raise JanjaInputError(
-            f"The element stack has no cell where all of {', '.join(card.element_names)} have values "
-            "(every cell is nodata for at least one of them). Check that the right stack was chosen and that "
-            "kriging produced values."
-        )
-    if mask is not None and not (valid & mask).any():
-        raise JanjaInputError("The mask covers no cell of the stack that has values: choose a mask over the data.")
+    stats.n_valid_cells = wn.check_valid_cells(valid, mask, card)
     stats.seconds = time.perf_counter() - t_start
     return out, valid, stats

@@ -65,6 +65,15 @@ class ModelCard:
     def prospective_index(self):
         return self.class_names.index(self.prospective_class)
 
+    def describe(self):
+        """One sentence for reports: name, kind, date, elements, window and cell size."""
+        return (
+            f"Model '{self.name}' ({self.model_kind.replace('_', ' ')}), {self.date}: elements "
+            f"{', '.join(f'{e.name} ({e.unit}, {e.transform})' for e in self.elements)}; window "
+            f"{self.window_pixels} x {self.window_pixels} cells resized to {self.input_height} x {self.input_width}; "
+            f"trained at {self.cell_size:g} m cells."
+        )
+
     def to_dict(self):
         return json.loads(json.dumps(self.raw))
 

@@ -237,12 +237,7 @@ def report_section(report, result):
     """Add the prospectivity section to an HtmlReport: model card, thresholds, targets, histogram."""
     card = result.card
     report.heading("Prospectivity")
-    report.paragraph(
-        f"Model '{card.name}' ({card.model_kind.replace('_', ' ')}), {card.date}: elements "
-        f"{', '.join(f'{e.name} ({e.unit}, {e.transform})' for e in card.elements)}; window {card.window_pixels} x "
-        f"{card.window_pixels} cells resized to {card.input_height} x {card.input_width}; trained at "
-        f"{card.cell_size:g} m cells. Probability of '{card.prospective_class}'."
-    )
+    report.paragraph(card.describe() + f" Probability of '{card.prospective_class}'.")
     metrics = card.validation.get("metrics", {})
     report.table(
         ["Card field", "Value"],

@@ -408,6 +408,20 @@ def stride_nodes(n, k):
     return nodes if nodes[-1] == n - 1 else np.append(nodes, n - 1)
 
 
+def check_valid_cells(valid, mask, card):
+    """The number of cells with every element; refuse a stack (or mask) that leaves none to predict."""
+    n = int(valid.sum())
+    if n == 0:
+        raise JanjaInputError(
+            f"The element stack has no cell where all of {', '.join(card.element_names)} have values "
+            "(every cell is nodata for at least one of them). Check that the right stack was chosen and that "
+            "kriging produced values."
+        )
+    if mask is not None and not (valid & mask).any():
+        raise JanjaInputError("The mask covers no cell of the stack that has values: choose a mask over the data.")
+    return n
+
+
 def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, tile_rows=None, progress=None,
             prefetch=True):
     """Prospective-class probability for every cell of `stack`: float32 (rows, cols), NaN where nodata.
@@ -455,15 +469,7 @@ def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, 
         orphan = keep & ~node & ~np.isfinite(dense)  # no predicted neighbour: predict these exactly
         if orphan.any():
             _run_pass(model, prep, lambda r0, r1: orphan[r0:r1], out, None, stats, progress, 0.9, 1.0, prefetch)
-    stats.n_valid_cells = int(valid.sum())
-    if stats.n_valid_cells == 0:
-        raise JanjaInputError(
-            f"The element stack has no cell where all of {', '.join(model.card.element_names)} have values "
-            "(every cell is nodata for at least one of them). Check that the right stack was chosen and that "
-            "kriging produced values."
-        )
-    if mask is not None and not (valid & mask).any():
-        raise JanjaInputError("The mask covers no cell of the stack that has values: choose a mask over the data.")
+    stats.n_valid_cells = check_valid_cells(valid, mask, model.card)
     if progress is not None and progress(1.0):
         raise Cancelled("The prospectivity run was cancelled.")
     stats.seconds = time.perf_counter() - t_start
