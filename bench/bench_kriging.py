@@ -63,7 +63,7 @@ def cell_subset(total, limit):
 
 
 def worker_ours(key, out):
-    from janja_plugin.core import kriging, variogram
+    from janja_plugin.core.geostatistics import kriging, variogram
 
     x, y, z, gx, gy, _, _, (nug, ps, rng_) = case_data(key)
     model = variogram.make_model("spherical", nug, ps, rng_)
@@ -76,7 +76,7 @@ def worker_ours(key, out):
 
 def worker_plain(key, out, n_check=20000):
     """The plain definition on a random cell subset: each cell's own system, solved by textbook LU."""
-    from janja_plugin.core import variogram
+    from janja_plugin.core.geostatistics import variogram
 
     x, y, z, gx, gy, _, _, (nug, ps, rng_) = case_data(key)
     model = variogram.make_model("spherical", nug, ps, rng_)

@@ -31,8 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from janja_plugin.core import model_card as mc  # noqa: E402
-from janja_plugin.core import windows as wn  # noqa: E402
+from janja_plugin.core.inference import model_card as mc  # noqa: E402
+from janja_plugin.core.inference import windows as wn  # noqa: E402
 
 ELEMENTS = ["Au_ppb", "Ag_ppm", "Cu_ppm", "Pb_ppm", "Zn_ppm"]
 WINDOW, SIZE = 21, 75
@@ -165,7 +165,7 @@ def build_inception(out_dir, stack_path=WA_STACK, n_fit=1500, seed=0):
     """(.venv-train only) The real classifier at 75 px for the benchmark: ImageNet Inception-v3 trunk and a head
     fit in seconds (logistic regression on the pooled features of n_fit WA windows; label: log Au of the centre
     cell in the top 20 %), exported as janja:prospectivity's .onnx + card + shared-trunk parts. A second head is
-    fit on the shared-trunk features of the same cells (core.dense.features_at) and becomes the card's dense
+    fit on the shared-trunk features of the same cells (core.inference.dense.features_at) and becomes the card's dense
     head; the per-window head is kept as <stem>_head_window.onnx for the comparison."""
     import shutil
 
@@ -173,7 +173,7 @@ def build_inception(out_dir, stack_path=WA_STACK, n_fit=1500, seed=0):
     import rasterio
     import torch
 
-    from janja_plugin.core import dense
+    from janja_plugin.core.inference import dense
     from janja_plugin.training.classifier import ProspectivityClassifier
     from janja_plugin.training.export_dense import export_dense_parts
 
@@ -260,7 +260,7 @@ def ensure_inception(out_dir=BENCH_DIR):
 
 def memory_child(args):
     """Subprocess: map the GeoTIFF stack (or only load the model) and print time, windows and peak memory."""
-    from janja_plugin.core import dense
+    from janja_plugin.core.inference import dense
 
     model = mc.load_model(args.model, threads=args.threads)
     out = {"windows": 0, "seconds": 0.0}
@@ -345,7 +345,7 @@ def main():
     if args.child:
         return memory_child(args)
 
-    from janja_plugin.core import dense
+    from janja_plugin.core.inference import dense
 
     path = None if args.stand_in else ensure_inception()
     if path is None or not WA_STACK.exists():

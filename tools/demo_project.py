@@ -342,7 +342,7 @@ def read_targets(path, limit=15):
 
 
 def write_report(out_dir, model, cell_size, stride, seconds=None):
-    from janja_plugin.core.report import HtmlReport
+    from janja_plugin.core.reporting.report import HtmlReport
 
     out_dir = Path(out_dir)
     card = model_card_of(model)

@@ -47,7 +47,7 @@ def build_standin_model(path, cell_size, elements=tuple(STATS)):
     import onnx
     from onnx import TensorProto, helper
 
-    from janja_plugin.core import model_card as mc
+    from janja_plugin.core.inference import model_card as mc
 
     card = standin_card(cell_size, elements)
     c, h, w = card["input"]["channels"], card["input"]["height"], card["input"]["width"]

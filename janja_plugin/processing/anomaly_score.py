@@ -17,8 +17,8 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core import anomaly as an
-from ..core.report import HtmlReport
+from ..core.inference import anomaly_score as an
+from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm, parse_number_list, progress_callback
 from .classified_outputs import write_class_points
 from .layers import mask_cells_from, read_sample_points
@@ -98,7 +98,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             self.REPORT, "Report", "HTML files (*.html)", optional=True, createByDefault=True))
 
     def perform(self, parameters, context, feedback):
-        from ..core.windows import RasterStack
+        from ..core.inference.windows import RasterStack
 
         stack_layer = self.parameterAsRasterLayer(parameters, self.STACK, context)
         if stack_layer is None:

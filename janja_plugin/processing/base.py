@@ -3,8 +3,8 @@
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 
 from ..core.errors import JanjaInputError, MissingDependencyError
-from ..core.kriging import KrigingCancelled
-from ..core.windows import Cancelled as WindowsCancelled
+from ..core.geostatistics.kriging import KrigingCancelled
+from ..core.inference.windows import Cancelled as WindowsCancelled
 
 
 class JanjaAlgorithm(QgsProcessingAlgorithm):

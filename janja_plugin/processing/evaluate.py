@@ -19,8 +19,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core import evaluate as ev
-from ..core.report import HtmlReport, write_text_atomic
+from ..core.evaluation import evaluate as ev
+from ..core.reporting.report import HtmlReport, write_text_atomic
 from .base import JanjaAlgorithm
 from .inputs import choose_input, read_point_values, read_raster_band
 from .layers import read_sample_points

@@ -13,8 +13,8 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core import fractal
-from ..core.report import HtmlReport
+from ..core.anomaly import fractal
+from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm
 from .classified_outputs import write_class_points, write_class_raster
 from .inputs import choose_input, read_point_values, read_raster_band

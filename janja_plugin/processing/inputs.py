@@ -6,7 +6,7 @@ import numpy as np
 from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingException
 
 from ..core.errors import require
-from ..core.samples import parse_censored
+from ..core.geostatistics.samples import parse_censored
 from .layers import read_sample_points
 
 

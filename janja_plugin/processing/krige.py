@@ -25,7 +25,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core import krige_pipeline
+from ..core.geostatistics import krige_pipeline
 from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
 from .base import JanjaAlgorithm, progress_callback
 from .layers import mask_cells_from, metric_crs_for, read_sample_points

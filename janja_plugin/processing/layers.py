@@ -11,7 +11,7 @@ from qgis.core import (
     QgsProcessingException,
 )
 
-from ..core.samples import utm_epsg_for_lonlat
+from ..core.geostatistics.samples import utm_epsg_for_lonlat
 
 
 @dataclass

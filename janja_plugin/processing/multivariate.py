@@ -12,9 +12,9 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core import multivariate
-from ..core.report import HtmlReport
-from ..core.samples import parse_censored
+from ..core.anomaly import multivariate
+from ..core.geostatistics.samples import parse_censored
+from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm
 from .classified_outputs import write_class_points
 from .inputs import read_raster_band

@@ -27,8 +27,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..core import prospectivity as pr
-from ..core.report import HtmlReport
+from ..core.inference import prospectivity as pr
+from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm
 from .layers import mask_cells_from, read_sample_points
 from .styling import attach_style, write_class_style
@@ -124,7 +124,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             self.REPORT, "Report", "HTML files (*.html)", optional=True, createByDefault=True))
 
     def perform(self, parameters, context, feedback):
-        from ..core.windows import RasterStack
+        from ..core.inference.windows import RasterStack
 
         path, crs = self.stack_path(parameters, context, feedback)
         model = self.parameterAsFile(parameters, self.MODEL, context)
@@ -184,7 +184,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
 
     def stack_path(self, parameters, context, feedback):
         """The stack's path and CRS: the multi-band stack, or a VRT stacking the single-band element rasters."""
-        from ..core.stack_from_rasters import stack_from_rasters
+        from ..core.inference.stack_from_rasters import stack_from_rasters
 
         layers = self.parameterAsLayerList(parameters, self.ELEMENT_RASTERS, context)
         stack_layer = self.parameterAsRasterLayer(parameters, self.STACK, context)

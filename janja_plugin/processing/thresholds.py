@@ -14,8 +14,8 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core import thresholds as th
-from ..core.report import HtmlReport
+from ..core.anomaly import thresholds as th
+from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm, parse_number_list
 from .classified_outputs import write_class_points, write_class_raster
 from .inputs import choose_input, read_point_values, read_raster_band

@@ -12,7 +12,7 @@ the empirical CDF of the training windows' raw scores, interpolated linearly bet
 to the 99.9th percentile, then 1 - exp(-excess / scale) over the last 0.1 % so the tail still ranks.
 A map value of 0.95 therefore reads "scores higher than 95 % of the survey's windows".
 
-Windows are cut by the inference engine's own code (core.windows: the card transform, reflection at
+Windows are cut by the inference engine's own code (core.inference.windows: the card transform, reflection at
 the edges, the bilinear resize), so the model sees in training exactly what janja:anomaly_score shows
 it. Known deposits are never read here: nothing in training or model selection sees them.
 
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import model_card as mc
-from ..core import windows as wn
 from ..core.errors import JanjaInputError
+from ..core.inference import model_card as mc
+from ..core.inference import windows as wn
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO / "models" / "wa_anomaly"  # a folder of its own: models/*.onnx are classifiers
@@ -511,8 +511,8 @@ def _hist_series(values, bins, label, colour=None, density=True):
 
 
 def write_report(run, path, command=None):
-    from ..core.report import HtmlReport
-    from ..core.svgplot import chart
+    from ..core.reporting.report import HtmlReport
+    from ..core.reporting.svgplot import chart
 
     s, log, card = run.settings, run.log, run.card
     rep = HtmlReport("f-AnoGAN anomaly model: training report")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..core.errors import JanjaInputError
-from ..core.windows import reflect_index, resize_matrix, transform_values
+from ..core.inference.windows import reflect_index, resize_matrix, transform_values
 
 
 @dataclass
@@ -108,7 +108,7 @@ def element_specs(stack, units="ppm", transform="log10"):
 
 def transformed_stack(stack, specs):
     """(elements, rows, cols) standardised, missing -> 0 (the element mean), as the engine does."""
-    from ..core.model_card import ElementSpec
+    from ..core.inference.model_card import ElementSpec
 
     elements = [ElementSpec(s["name"], s["unit"], s["transform"], s["mean"], s["std"]) for s in specs]
     t = transform_values(stack.data, elements)

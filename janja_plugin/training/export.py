@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core import model_card
+from ..core.inference import model_card
 from .backbone import PROVENANCE
 from .dataset import resize_windows
 from .head import exportable_head

@@ -104,7 +104,7 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
     ValueError when the input is not square or the trunk's geometry cannot be probed.
 
     head: optional torch module N x F -> N x classes logits to export instead of classifier.head, e.g. one
-    fit on the shared-trunk features themselves (core.dense.features_at with the trunk written by a first
+    fit on the shared-trunk features themselves (core.inference.dense.features_at with the trunk written by a first
     call): at 75 px those differ a lot from the per-window features (a lone window's trunk sees zero
     padding), so the classifier's own head on them gives a different map. The card records which
     ("head_trained_on": "window_features" or "dense_features"). shifts: the trunk passes per axis the head

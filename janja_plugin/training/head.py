@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.evaluate import auc_mann_whitney
+from ..core.evaluation.evaluate import auc_mann_whitney
 from .classifier import make_head
 
 

@@ -371,7 +371,7 @@ def protocol_out_of_fold(cfg, stack, prep, labels, samples, dep_x, dep_y, params
     """Each sample scored by the model trained without its spatial block; then the published protocol."""
     from scipy.spatial import cKDTree
 
-    from ..core.evaluate import sample_protocol_auc
+    from ..core.evaluation.evaluate import sample_protocol_auc
 
     sx, sy = samples["x"], samples["y"]
     # a sample goes with its nearest deposit's fold when close to one, else with the fold of its block

@@ -4,8 +4,8 @@ import html
 
 import numpy as np
 
-from ..core.report import HtmlReport
-from ..core.svgplot import PALETTE, chart
+from ..core.reporting.report import HtmlReport
+from ..core.reporting.svgplot import PALETTE, chart
 
 
 def window_grid_svg(real, fake, channel=0, cell=6, gap=8):

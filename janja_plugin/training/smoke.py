@@ -1,7 +1,7 @@
 """make train-smoke: the whole training pipeline on a tiny synthetic stack with planted deposits.
 
 Random-initialised trunk, small input, one repeat, a short GAN; then the exported model is run over
-the whole stack by the plugin's own inference engine (core.windows.predict, as janja:prospectivity
+the whole stack by the plugin's own inference engine (core.inference.windows.predict, as janja:prospectivity
 does) and must rank the planted deposit cells above the background.
 """
 
@@ -51,9 +51,9 @@ def synthetic_survey(out_dir, size=64, cell=100.0, n_deposits=12, seed=7):
 
 
 def run_smoke(out_dir):
-    from ..core import model_card
-    from ..core.evaluate import auc_mann_whitney
-    from ..core.windows import RasterStack, predict
+    from ..core.evaluation.evaluate import auc_mann_whitney
+    from ..core.inference import model_card
+    from ..core.inference.windows import RasterStack, predict
     from .pipeline import Config, run
 
     out_dir = Path(out_dir)

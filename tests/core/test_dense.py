@@ -15,10 +15,10 @@ import pytest
 from test_model_card import card_dict
 from test_windows import synthetic_stack
 
-from janja_plugin.core import dense
-from janja_plugin.core import model_card as mc
-from janja_plugin.core import windows as wn
 from janja_plugin.core.errors import JanjaInputError
+from janja_plugin.core.inference import dense
+from janja_plugin.core.inference import model_card as mc
+from janja_plugin.core.inference import windows as wn
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -219,7 +219,7 @@ def test_refuses_model_without_parts_or_with_a_fractional_factor(tmp_path):
 
 
 def test_run_prospectivity_dense_option(tmp_path):
-    from janja_plugin.core import prospectivity as pr
+    from janja_plugin.core.inference import prospectivity as pr
     from janja_plugin.core.raster_grid import Grid
 
     path = build_dense_model(tmp_path, window=3, size=3, stride=1)
@@ -249,7 +249,7 @@ def test_features_at_are_what_the_head_gets(tmp_path):
 
 
 def test_run_prospectivity_takes_the_shifts_from_the_card(tmp_path):
-    from janja_plugin.core import prospectivity as pr
+    from janja_plugin.core.inference import prospectivity as pr
     from janja_plugin.core.raster_grid import Grid
 
     path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, shifts=2)

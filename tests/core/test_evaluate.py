@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from testdata import SAMPLE_DATA
 
-from janja_plugin.core import evaluate as ev
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.report import HtmlReport
+from janja_plugin.core.evaluation import evaluate as ev
+from janja_plugin.core.reporting.report import HtmlReport
 
 
 def read_wa():

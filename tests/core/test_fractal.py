@@ -12,9 +12,9 @@ import itertools
 import numpy as np
 import pytest
 
-from janja_plugin.core import fractal
+from janja_plugin.core.anomaly import fractal
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.report import HtmlReport
+from janja_plugin.core.reporting.report import HtmlReport
 
 
 def broken_power_law_field(seed, shape=(200, 200), cmin=10.0, a1=0.5, a2=2.5, patch_share=0.2):

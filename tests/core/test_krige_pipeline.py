@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from janja_plugin.core import krige_pipeline as kp
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.kriging import KrigingCancelled
+from janja_plugin.core.geostatistics import krige_pipeline as kp
+from janja_plugin.core.geostatistics.kriging import KrigingCancelled
 from janja_plugin.core.raster_grid import grid_for_extent
 
 

@@ -6,8 +6,8 @@ import pytest
 from testdata import MEUSE  # noqa: E402
 from testdata import read_csv_table as _csv  # noqa: E402
 
-from janja_plugin.core import kriging, variogram
 from janja_plugin.core.errors import JanjaInputError
+from janja_plugin.core.geostatistics import kriging, variogram
 
 REF = MEUSE / "gstat_reference"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from janja_plugin.core import model_card as mc
 from janja_plugin.core.errors import JanjaInputError
+from janja_plugin.core.inference import model_card as mc
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402

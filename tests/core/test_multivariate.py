@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from janja_plugin.core import multivariate as mv
+from janja_plugin.core.anomaly import multivariate as mv
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.report import HtmlReport
+from janja_plugin.core.reporting.report import HtmlReport
 
 COV = np.array([[1.0, 0.8, 0.3], [0.8, 1.0, 0.2], [0.3, 0.2, 1.0]])
 

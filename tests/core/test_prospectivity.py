@@ -6,11 +6,11 @@ import rasterio
 from test_model_card import build_model, card_dict
 from test_windows import reference
 
-from janja_plugin.core import prospectivity as pr
-from janja_plugin.core import windows as wn
 from janja_plugin.core.errors import JanjaInputError
+from janja_plugin.core.inference import prospectivity as pr
+from janja_plugin.core.inference import windows as wn
 from janja_plugin.core.raster_grid import Grid, write_stack
-from janja_plugin.core.report import HtmlReport
+from janja_plugin.core.reporting.report import HtmlReport
 
 GRID = Grid(400000.0, 6500000.0, 250.0, 16, 12)
 CRS = "EPSG:28350"
@@ -154,8 +154,8 @@ def test_cancel_returns_nothing(tmp_path):
 
 
 def test_prediction_area_thresholds_from_known_deposits(tmp_path):
-    """Deposits on the strong anomaly: high = the P-A intersection computed by core.evaluate."""
-    from janja_plugin.core.evaluate import prediction_area
+    """Deposits on the strong anomaly: high = the P-A intersection computed by core.evaluation.evaluate."""
+    from janja_plugin.core.evaluation.evaluate import prediction_area
 
     write_model(tmp_path)
     path = write_stack_file(tmp_path / "stack.tif", hot_spots())

@@ -1,5 +1,5 @@
-from janja_plugin.core.report import HtmlReport
-from janja_plugin.core.svgplot import chart
+from janja_plugin.core.reporting.report import HtmlReport
+from janja_plugin.core.reporting.svgplot import chart
 
 
 def test_report_escapes_and_embeds_charts(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from testdata import REPO, SAMPLE_DATA
 
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.samples import (
+from janja_plugin.core.geostatistics.samples import (
     merge_duplicates,
     parse_censored,
     summary_statistics,

@@ -6,8 +6,8 @@ import rasterio
 from rasterio.transform import from_origin
 
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.stack_from_rasters import stack_from_rasters
-from janja_plugin.core.windows import RasterStack
+from janja_plugin.core.inference.stack_from_rasters import stack_from_rasters
+from janja_plugin.core.inference.windows import RasterStack
 
 
 def write(path, value, description=None, origin=(1000.0, 5000.0), size=(4, 5)):

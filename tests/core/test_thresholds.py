@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from janja_plugin.core import thresholds as th
+from janja_plugin.core.anomaly import thresholds as th
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.report import HtmlReport
+from janja_plugin.core.reporting.report import HtmlReport
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from scipy import ndimage
 from test_model_card import build_model, card_dict
 
-from janja_plugin.core import model_card as mc
-from janja_plugin.core import windows as wn
 from janja_plugin.core.errors import JanjaInputError
+from janja_plugin.core.inference import model_card as mc
+from janja_plugin.core.inference import windows as wn
 
 
 def reference(stack, card, weight, bias, softmax=True, pool=False):

@@ -25,8 +25,8 @@ def test_thresholds_on_samples_equal_the_core(qgis_app, tmp_path):
     import processing
     from qgis.core import QgsVectorLayer
 
-    from janja_plugin.core.samples import parse_censored
-    from janja_plugin.core.thresholds import median_mad_thresholds
+    from janja_plugin.core.anomaly.thresholds import median_mad_thresholds
+    from janja_plugin.core.geostatistics.samples import parse_censored
 
     samples = layer("samples")
     result = processing.run("janja:thresholds", {

@@ -128,7 +128,7 @@ def test_bundled_model_is_the_default_and_scores_a_wa_layout_stack(qgis_app, tmp
     import processing
     import rasterio
 
-    from janja_plugin.core.model_card import load_model
+    from janja_plugin.core.inference.model_card import load_model
 
     card = load_model(BUNDLED, threads=1).card
     assert card.model_kind == "unsupervised_anomaly"

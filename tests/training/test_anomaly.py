@@ -5,7 +5,7 @@ its own level), plus small noise. In ten 4 x 4 patches the elements split: Au an
 Cu, Pb and Zn take -a (|a| between 1 and 2 standard deviations, random sign per patch). The element
 values in a patch are common in the bulk (mostly within its 2.5th-97.5th percentiles), so no
 single-element threshold finds the patches; only the combination is rare. The model is trained on
-the stack alone, exported to ONNX and run through the plugin's own engine (core.anomaly), as
+the stack alone, exported to ONNX and run through the plugin's own engine (core.inference.anomaly_score), as
 janja:anomaly_score runs it.
 """
 
@@ -18,10 +18,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from janja_plugin.core import anomaly as core_anomaly  # noqa: E402
-from janja_plugin.core import model_card as mc  # noqa: E402
-from janja_plugin.core import windows as wn  # noqa: E402
-from janja_plugin.core.evaluate import auc_mann_whitney  # noqa: E402
+from janja_plugin.core.evaluation.evaluate import auc_mann_whitney  # noqa: E402
+from janja_plugin.core.inference import anomaly_score as core_anomaly  # noqa: E402
+from janja_plugin.core.inference import model_card as mc  # noqa: E402
+from janja_plugin.core.inference import windows as wn  # noqa: E402
 from janja_plugin.core.raster_grid import Grid, write_stack  # noqa: E402
 from janja_plugin.training import anomaly as ta  # noqa: E402
 

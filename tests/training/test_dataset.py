@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from janja_plugin.core import model_card
 from janja_plugin.core.errors import JanjaInputError
-from janja_plugin.core.windows import ArrayStack, predict
+from janja_plugin.core.inference import model_card
+from janja_plugin.core.inference.windows import ArrayStack, predict
 from janja_plugin.training import dataset as ds
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import torch
 
-from janja_plugin.core import model_card
+from janja_plugin.core.inference import model_card
 from janja_plugin.training.classifier import ProspectivityClassifier
 from janja_plugin.training.export import FP16_TOLERANCE, export_onnx, max_abs_diff, pick_precision
 

@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
-from janja_plugin.core import dense  # noqa: E402
-from janja_plugin.core import model_card as mc  # noqa: E402
-from janja_plugin.core import windows as wn  # noqa: E402
+from janja_plugin.core.inference import dense  # noqa: E402
+from janja_plugin.core.inference import model_card as mc  # noqa: E402
+from janja_plugin.core.inference import windows as wn  # noqa: E402
 from janja_plugin.training.classifier import ProspectivityClassifier, make_head  # noqa: E402
 from janja_plugin.training.export_dense import export_dense_parts  # noqa: E402
 

@@ -6,7 +6,7 @@ the planted deposit cells above the background (AUC > 0.9). Random-initialised t
 
 import json
 
-from janja_plugin.core import model_card
+from janja_plugin.core.inference import model_card
 from janja_plugin.training.smoke import run_smoke
 
 

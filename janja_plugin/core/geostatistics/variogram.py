@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 
 MODELS = ("spherical", "exponential", "gaussian", "linear", "power")
 _ALIASES = {"sph": "spherical", "exp": "exponential", "gau": "gaussian", "lin": "linear", "pow": "power"}

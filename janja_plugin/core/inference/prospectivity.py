@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import JanjaInputError
+from ..raster_grid import write_stack
+from ..reporting.svgplot import chart
 from . import model_card as mc
 from . import windows as wn
-from .errors import JanjaInputError
-from .raster_grid import write_stack
-from .svgplot import chart
 
 CLASS_NAMES = {1: "low", 2: "moderate", 3: "high"}  # class raster values; 0 = no data
 
@@ -98,7 +98,7 @@ def prediction_area_thresholds(probability, deposit_cells):
     most prospective cells, so that moderate and high together cover three times the high area (at most
     half the map). A quantile of the map rather than of the deposits: a sharp model puts most of the map
     near 0, where a deposit- or median-based cut would call almost everything moderate."""
-    from .evaluate import prediction_area
+    from ..evaluation.evaluate import prediction_area
 
     rows, cols = (np.asarray(a, int) for a in deposit_cells)
     scores = probability[rows, cols].astype(float)

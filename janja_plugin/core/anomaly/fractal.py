@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 from .thresholds import class_names, classify_by_thresholds
 
 DEFAULT_LEVELS = 100
@@ -216,7 +216,7 @@ def concentration_number(values, n_levels=DEFAULT_LEVELS, n_segments=None, **kwa
 
 def report_section(report, result, element=""):
     """Log–log curve with the fitted segments, the segments table and the BIC per segment count."""
-    from .svgplot import chart
+    from ..reporting.svgplot import chart
 
     name = "Concentration–area" if result.kind == "C-A" else "Concentration–number"
     report.heading(f"{name} ({result.kind}){f' — {element}' if element else ''}")

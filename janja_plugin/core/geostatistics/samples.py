@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 
 MEASURED, BELOW_DL, ABOVE_DL, MISSING, ZERO, UNPARSEABLE = (
     "measured", "below_dl", "above_dl", "missing", "zero", "unparseable")

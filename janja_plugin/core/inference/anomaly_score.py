@@ -1,7 +1,7 @@
 """The anomaly-score job: element stack + unsupervised anomaly model -> score raster, percentile classes,
 and the score at each sample.
 
-Pure compute (no QGIS). The same window engine as prospectivity (core.windows.predict: tiles,
+Pure compute (no QGIS). The same window engine as prospectivity (core.inference.windows.predict: tiles,
 reflection at the edges, the card's transform, resize, batching, stride, cancel); only the model
 kind and what is made of its output differ. The model's output is a score in 0..1 (output_kind
 "score"); for the bundled f-AnoGAN model it reads "higher than this share of the training area's
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import JanjaInputError
+from ..raster_grid import write_stack
+from ..reporting.svgplot import chart
 from . import model_card as mc
 from . import windows as wn
-from .errors import JanjaInputError
-from .raster_grid import write_stack
-from .svgplot import chart
 
 DEFAULT_PERCENTILES = (75.0, 90.0, 95.0, 98.0)
 

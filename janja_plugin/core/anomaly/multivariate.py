@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 
 CUTOFF_QUANTILE = 0.975
 
@@ -154,7 +154,7 @@ def robust_mahalanobis(concentrations, elements=None, alpha=0.75, seed=42, robus
 
 def report_section(report, result, title="Robust multivariate distance (clr/ilr, MCD)"):
     """Distance summary and a robust-vs-classical distance plot (the masking check)."""
-    from .svgplot import chart
+    from ..reporting.svgplot import chart
 
     report.heading(title)
     report.paragraph(

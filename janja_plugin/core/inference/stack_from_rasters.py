@@ -9,7 +9,7 @@ user's explicit step (Raster > Align Rasters), not a silent one here.
 
 from pathlib import Path
 
-from .errors import JanjaInputError, require
+from ..errors import JanjaInputError, require
 
 
 def element_name(path, description):

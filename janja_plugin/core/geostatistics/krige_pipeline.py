@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import JanjaInputError
+from ..reporting.classify import percentile_breaks
+from ..reporting.report import HtmlReport
+from ..reporting.svgplot import chart
 from . import kriging, samples, variogram
-from .classify import percentile_breaks
-from .errors import JanjaInputError
-from .report import HtmlReport
-from .svgplot import chart
 
 GLOBAL_MAX_SAMPLES = 5000  # above this a global system is too slow/large: ask for a neighbourhood
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 
 EARTH_RADIUS_KM = 6371.0  # the benchmark's value
 
@@ -317,7 +317,7 @@ def prediction_area(scores, deposit_scores, weights=None, n_levels=200):
 def report_section(report, title="Evaluation against known deposits", roc=None, protocol=None, success=None,
                    pa=None):
     """ROC curve, protocol AUC table, success-rate curve and P–A plot, whichever are given."""
-    from .svgplot import chart
+    from ..reporting.svgplot import chart
 
     report.heading(title)
     svgs, rows = [], []

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 from .variogram import VariogramModel, _check_points
 
 CHUNK_TARGETS = 32_768  # targets per neighbour query / progress step (local)

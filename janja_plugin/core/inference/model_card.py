@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import JanjaInputError, require
+from ..errors import JanjaInputError, require
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "resources" / "model_card.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "resources" / "model_card.schema.json"
 METADATA_KEY = "janja_model_card"
 DEFAULT_CELL_TOLERANCE = 0.01
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 
 MAD_SCALE = 1.4826  # makes the MAD a consistent estimate of the SD for normal data
 DEFAULT_K = (1.0, 2.0, 3.0)
@@ -143,7 +143,7 @@ def all_thresholds(values, k=DEFAULT_K, percentiles=DEFAULT_PERCENTILES, log10=T
 
 def report_section(report, results, element="", values=None):
     """Add a thresholds table (one row per threshold of every method) and a histogram-like chart."""
-    from .svgplot import chart
+    from ..reporting.svgplot import chart
 
     report.heading(f"Anomaly thresholds{f' — {element}' if element else ''}")
     rows = []

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import JanjaInputError, require
 from . import windows as wn
-from .errors import JanjaInputError, require
 
 DEFAULT_TILE = (64, 256)  # output cells per tile (rows, cols): fixed, so results do not depend on the machine
 

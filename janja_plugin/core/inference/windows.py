@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import JanjaInputError
+from ..errors import JanjaInputError
 
 TILE_BUDGET_BYTES = 64 * 1024**2  # working memory for one tile of transformed, padded rows
 DEFAULT_BATCH = 64
@@ -49,7 +49,7 @@ class RasterStack:
     """A GeoTIFF element stack (janja:krige's layout) read by rows; band descriptions name the elements."""
 
     def __init__(self, path):
-        from .errors import require
+        from ..errors import require
 
         rasterio = require("rasterio", "reading the element stack")
         self.path = path
@@ -71,7 +71,7 @@ class RasterStack:
         self.crs_wkt = ds.crs.to_wkt() if ds.crs else None
 
     def grid(self):
-        from .raster_grid import Grid
+        from ..raster_grid import Grid
 
         t = self.dataset.transform
         return Grid(float(t.c), float(t.f), float(t.a), self.ncols, self.nrows)

@@ -1,0 +1,1 @@
+"""Conventional anomaly separation on samples or rasters: thresholds, fractal C-A/C-N, robust Mahalanobis."""

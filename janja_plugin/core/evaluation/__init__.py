@@ -1,0 +1,1 @@
+"""Scoring any map against known deposits: ROC/AUC, success rate, prediction-area, sample protocol."""

@@ -1,0 +1,1 @@
+"""Samples to kriged element rasters: censored-value parsing, variograms, kriging."""

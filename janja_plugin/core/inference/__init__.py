@@ -1,0 +1,1 @@
+"""Learned maps: model cards, the window engine, prospectivity and anomaly-score inference."""

@@ -1,0 +1,1 @@
+"""HTML reports, SVG charts and map class breaks shared by every stage."""
