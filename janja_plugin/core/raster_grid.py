@@ -1,4 +1,8 @@
-"""Output grids and GeoTIFF stacks: one band per element, float32, explicit nodata, atomic writes."""
+"""Output grids and GeoTIFF stacks: one band per element, float32, explicit nodata, atomic writes.
+
+All run-time raster I/O goes through GDAL's Python bindings (osgeo.gdal), which every QGIS ships;
+rasterio is not installed with QGIS on Windows or macOS, so it is used only by tests and offline tools.
+"""
 
 import math
 import os
@@ -45,11 +49,39 @@ class Grid:
         gx, gy = np.meshgrid(xs, ys)
         return gx.ravel(), gy.ravel()
 
-    def transform(self):
-        require("rasterio", "writing GeoTIFF rasters")
-        from rasterio.transform import from_origin
+    def geotransform(self):
+        """GDAL's six-number geotransform of this north-up grid."""
+        return (self.xmin, self.cell, 0.0, self.ymax, 0.0, -self.cell)
 
-        return from_origin(self.xmin, self.ymax, self.cell, self.cell)
+
+def gdal_module(purpose):
+    """osgeo.gdal. Its exception mode is process-wide and QGIS's own Python relies on the default, so it
+    is left alone: callers check for None / error codes and quote gdal.GetLastErrorMsg()."""
+    return require("osgeo.gdal", purpose)
+
+
+def open_raster(path, what):
+    """A read-only GDAL dataset, or a JanjaInputError naming `what` and GDAL's reason."""
+    gdal = gdal_module(f"reading the {what}")
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.Open(str(path), gdal.GA_ReadOnly)
+    finally:
+        gdal.PopErrorHandler()
+    if ds is None:
+        reason = gdal.GetLastErrorMsg() or "not a raster GDAL can read"
+        raise JanjaInputError(f"The {what} {path} could not be opened as a raster ({reason}).")
+    return ds
+
+
+def srs_wkt(crs):
+    """WKT for a CRS given as WKT, 'EPSG:n' or any string GDAL's SetFromUserInput understands."""
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    if srs.SetFromUserInput(str(crs)) != 0:
+        raise JanjaInputError(f"The coordinate reference system '{str(crs)[:60]}' is not understood by GDAL.")
+    return srs.ExportToWkt()
 
 
 def grid_for_extent(xmin, ymin, xmax, ymax, cell, margin=0.0):
@@ -81,28 +113,37 @@ def check_grid_size(grid, n_layers, bytes_per_cell_per_layer=24, limit=DEFAULT_M
 
 def write_stack(path, bands, names, grid, crs_wkt, nodata=NODATA, tags=None):
     """Write a float32 multi-band GeoTIFF; NaN becomes nodata. Appears at `path` only when complete."""
-    rasterio = require("rasterio", "writing GeoTIFF rasters")
+    gdal = gdal_module("writing GeoTIFF rasters")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tif")
     os.close(fd)
-    profile = dict(
-        driver="GTiff", width=grid.ncols, height=grid.nrows, count=len(bands), dtype="float32",
-        crs=crs_wkt, transform=grid.transform(), nodata=nodata, compress="deflate", tiled=True,
-        blockxsize=256, blockysize=256,
-    )
-    if grid.ncols < 256 or grid.nrows < 256:
-        profile.update(tiled=False)
-        profile.pop("blockxsize")
-        profile.pop("blockysize")
+    options = ["COMPRESS=DEFLATE"]
+    if grid.ncols >= 256 and grid.nrows >= 256:
+        options += ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"]
     try:
-        with rasterio.open(tmp, "w", **profile) as dst:
+        dst = gdal.GetDriverByName("GTiff").Create(tmp, grid.ncols, grid.nrows, len(bands), gdal.GDT_Float32,
+                                                   options=options)
+        if dst is None:
+            raise JanjaInputError(f"The raster {path} could not be created ({gdal.GetLastErrorMsg()}); check that "
+                                  "the folder is writable and the disk not full.")
+        try:
+            dst.SetGeoTransform(grid.geotransform())
+            if crs_wkt:
+                dst.SetProjection(srs_wkt(crs_wkt))
+            if tags:
+                dst.SetMetadata({str(k): str(v) for k, v in tags.items()})
             for i, (band, name) in enumerate(zip(bands, names), start=1):
                 data = np.asarray(band, dtype=np.float32).reshape(grid.nrows, grid.ncols)
-                dst.write(np.where(np.isfinite(data), data, np.float32(nodata)), i)
-                dst.set_band_description(i, name)
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+                out = dst.GetRasterBand(i)
+                out.SetNoDataValue(float(nodata))
+                out.SetDescription(str(name))
+                if out.WriteArray(np.where(np.isfinite(data), data, np.float32(nodata))) != 0:
+                    raise JanjaInputError(f"Writing band {i} of {path} failed ({gdal.GetLastErrorMsg()}); check "
+                                          "the free disk space.")
+            dst.FlushCache()
+        finally:
+            dst = None  # closes the file: GDAL writes the last blocks and the header here
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,19 +1,36 @@
 """Values from either a point layer field or a raster band: what the anomaly algorithms accept."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingException
 
-from ..core.errors import require
+from ..core.errors import JanjaInputError
 from ..core.geostatistics.samples import parse_censored
+from ..core.raster_grid import open_raster
 from .layers import read_sample_points
+
+
+class Affine(NamedTuple):
+    """GDAL's geotransform under the affine names (x = c + a*col + b*row, y = f + d*col + e*row)."""
+
+    a: float
+    b: float
+    c: float
+    d: float
+    e: float
+    f: float
+
+    @classmethod
+    def from_gdal(cls, gt):
+        return cls(gt[1], gt[2], gt[0], gt[4], gt[5], gt[3])
 
 
 @dataclass
 class RasterBand:
     values: np.ndarray  # (rows, cols) float64, NaN = nodata
-    transform: object  # rasterio Affine
+    transform: Affine
     crs: QgsCoordinateReferenceSystem
     cell_width: float
     cell_height: float
@@ -33,21 +50,25 @@ def read_raster_band(layer, band):
     """A band of a GDAL raster layer as floats with NaN for nodata."""
     if layer is None:
         raise QgsProcessingException("The raster layer could not be opened.")
-    rasterio = require("rasterio", "reading rasters")
     path = layer.source().split("|")[0]
     try:
-        with rasterio.open(path) as src:
-            if not 1 <= band <= src.count:
-                raise QgsProcessingException(f"The raster {layer.name()} has {src.count} band(s); band {band} "
-                                             "does not exist.")
-            data = src.read(band, masked=True).astype(float)
-            name = src.descriptions[band - 1] or f"band {band}"
-            transform = src.transform
-    except rasterio.errors.RasterioIOError as exc:
-        raise QgsProcessingException(f"The raster {path} cannot be read: {exc}") from exc
+        ds = open_raster(path, "raster")
+    except JanjaInputError as exc:
+        raise QgsProcessingException(str(exc)) from None
+    if not 1 <= band <= ds.RasterCount:
+        raise QgsProcessingException(f"The raster {layer.name()} has {ds.RasterCount} band(s); band {band} "
+                                     "does not exist.")
+    src = ds.GetRasterBand(band)
+    data = src.ReadAsArray()
+    if data is None:
+        raise QgsProcessingException(f"Band {band} of the raster {path} cannot be read (a damaged file?).")
+    values = data.astype(float)
+    values[src.GetMaskBand().ReadAsArray() == 0] = np.nan  # nodata value, or the file's own mask
+    name = src.GetDescription() or f"band {band}"
+    transform = Affine.from_gdal(ds.GetGeoTransform())
+    ds = src = None
     if abs(transform.b) > 0 or abs(transform.d) > 0:
         raise QgsProcessingException(f"The raster {path} is rotated; warp it north-up first (Raster > Warp).")
-    values = data.filled(np.nan)
     values[~np.isfinite(values)] = np.nan
     if not np.isfinite(values).any():
         raise QgsProcessingException(f"Band {band} of {layer.name()} holds only nodata cells: nothing to analyse.")

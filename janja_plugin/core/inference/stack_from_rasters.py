@@ -9,38 +9,50 @@ user's explicit step (Raster > Align Rasters), not a silent one here.
 
 from pathlib import Path
 
-from ..errors import JanjaInputError, require
+from ..errors import JanjaInputError
 
 
 def element_name(path, description):
     return description.strip() if description and description.strip() else Path(path).stem
 
 
+def same_crs_key(wkt):
+    """A comparable form of a CRS: two WKT spellings of one CRS compare equal (as rasterio's CRS did)."""
+    if not wkt:
+        return None
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(wkt)
+    srs.AutoIdentifyEPSG()
+    code = srs.GetAuthorityCode(None)
+    return f"EPSG:{code}" if code else srs.ExportToProj4()
+
+
 def stack_from_rasters(paths, vrt_path):
     """Write vrt_path stacking `paths` (single-band rasters on one grid); returns the element names."""
-    rasterio = require("rasterio", "stacking element rasters")
-    gdal = require("osgeo.gdal", "stacking element rasters")
+    from ..raster_grid import gdal_module, open_raster
+
+    gdal = gdal_module("stacking element rasters")
     if not paths:
         raise JanjaInputError("No element rasters were given.")
     names, ref = [], None
     for p in paths:
-        try:
-            ds = rasterio.open(p)
-        except Exception as exc:
-            raise JanjaInputError(f"The element raster {p} could not be opened ({exc}).") from None
-        with ds:
-            if ds.count != 1:
-                raise JanjaInputError(
-                    f"{Path(p).name} has {ds.count} bands; give single-band rasters here, or a multi-band stack "
-                    "as 'Element stack'.")
-            grid = (ds.width, ds.height, tuple(round(v, 6) for v in ds.transform[:6]), ds.crs)
-            if ref is None:
-                ref = (p, grid)
-            elif grid != ref[1]:
-                raise JanjaInputError(
-                    f"{Path(p).name} is not on the grid of {Path(ref[0]).name} (size, cells, origin or CRS differ). "
-                    "Align them first (Raster > Align Rasters, or krige every element in one janja:krige run).")
-            names.append(element_name(p, ds.descriptions[0]))
+        ds = open_raster(p, "element raster")
+        if ds.RasterCount != 1:
+            raise JanjaInputError(
+                f"{Path(p).name} has {ds.RasterCount} bands; give single-band rasters here, or a multi-band stack "
+                "as 'Element stack'.")
+        grid = (ds.RasterXSize, ds.RasterYSize, tuple(round(v, 6) for v in ds.GetGeoTransform()),
+                same_crs_key(ds.GetProjection()))
+        if ref is None:
+            ref = (p, grid)
+        elif grid != ref[1]:
+            raise JanjaInputError(
+                f"{Path(p).name} is not on the grid of {Path(ref[0]).name} (size, cells, origin or CRS differ). "
+                "Align them first (Raster > Align Rasters, or krige every element in one janja:krige run).")
+        names.append(element_name(p, ds.GetRasterBand(1).GetDescription()))
+        ds = None
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise JanjaInputError(f"Two rasters are both named {dupes}: rename the files or set their band descriptions.")

@@ -46,47 +46,45 @@ class ArrayStack:
 
 
 class RasterStack:
-    """A GeoTIFF element stack (janja:krige's layout) read by rows; band descriptions name the elements."""
+    """A GeoTIFF element stack (janja:krige's layout) read by rows; band descriptions name the elements.
+
+    Read with GDAL (osgeo.gdal), which every QGIS ships; each row tile is read once, so GDAL's own
+    bounded block cache is all the caching needed.
+    """
 
     def __init__(self, path):
-        from ..errors import require
+        from ..raster_grid import open_raster
 
-        rasterio = require("rasterio", "reading the element stack")
         self.path = path
-        # Each row tile is read once: a small GDAL block cache is enough and keeps memory bounded.
-        self.env = rasterio.Env(GDAL_CACHEMAX=64)
-        self.env.__enter__()
-        try:
-            self.dataset = rasterio.open(path)
-        except Exception as exc:
-            self.env.__exit__(None, None, None)
-            raise JanjaInputError(f"The element stack {path} could not be opened as a raster ({exc}).") from exc
-        ds = self.dataset
-        self.names = [d or "" for d in ds.descriptions]
-        self.nrows, self.ncols = ds.height, ds.width
-        self.nodata = ds.nodata
-        t = ds.transform
-        self.cell_size = float(t.a)
-        self.square = abs(abs(t.a) - abs(t.e)) <= 1e-6 * abs(t.a) and t.b == 0 and t.d == 0
-        self.crs_wkt = ds.crs.to_wkt() if ds.crs else None
+        self.dataset = ds = open_raster(path, "element stack")
+        bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
+        self.names = [b.GetDescription() or "" for b in bands]
+        self.nrows, self.ncols = ds.RasterYSize, ds.RasterXSize
+        self.nodata = bands[0].GetNoDataValue() if bands else None
+        t = ds.GetGeoTransform()
+        self.geotransform = t
+        self.cell_size = float(t[1])
+        self.square = abs(abs(t[1]) - abs(t[5])) <= 1e-6 * abs(t[1]) and t[2] == 0 and t[4] == 0 and t[5] < 0
+        self.crs_wkt = ds.GetProjection() or None
 
     def grid(self):
         from ..raster_grid import Grid
 
-        t = self.dataset.transform
-        return Grid(float(t.c), float(t.f), float(t.a), self.ncols, self.nrows)
+        t = self.geotransform
+        return Grid(float(t[0]), float(t[3]), float(t[1]), self.ncols, self.nrows)
 
     def read(self, r0, r1, bands):
-        from rasterio.windows import Window
-
-        block = self.dataset.read([b + 1 for b in bands], window=Window(0, r0, self.ncols, r1 - r0)).astype(np.float32)
+        block = self.dataset.ReadAsArray(0, r0, self.ncols, r1 - r0, band_list=[b + 1 for b in bands])
+        if block is None:
+            raise JanjaInputError(f"Rows {r0}-{r1} of the element stack {self.path} could not be read (a damaged "
+                                  "or truncated file?). Krige or export the stack again.")
+        block = np.asarray(block, dtype=np.float32).reshape(len(bands), r1 - r0, self.ncols)
         if self.nodata is not None:
             block[block == np.float32(self.nodata)] = np.nan
         return block
 
     def close(self):
-        self.dataset.close()
-        self.env.__exit__(None, None, None)
+        self.dataset = None
 
     def __enter__(self):
         return self
