@@ -144,12 +144,12 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         colours = _colours(len(labels))
         breaks = [0.0] + [float(b) for b in result.breaks] + [1.0]
         breaks = [float(v) for v in np.maximum.accumulate(breaks)]
-        attach_style(context, self.OUTPUT, write_class_style(score_path, 1, breaks, labels, colours),
+        attach_style(context, score_path, write_class_style(score_path, 1, breaks, labels, colours),
                      self.post_processors)
         outputs[self.OUTPUT] = score_path
         if cls_path:
             qml = write_class_style(cls_path, 1, [k + 0.5 for k in range(len(labels) + 1)], labels, colours)
-            attach_style(context, self.CLASSES, qml, self.post_processors)
+            attach_style(context, cls_path, qml, self.post_processors)
             outputs[self.CLASSES] = cls_path
         if points is not None and parameters.get(self.OUTPUT_POINTS) is not None:
             sample_classes = an.values_at(result.classes.astype(float), result.grid, points.x, points.y)

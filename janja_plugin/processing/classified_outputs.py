@@ -40,5 +40,5 @@ def write_class_raster(path, band, classes, labels, name, keep_alive, context, o
     write_stack(path, [data], [name], grid, band.crs.toWkt())
     breaks = [i - 0.5 for i in range(len(labels) + 1)]
     qml = write_class_style(path, 1, breaks, list(labels))
-    attach_style(context, output_name, qml, keep_alive)
+    attach_style(context, path, qml, keep_alive)
     return path

@@ -29,7 +29,7 @@ from ..core.geostatistics import krige_pipeline
 from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
 from .base import JanjaAlgorithm, progress_callback
 from .layers import mask_cells_from, metric_crs_for, read_sample_points
-from .styling import attach_style, write_class_style
+from .styling import CallbackPostProcessor, add_band_layers, attach_processor, write_class_style
 
 TRANSFORMS = ["log", "none"]
 TRANSFORM_LABELS = ["Lognormal (krige log values, unbiased back-transform)", "None (krige raw values)"]
@@ -232,7 +232,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
             write_stack(log_out, bands, band_names, grid, crs_wkt, tags=tags)
             outputs[self.LOG_OUTPUT] = log_out
         feedback.setProgress(92)
-        self.style_outputs(context, results, out, var_out)
+        self.style_outputs(context, results, out, var_out, settings.transform)
 
         if parameters.get(self.CV_TABLE) is not None:
             outputs[self.CV_TABLE] = self.write_cv_table(parameters, context, results, points, crs, source)
@@ -265,12 +265,19 @@ class KrigeAlgorithm(JanjaAlgorithm):
         mask = self.parameterAsSource(parameters, self.MASK, context)
         return None if mask is None else mask_cells_from(mask, crs, grid, context)
 
-    def style_outputs(self, context, results, out, var_out):
-        for path, key, output_id in ((out, "prediction", self.OUTPUT), (var_out, "variance", self.VARIANCE)):
-            breaks, labels = krige_pipeline.style_classes(getattr(results[0], key))
-            if len(breaks) >= 2:
-                qml = write_class_style(path, 1, breaks, labels)
-                attach_style(context, output_id, qml, self.post_processors)
+    def style_outputs(self, context, results, out, var_out, transform="log"):
+        """Sidecar .qml (band 1) for qgis_process; in QGIS, one styled layer per element in a group."""
+        for path, key, group in ((out, "prediction", "Kriged elements"), (var_out, "variance", "Kriging variance")):
+            bands = []
+            for i, r in enumerate(results, start=1):
+                label, unit, var_label, var_unit = krige_pipeline.layer_names(r.name, transform)
+                name, u = (label, unit) if key == "prediction" else (var_label, var_unit)
+                breaks, labels = krige_pipeline.style_classes(getattr(r, key), u)
+                bands.append((i, name, breaks, labels))
+            if len(bands[0][2]) >= 2:
+                write_class_style(path, 1, bands[0][2], bands[0][3])
+            attach_processor(context, path, CallbackPostProcessor(
+                lambda layer, project, g=group, b=bands: add_band_layers(layer, project, g, b)), self.post_processors)
 
     def write_cv_table(self, parameters, context, results, points, crs, source):
         fields = QgsFields()

@@ -95,7 +95,7 @@ class RobustMahalanobisAlgorithm(JanjaAlgorithm):
                 d = result.distances[np.isfinite(result.distances)]
                 breaks = [float(d.min()), result.cutoff, float(max(d.max(), result.cutoff * 1.0001))]
                 qml = write_class_style(out, 1, breaks, ["background", "multivariate outlier"])
-                attach_style(context, self.OUTPUT_RASTER, qml, self.post_processors)
+                attach_style(context, out, qml, self.post_processors)
                 outputs[self.OUTPUT_RASTER] = out
         feedback.pushInfo(f"{result.n_used} rows scored, {int(np.sum(result.outliers))} above the cutoff "
                           f"{result.cutoff:.3g}; {result.n_left_out} left out (a missing or non-positive part)")

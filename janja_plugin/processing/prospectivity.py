@@ -31,7 +31,7 @@ from ..core.inference import prospectivity as pr
 from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm
 from .layers import mask_cells_from, read_sample_points
-from .styling import attach_style, write_class_style
+from .styling import CallbackPostProcessor, attach_processor, attach_style, write_class_style
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -160,19 +160,21 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
         pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
         breaks = [0.0, result.thresholds["moderate"], result.thresholds["high"], 1.0]
-        labels = [f"low (< {breaks[1]:.2f})", f"moderate ({breaks[1]:.2f}–{breaks[2]:.2f})",
-                  f"high (≥ {breaks[2]:.2f})"]
-        attach_style(context, self.PROBABILITY, write_class_style(prob_path, 1, breaks, labels,
-                                                                  ["#2c7bb6", "#ffffbf", "#d7191c"]),
-                     self.post_processors)
+        labels = probability_labels(breaks)
+        colours = ["#2c7bb6", "#ffffbf", "#d7191c"]
+        attach_style(context, prob_path, write_class_style(prob_path, 1, breaks, labels, colours),
+                     self.post_processors, name="Prospectivity: probability of the prospective class (0–1)")
         outputs[self.PROBABILITY] = prob_path
         if cls_path:
-            qml = write_class_style(cls_path, 1, [0.5, 1.5, 2.5, 3.5], ["low", "moderate", "high"],
-                                    ["#2c7bb6", "#ffffbf", "#d7191c"])
-            attach_style(context, self.CLASSES, qml, self.post_processors)
+            class_labels = [f"{i + 1} {label}" for i, label in enumerate(labels)]
+            qml = write_class_style(cls_path, 1, [0.5, 1.5, 2.5, 3.5], class_labels, colours)
+            attach_style(context, cls_path, qml, self.post_processors, name="Prospectivity classes")
             outputs[self.CLASSES] = cls_path
         if parameters.get(self.TARGETS) is not None:
             outputs[self.TARGETS] = self.write_targets(parameters, context, result, crs)
+            attach_processor(context, outputs[self.TARGETS],
+                             CallbackPostProcessor(lambda layer, project: style_targets(layer)),
+                             self.post_processors)
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         if report:
             rep = HtmlReport("Prospectivity report")
@@ -253,3 +255,28 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         return dest
 
 
+
+
+def probability_labels(breaks):
+    """Legend entries that say what the numbers are: a probability between 0 and 1."""
+    lo, mid, hi = breaks[1], breaks[2], breaks[3]
+    return [f"low: probability < {lo:.2f}", f"moderate: {lo:.2f} ≤ probability < {mid:.2f}",
+            f"high: {mid:.2f} ≤ probability ≤ {hi:.2f}"]
+
+
+def style_targets(layer):
+    """Target areas: one legend entry per area ('Area I: 2.5 km², mean probability 0.91'), red outlines."""
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsFillSymbol, QgsRendererCategory
+
+    from ..core.reporting.units import area_km2
+
+    categories = []
+    features = sorted(layer.getFeatures(), key=lambda f: f["rank"])
+    for i, f in enumerate(features):
+        symbol = QgsFillSymbol.createSimple({
+            "color": "255,0,0,0" if i else "215,25,28,60", "outline_color": "#a50026",
+            "outline_width": "0.8" if i < 3 else "0.4"})
+        categories.append(QgsRendererCategory(
+            f["name"], symbol, f"{f['name']}: {area_km2(f['area_km2'])}, mean probability {f['mean_prob']:.2f}"))
+    layer.setRenderer(QgsCategorizedSymbolRenderer("name", categories))
+    layer.setName("Target areas (ranked by mean probability)")

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import JanjaInputError
+from ..reporting import units
 from ..reporting.classify import percentile_breaks
 from ..reporting.report import HtmlReport
 from ..reporting.svgplot import chart
@@ -195,11 +196,26 @@ def summary_line(r):
             f"MSSE {r.cv_summary['mean_squared_zscore']:.3g}")
 
 
-def style_classes(band):
-    """Percentile class breaks and labels for a prediction band."""
+def style_classes(band, unit=None):
+    """Percentile class breaks and legend labels with the unit ('P90–P95: 12.5–31 ppb') for a band."""
     breaks, pcts = percentile_breaks(band)
-    labels = [f"P{pcts[i]}–P{pcts[i + 1]}: {breaks[i]:.3g} – {breaks[i + 1]:.3g}" for i in range(len(breaks) - 1)]
+    suffix = f" {unit}" if unit else ""
+    labels = [f"P{pcts[i]}–P{pcts[i + 1]}: {units.number(breaks[i])}–{units.number(breaks[i + 1])}{suffix}"
+              for i in range(len(breaks) - 1)]
     return breaks, labels
+
+
+def layer_names(name, transform):
+    """Map layer names for an element's prediction and variance bands: 'Au (ppb)', 'Au variance (ln ppb)²'."""
+    element, unit = units.element_and_unit(name)
+    label = units.element_label(name)
+    if transform == "log":
+        variance = f"{element} kriging variance (of ln values, unitless)"
+        variance_unit = "(ln units)²"
+    else:
+        variance = f"{element} kriging variance ({unit}²)" if unit else f"{element} kriging variance"
+        variance_unit = f"{unit}²" if unit else None
+    return label, unit, variance, variance_unit
 
 
 def stack_tags(results, settings):
