@@ -1,10 +1,36 @@
 """What every janja algorithm shares: error translation, progress/cancel bridging, groups."""
 
+import functools
+import html
+
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 
 from ..core.errors import JanjaInputError, MissingDependencyError
 from ..core.geostatistics.kriging import KrigingCancelled
 from ..core.inference.windows import Cancelled as WindowsCancelled
+
+# What a geologist types into the toolbox search box, per group (QGIS matches words against tags too).
+SEARCH_TAGS = {
+    "interpolation": ["kriging", "krige", "interpolation", "geostatistics", "variogram", "ordinary kriging",
+                      "lognormal", "raster stack", "cross-validation", "geochemistry"],
+    "anomalies": ["anomaly", "anomalies", "threshold", "background", "fractal", "concentration-area", "C-A",
+                  "outlier", "Mahalanobis", "geochemistry"],
+    "prospectivity": ["prospectivity", "mineral prospectivity", "targeting", "targets", "classifier", "ONNX",
+                      "deep learning", "anomaly", "anomaly score"],
+    "evaluation": ["ROC", "AUC", "success rate", "prediction-area", "P-A plot", "evaluation", "validation",
+                   "deposits"],
+}
+
+
+def _escaped_help(method):
+    """The help panel reads shortHelpString as HTML: '<0.5' would start a tag and hide the paragraph."""
+
+    @functools.wraps(method)
+    def wrapper(self):
+        return html.escape(method(self), quote=False)
+
+    wrapper.escaped = True
+    return wrapper
 
 
 class JanjaAlgorithm(QgsProcessingAlgorithm):
@@ -12,6 +38,12 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
 
     GROUP_ID = "samples"
     GROUP = "Samples"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("shortHelpString")
+        if own is not None and not getattr(own, "escaped", False):
+            cls.shortHelpString = _escaped_help(own)
 
     def __init__(self):
         super().__init__()
@@ -24,7 +56,7 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP_ID
 
     def tags(self):
-        return ["janja", "geochemistry", "exploration", self.name()]
+        return ["janja", "geochemistry", "exploration", self.name(), *SEARCH_TAGS.get(self.GROUP_ID, [])]
 
     def helpUrl(self):
         return "https://example.org/janja-plugin#algorithms"

@@ -10,7 +10,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDistance,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -80,9 +79,9 @@ class EvaluateAlgorithm(JanjaAlgorithm):
             self.CENSORED, "Below-detection concentrations", CENSORING_LABELS, defaultValue=0))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.DEPOSITS, "Known deposits / occurrences", [QgsProcessing.TypeVectorPoint]))
-        self.addParameter(QgsProcessingParameterDistance(
-            self.MIN_DISTANCE, "Negatives at least this far from every deposit (sample protocol)", 5000.0,
-            minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_DISTANCE, "Negatives at least this far from every deposit, in metres (sample protocol)",
+            QgsProcessingParameterNumber.Double, 5000.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.DRAWS, "Number of negative draws (sample protocol)", QgsProcessingParameterNumber.Integer, 20,
             minValue=1))

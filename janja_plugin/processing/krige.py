@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterCrs,
-    QgsProcessingParameterDistance,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSink,
@@ -112,9 +111,10 @@ class KrigeAlgorithm(JanjaAlgorithm):
             type=QgsProcessingParameterField.Any, allowMultiple=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.TRANSFORM, "Transform", options=TRANSFORM_LABELS, defaultValue=0))
-        self.addParameter(QgsProcessingParameterDistance(
-            self.CELL_SIZE, "Cell size (0 = about 200 cells across the extent)", defaultValue=0.0,
-            minValue=0.0, parentParameterName=self.INPUT))
+        # A plain number: a distance parameter bound to a geographic layer shows "250 degrees" (issue 14)
+        self.addParameter(QgsProcessingParameterNumber(
+            self.CELL_SIZE, "Cell size in metres (0 = about 200 cells across the extent)",
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.NEIGHBOURS, "Nearest samples per cell (0 = all samples, global kriging)",
             QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))

@@ -65,6 +65,17 @@ class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
     def createInstance(self):
         return WorkflowAlgorithm()
 
+    def tags(self):
+        from .base import SEARCH_TAGS
+
+        return ["janja", "workflow", "model", *SEARCH_TAGS["interpolation"], *SEARCH_TAGS["prospectivity"],
+                *SEARCH_TAGS["evaluation"]]
+
+    def shortHelpString(self):
+        import html
+
+        return html.escape(super().shortHelpString() or "", quote=False)
+
     def displayName(self):  # the id stays janja:workflow (the model's name)
         return "Whole workflow: krige → prospectivity → evaluate"
 
