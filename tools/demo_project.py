@@ -213,8 +213,25 @@ def build_project(out_dir, deposits=DEPOSITS, samples=SAMPLES, title="Janja work
         node.setItemVisibilityChecked(visible)
     stack = next((layer for layer, _ in added if layer.name().startswith("Prospectivity probability")), added[-1][0])
     project.setCrs(stack.crs())
+    # Written headless, the project has no map canvas state: without a default view it opens at 1:1 on an
+    # empty canvas. The survey is the kriged grid (samples plus margin).
+    project.viewSettings().setDefaultViewExtent(survey_extent(added, stack.crs(), project))
     project.write(str(out_dir / PROJECT))
     return project
+
+
+def survey_extent(layers, crs, project):
+    """The extent of the raster outputs (else of every layer) in `crs`, grown by 2 %, as the opening view."""
+    from qgis.core import QgsCoordinateTransform, QgsRasterLayer, QgsRectangle, QgsReferencedRectangle
+
+    rasters = [layer for layer, _ in layers if isinstance(layer, QgsRasterLayer)]
+    extent = QgsRectangle()
+    extent.setMinimal()
+    for layer in rasters or [layer for layer, _ in layers]:
+        transform = QgsCoordinateTransform(layer.crs(), crs, project.transformContext())
+        extent.combineExtentWith(transform.transformBoundingBox(layer.extent()))
+    extent.scale(1.02)
+    return QgsReferencedRectangle(extent, crs)
 
 
 def legend_items(layer, limit=8):
