@@ -60,6 +60,20 @@ def gdal_module(purpose):
     return require("osgeo.gdal", purpose)
 
 
+def crs_name(crs):
+    """'EPSG:32750 (WGS 84 / UTM zone 50S)' for a report; the WKT's own name when it has no EPSG code."""
+    if not crs:
+        return "unknown CRS"
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    if srs.SetFromUserInput(str(crs)) != 0:
+        return "unknown CRS"
+    srs.AutoIdentifyEPSG()
+    code, name = srs.GetAuthorityCode(None), srs.GetName() or "unnamed CRS"
+    return f"EPSG:{code} ({name})" if code else name
+
+
 def open_raster(path, what):
     """A read-only GDAL dataset, or a JanjaInputError naming `what` and GDAL's reason."""
     gdal = gdal_module(f"reading the {what}")

@@ -217,12 +217,16 @@ def concentration_number(values, n_levels=DEFAULT_LEVELS, n_segments=None, **kwa
 def report_section(report, result, element=""):
     """Log–log curve with the fitted segments, the segments table and the BIC per segment count."""
     from ..reporting.svgplot import chart
+    from ..reporting.units import element_and_unit, element_label, number
 
+    unit = element_and_unit(element)[1] if element else None
+    element = element_label(element) if element else element
     name = "Concentration–area" if result.kind == "C-A" else "Concentration–number"
     report.heading(f"{name} ({result.kind}){f' — {element}' if element else ''}")
     report.paragraph(
         f"{result.n_segments} segment(s) chosen by {result.chosen_by}; thresholds: "
-        + (", ".join(f"{t:.4g}" for t in result.thresholds) or "none (a single population)") + ". "
+        + (", ".join(number(t, 4) + (f" {unit}" if unit else "") for t in result.thresholds)
+           or "none (a single population)") + ". "
         + " ".join(result.notes)
     )
     series = [{"x": result.levels, "y": result.sizes, "label": "curve", "style": "points", "colour": "#555555"}]

@@ -144,7 +144,9 @@ def all_thresholds(values, k=DEFAULT_K, percentiles=DEFAULT_PERCENTILES, log10=T
 def report_section(report, results, element="", values=None):
     """Add a thresholds table (one row per threshold of every method) and a histogram-like chart."""
     from ..reporting.svgplot import chart
+    from ..reporting.units import element_label
 
+    element = element_label(element) if element else element
     report.heading(f"Anomaly thresholds{f' — {element}' if element else ''}")
     rows = []
     for res in results.values():

@@ -191,9 +191,9 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
 def summary_line(r):
     c = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
     f = r.fit
-    return (f"{r.name}: {r.n_locations} locations ({c}); {f.model} nugget {f.nugget:.4g}, partial sill "
-            f"{f.psill:.4g}, range {f.range:.4g} m; LOO RMSE {r.cv_summary['rmse']:.4g}, "
-            f"MSSE {r.cv_summary['mean_squared_zscore']:.3g}")
+    return (f"{r.name}: {r.n_locations} locations ({c}); {f.model} nugget {units.number(f.nugget, 4)}, partial "
+            f"sill {units.number(f.psill, 4)}, range {units.distance(f.range)}; LOO RMSE "
+            f"{units.number(r.cv_summary['rmse'], 4)}, MSSE {units.number(r.cv_summary['mean_squared_zscore'], 3)}")
 
 
 def style_classes(band, unit=None):
@@ -240,18 +240,23 @@ def write_report(results, settings, path, crs_name, grid):
     )
     rep.heading("Summary")
     rep.table(
-        ["element", "locations", "merged groups", "model", "nugget", "partial sill", "range (m)",
+        ["element", "locations", "merged groups", "model", "nugget", "partial sill", "range",
          "LOO mean error", "LOO RMSE", "LOO MSSE"],
-        [[r.name, r.n_locations, r.n_merged_groups, r.fit.model, r.fit.nugget, r.fit.psill, r.fit.range,
-          r.cv_summary["mean_error"], r.cv_summary["rmse"], r.cv_summary["mean_squared_zscore"]]
+        [[units.element_label(r.name), r.n_locations, r.n_merged_groups, r.fit.model, r.fit.nugget, r.fit.psill,
+          units.distance(r.fit.range), r.cv_summary["mean_error"], r.cv_summary["rmse"],
+          r.cv_summary["mean_squared_zscore"]]
          for r in results],
     )
     rep.paragraph(f"Variogram and cross-validation figures are on the {scale}. MSSE (mean squared "
                   "standardised error) near 1 means the kriging variance describes the errors well.", "note")
     for r in results:
-        rep.heading(r.name)
+        rep.heading(units.element_label(r.name))
         rep.table(["value kind", "count"], [[k, v] for k, v in r.counts.items()])
-        rep.table(["statistic", "value"], [[k, v] for k, v in r.stats.items()])
+        unit = units.element_and_unit(r.name)[1]
+        no_unit = ("n", "n_measured", "mean_log10", "sd_log10")
+        rep.table(["statistic", "value"],
+                  [[k, v if k in no_unit or not isinstance(v, float) else units.concentration(v, unit, 4)]
+                   for k, v in r.stats.items()])
         ev, f = r.experimental, r.fit
         h = np.linspace(0, ev.cutoff, 100)
         vario = chart(
@@ -267,7 +272,7 @@ def write_report(results, settings, path, crs_name, grid):
             title=f"{r.name} leave-one-out", xlabel=f"observed ({scale})", ylabel=f"predicted ({scale})")
         rep.charts([vario, scatter])
         fit_rows = [["method", f.method], ["model", f.model], ["nugget", f.nugget], ["partial sill", f.psill],
-                    ["range (m)", f.range], ["anisotropy angle", f.anisotropy_angle],
+                    ["range", units.distance(f.range)], ["anisotropy angle (° from north)", f.anisotropy_angle],
                     ["anisotropy ratio", f.anisotropy_ratio],
                     ["weighted SSE (N/h²)", f.weighted_sse if f.weighted_sse is not None else "n/a"]]
         rep.table(["variogram", ""], fit_rows)
@@ -277,7 +282,7 @@ def write_report(results, settings, path, crs_name, grid):
                 "(weights N_j/h_j²), but nugget and partial sill are solved exactly for each range and the "
                 "range is searched globally, so no starting values are needed; gstat iterates from starting "
                 "values and may stop at a local minimum. On Meuse log(zinc) both give nugget 0.0507, partial "
-                "sill 0.5906, range 897 m (ours 897.006, weighted SSE 1.5e-9 lower).", "note")
+                "sill 0.5906, range 897 m (ours 897.006, weighted SSE lower by 1.5 × 10⁻⁹).", "note")
         rep.table(["experimental variogram: pairs", "distance (m)", "semivariance"],
                   [[int(n), float(d), float(g)] for n, d, g in zip(ev.np, ev.dist, ev.gamma)])
         rep.table(["cross-validation", ""], [[k, v] for k, v in r.cv_summary.items()])

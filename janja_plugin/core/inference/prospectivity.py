@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import JanjaInputError
-from ..raster_grid import write_stack
+from ..raster_grid import crs_name, write_stack
+from ..reporting import units
 from ..reporting.svgplot import chart
 from . import model_card as mc
 from . import windows as wn
@@ -259,18 +260,23 @@ def report_section(report, result):
     )
     t = result.thresholds
     counts = [int((result.classes == k).sum()) for k in (3, 2, 1)]
+    cell_km2 = result.grid.cell ** 2 / 1e6
     report.table(
-        ["Class", "Probability", "Cells", "Share"],
-        [["high", f">= {t['high']:g}", counts[0], _share(counts[0], p.size)],
-         ["moderate", f"{t['moderate']:g} - {t['high']:g}", counts[1], _share(counts[1], p.size)],
-         ["low", f"< {t['moderate']:g}", counts[2], _share(counts[2], p.size)]],
+        ["Class", "Probability (0–1)", "Cells", "Area", "Share"],
+        [["high", f"≥ {t['high']:.2f}", counts[0], units.area_km2(counts[0] * cell_km2), _share(counts[0], p.size)],
+         ["moderate", f"{t['moderate']:.2f} – {t['high']:.2f}", counts[1], units.area_km2(counts[1] * cell_km2),
+          _share(counts[1], p.size)],
+         ["low", f"< {t['moderate']:.2f}", counts[2], units.area_km2(counts[2] * cell_km2),
+          _share(counts[2], p.size)]],
     )
-    report.paragraph(f"Thresholds set by: {t['method']}.", css_class="note")
+    report.paragraph(f"Thresholds set by: {t['method']}. Cells are {units.distance(result.grid.cell)} square.",
+                     css_class="note")
     if result.targets:
         report.table(
-            ["Target", "Cells", "Area (km²)", "Mean probability", "Max probability", "Centre x", "Centre y"],
-            [[a.name, a.n_cells, a.area_km2, a.mean_probability, a.max_probability, round(a.x, 1), round(a.y, 1)]
-             for a in result.targets],
+            ["Target", "Cells", "Area", "Mean probability", "Max probability",
+             f"Centre (easting / northing, m, {crs_name(result.crs_wkt)})"],
+            [[a.name, a.n_cells, units.area_km2(a.area_km2), f"{a.mean_probability:.2f}",
+              f"{a.max_probability:.2f}", units.coordinate(a.x, a.y)] for a in result.targets],
         )
     for note in result.notes:
         report.paragraph(note, css_class="note")

@@ -12,8 +12,11 @@ th{background:#eee}td:first-child,th:first-child{text-align:left}.charts svg{mar
 
 
 def _cell(value):
+    """Floats as plain decimals with 4 significant figures (0.0000308, 84,360), never 3.08e-05."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        from .units import number
+
+        return number(value, 4)
     return html.escape(str(value))
 
 

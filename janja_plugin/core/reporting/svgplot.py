@@ -1,6 +1,10 @@
 """Minimal SVG charts for the HTML reports (scatter, lines, log axes), without matplotlib.
 
 Reports must open anywhere, offline, from a single file: inline SVG does that with no dependency.
+Kept instead of matplotlib (which QGIS ships): the charts here are a few curves and scatters, the SVG is
+exact and small, needs no backend or font cache at run time, and the tests can read its text (tick labels).
+A curve with one vertex per raster cell is thinned to what the pixels can show (corners kept, then at
+most the first/min/max/last vertex per pixel column), so a 400,000-cell curve costs kilobytes, not MB.
 """
 
 import html
@@ -9,6 +13,21 @@ import math
 import numpy as np
 
 PALETTE = ["#2c7bb6", "#d7191c", "#1a9641", "#fdae61", "#7b3294", "#555555"]
+
+
+def _log_ticks(lo, hi):
+    """Ticks of a log10 axis at readable values: decades, or 1-2-5 within them when the range is short."""
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        return [lo]
+    decades = range(math.floor(lo), math.ceil(hi) + 1)
+    for mults in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7)):
+        ticks = [d + math.log10(m) for d in decades for m in mults if lo <= d + math.log10(m) <= hi]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) > 8:
+        step = math.ceil(len(ticks) / 8)
+        ticks = ticks[::step]
+    return ticks or [lo]
 
 
 def _ticks(lo, hi, n=5):
@@ -24,7 +43,43 @@ def _ticks(lo, hi, n=5):
 
 
 def _fmt(v):
-    return f"{v:.3g}"
+    """0.03, 1,250, 0.5: plain decimals (a log axis must not read 3.16e-05)."""
+    from .units import number
+
+    return number(round(v, 12), 3)
+
+
+def _thin_line(px, py, max_points):
+    """Vertices of a screen polyline that draw the same picture: collinear ones dropped, then at most the
+    first, lowest, highest and last vertex of each pixel column."""
+    if px.size <= 3:
+        return px, py
+    keep = np.ones(px.size, bool)
+    dx1, dy1 = px[1:-1] - px[:-2], py[1:-1] - py[:-2]
+    dx2, dy2 = px[2:] - px[1:-1], py[2:] - py[1:-1]
+    # exactly collinear (up to rounding): the straight runs of a step curve between two deposits
+    keep[1:-1] = np.abs(dx1 * dy2 - dy1 * dx2) > 1e-9 * np.hypot(dx1, dy1) * np.hypot(dx2, dy2)
+    px, py = px[keep], py[keep]
+    if px.size <= max_points:
+        return px, py
+    column = np.floor(px).astype(np.int64)
+    starts = np.r_[0, np.nonzero(np.diff(column))[0] + 1]
+    ends = np.r_[starts[1:], px.size]
+    picks = []
+    for a, b in zip(starts, ends):
+        seg = py[a:b]
+        picks.extend(sorted({a, a + int(np.argmin(seg)), a + int(np.argmax(seg)), b - 1}))
+    idx = np.asarray(picks)
+    return px[idx], py[idx]
+
+
+def _thin_points(px, py):
+    """Scatter points that fall on the same half pixel are drawn once."""
+    if px.size <= 2000:
+        return px, py
+    _, idx = np.unique(np.round(np.c_[px, py] * 2), axis=0, return_index=True)
+    idx = np.sort(idx)
+    return px[idx], py[idx]
 
 
 def chart(series, title="", xlabel="", ylabel="", logx=False, logy=False, width=520, height=340):
@@ -74,11 +129,11 @@ def chart(series, title="", xlabel="", ylabel="", logx=False, logy=False, width=
         f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="white" stroke="#999"/>',
         f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="13">{html.escape(title)}</text>',
     ]
-    for t in _ticks(x0, x1):
+    for t in (_log_ticks(x0, x1) if logx else _ticks(x0, x1)):
         label = _fmt(10**t) if logx else _fmt(t)
         out.append(f'<line x1="{sx(t):.1f}" y1="{top + ph}" x2="{sx(t):.1f}" y2="{top + ph + 4}" stroke="#333"/>')
         out.append(f'<text x="{sx(t):.1f}" y="{top + ph + 16}" text-anchor="middle">{label}</text>')
-    for t in _ticks(y0, y1):
+    for t in (_log_ticks(y0, y1) if logy else _ticks(y0, y1)):
         label = _fmt(10**t) if logy else _fmt(t)
         out.append(f'<line x1="{left - 4}" y1="{sy(t):.1f}" x2="{left}" y2="{sy(t):.1f}" stroke="#333"/>')
         out.append(f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" text-anchor="end">{label}</text>')
@@ -90,13 +145,16 @@ def chart(series, title="", xlabel="", ylabel="", logx=False, logy=False, width=
         f"{html.escape(ylabel)}</text>"
     )
     for i, (s, x, y, colour) in enumerate(prepared):
+        px, py = sx(x), sy(y)
         if s.get("style", "points") == "line" and x.size > 1:
-            pts = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(x, y))
+            px, py = _thin_line(px, py, 4 * pw)
+            pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
             out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
         else:
+            px, py = _thin_points(px, py)
             out.extend(
-                f'<circle cx="{sx(a):.1f}" cy="{sy(b):.1f}" r="2.5" fill="{colour}" fill-opacity="0.7"/>'
-                for a, b in zip(x, y)
+                f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{colour}" fill-opacity="0.7"/>'
+                for a, b in zip(px, py)
             )
         if s.get("label"):
             ly = top + 14 + 14 * i
