@@ -122,3 +122,56 @@ def test_class_raster_from_the_toolbox_is_styled(clean_project, tmp_path):
     kind, band, labels = legend(layer)
     assert (kind, band, len(labels)) == ("singlebandpseudocolor", 1, 3)
     del layer
+
+
+def small_model():
+    """krige -> thresholds as a graphical model, outputs exposed as model outputs (as janja:workflow does)."""
+    from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                           QgsProcessingModelChildParameterSource, QgsProcessingModelOutput,
+                           QgsProcessingModelParameter, QgsProcessingParameterFeatureSource)
+
+    model = QgsProcessingModelAlgorithm("styles_model", "tests")
+    model.addModelParameter(QgsProcessingParameterFeatureSource("samples", "Samples"),
+                            QgsProcessingModelParameter("samples"))
+
+    def child(cid, alg, params, outputs):
+        c = QgsProcessingModelChildAlgorithm(alg)
+        c.setChildId(cid)
+        for key, source in params.items():
+            c.addParameterSources(key, [source])
+        outs = {}
+        for output, name in outputs.items():
+            o = QgsProcessingModelOutput(name, name)
+            o.setChildId(cid)
+            o.setChildOutputName(output)
+            outs[name] = o
+        c.setModelOutputs(outs)
+        model.addChildAlgorithm(c)
+
+    static = QgsProcessingModelChildParameterSource.fromStaticValue
+    child("krige", "janja:krige", {
+        "INPUT": QgsProcessingModelChildParameterSource.fromModelParameter("samples"),
+        "FIELDS": static(["Au_ppm", "Cu_ppm"]), "CELL_SIZE": static(2000.0), "NEIGHBOURS": static(16),
+        "CV_TABLE": static(None), "REPORT": static(None)}, {"OUTPUT": "elements", "VARIANCE": "variance"})
+    child("thresholds", "janja:thresholds", {
+        "RASTER": QgsProcessingModelChildParameterSource.fromChildOutput("krige", "OUTPUT"), "BAND": static(1),
+        "METHOD": static(3), "PERCENTILES": static("50,90"), "REPORT": static(None)},
+        {"OUTPUT_RASTER": "classes"})
+    return model
+
+
+def test_a_model_run_loads_the_same_styled_layers(clean_project, tmp_path):
+    import processing
+
+    model = small_model()
+    processing.runAndLoadResults(model, {
+        "samples": f"{GPKG}|layername=samples", "krige:elements": str(tmp_path / "e.tif"),
+        "krige:variance": str(tmp_path / "v.tif"), "thresholds:classes": str(tmp_path / "c.tif")})
+    layers = project_layers()
+    assert legend(layers["Au (ppm)"][0])[:2] == ("singlebandpseudocolor", 1)
+    assert legend(layers["Cu (ppm)"][0])[:2] == ("singlebandpseudocolor", 2)
+    assert layers["Au (ppm)"][1] == "Kriged elements"
+    rasters = [lyr for lyr, _, _ in layers.values() if lyr.type() == lyr.RasterLayer]
+    assert len(rasters) == 7 and all(legend(lyr)[0] == "singlebandpseudocolor" for lyr in rasters), \
+        {n: legend(lyr)[0] for n, (lyr, _, _) in layers.items()}
+    del layers, rasters, model
