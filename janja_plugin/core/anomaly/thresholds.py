@@ -200,10 +200,11 @@ def percentile_thresholds(values, percentiles=DEFAULT_PERCENTILES, censored=None
     low = pos < n_censored
     if low.any():
         share = 100.0 * n_censored / n
+        lowest = math.ceil(1000.0 * n_censored / (n - 1)) / 10.0  # smallest p whose rank is measured
         raise JanjaInputError(
             f"Percentile P{p[int(np.argmax(low))]:g} falls among the below-detection samples ({n_censored} of "
-            f"{n}, {share:.1f} %, are below detection, so their order is unknown). Ask for percentiles above "
-            f"{math.ceil(share + 1e-9):g}, or use median + k·MAD, which uses the measured values only."
+            f"{n}, {share:.1f} %, are below detection, so their order is unknown). Ask for percentiles of at "
+            f"least {lowest:g}, or use median + k·MAD, which uses the measured values only."
         )
     t = np.interp(pos - n_censored, np.arange(m.size), m)
     names = [f"P{q:g}" for q in p]
