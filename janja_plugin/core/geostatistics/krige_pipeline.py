@@ -263,11 +263,13 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
     kwargs = {"neighbours": settings.neighbours or None, "search_radius": settings.search_radius}
     results = []
     names = list(raw_columns)
+    # every field is parsed and checked before the first is kriged: a refusal comes at once, not late
+    prepared = {name: prepare_element(name, x, y, raw_columns[name], settings, flags.get(name)) for name in names}
     for i, name in enumerate(names):
         def part(fraction, i=i):
             return progress((i + fraction) / len(names)) if progress else False
 
-        parsed, merged, mx, my, mz = prepare_element(name, x, y, raw_columns[name], settings, flags.get(name))
+        parsed, merged, mx, my, mz = prepared[name]
         warnings_here = [w for w in [censoring_warning(name, parsed.counts)] if w]
         z_t = np.log(mz) if settings.transform == "log" else mz
         ev, model = fit_model(name, mx, my, z_t, settings)
