@@ -160,8 +160,8 @@ class KrigeAlgorithm(JanjaAlgorithm):
                 self.DETECTION_LIMITS, "Stated detection limits for zeros and flag-only '<' values, e.g. "
                 "Zr_ppm=1, Th_ppm=0.5", optional=True),
             QgsProcessingParameterBoolean(
-                self.NEGATIVE_CODES, "Negative values are detection-limit codes (-0.5 = <0.5) even without "
-                "the log transform", defaultValue=False),
+                self.NEGATIVE_CODES, "Negative values and zeros are below-detection codes (-0.5 = <0.5) even "
+                "without the log transform", defaultValue=False),
             QgsProcessingParameterNumber(self.DUPLICATE_TOLERANCE,
                                          "Merge samples closer than (metres)",
                                          QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
