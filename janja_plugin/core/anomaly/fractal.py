@@ -162,9 +162,9 @@ def fractal_curve(values, kind, cell_area=1.0, n_levels=DEFAULT_LEVELS, n_segmen
     if n_censored and v.size < MIN_MEASURED:
         raise JanjaInputError(
             f"The {kind} curve uses measured values only, but only {v.size} sample(s) are measured and "
-            f"{n_censored} are below detection; it needs at least {MIN_MEASURED}. Every other sample is "
-            "background at its detection limit: there is no curve to fit. Choose an element with more "
-            "detections."
+            f"{n_censored} are below detection; it needs at least {MIN_MEASURED}. Below-detection samples "
+            "are background by construction, and too few are measured to set a threshold: choose an element "
+            "with more detections, or a laboratory method with a lower detection limit."
         )
     if v.size == 0:
         raise JanjaInputError(f"The {kind} curve got no valid values (all nodata/NaN). Check the band or field.")

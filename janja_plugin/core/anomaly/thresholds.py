@@ -111,9 +111,9 @@ def _too_few(method, n_ok, n_censored):
         if n_ok < MIN_MEASURED:
             raise JanjaInputError(
                 f"The {method} threshold uses measured values only, but only {n_ok} sample(s) are measured and "
-                f"{n_censored} are below detection; it needs at least {MIN_MEASURED}. Every sample of this "
-                "field is background at its detection limit: there is no threshold to compute. Choose an "
-                "element with more detections."
+                f"{n_censored} are below detection; it needs at least {MIN_MEASURED}. Below-detection samples "
+                "are background by construction, and too few are measured to set a threshold: choose an element "
+                "with more detections, or a laboratory method with a lower detection limit."
             )
     elif n_ok < MIN_VALUES:
         raise JanjaInputError(
