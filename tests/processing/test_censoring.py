@@ -71,7 +71,7 @@ def classes_of(path, field="class"):
     out = QgsVectorLayer(path, "c", "ogr")
     got = [(f["raw"] if "raw" in f.fields().names() else None, f[field]) for f in out.getFeatures()]
     del out
-    return got
+    return [(raw, None if c is None or getattr(c, "isNull", lambda: False)() else c) for raw, c in got]
 
 
 def run(alg, params, feedback=None):
@@ -293,3 +293,45 @@ def test_krige_warns_on_a_mostly_censored_field(qgis_app, tmp_path):
         log)
     assert "WARNING Element 'Au' is 85.0 % censored (85 of 100 samples below detection)" in log.text()
     assert "85.0 % censored" in (tmp_path / "r.html").read_text()
+
+
+# --- the import, as the anomaly algorithms see it ---------------------------------------------------
+
+def test_import_reads_decimal_commas_and_missing_codes(qgis_app, tmp_path):
+    raw = [f"{v:.2f}".replace(".", ",") for v in np.geomspace(1, 30, 40)] + ["-9999", "", "NA", "<0,5"]
+    src = write_points(tmp_path / "au.gpkg", {"raw": raw})
+    log = Log()
+    result = run("janja:thresholds", {"POINTS": src, "FIELD": "raw", "METHOD": 1,
+                                      "OUTPUT_POINTS": str(tmp_path / "c.gpkg"), "REPORT": None}, log)
+    got = dict(classes_of(result["OUTPUT_POINTS"]))
+    assert got["-9999"] is None and got["NA"] is None and got["<0,5"] == 0
+    assert "raw: measured 40, below_dl 1, missing 3" in log.text()
+
+
+def test_import_refuses_a_text_column_with_a_sentence(qgis_app, tmp_path):
+    raw = [f"S-{i:04d}" for i in range(50)] + ["12", "15"]
+    src = write_points(tmp_path / "ids.gpkg", {"raw": raw})
+    message = processing_error("janja:fractal", {"POINTS": src, "FIELD": "raw",
+                                                 "OUTPUT_POINTS": str(tmp_path / "c.gpkg"), "REPORT": None})
+    assert "Column 'raw' is mostly text: 50 of its 52 filled cells are not numbers" in message
+    assert not (tmp_path / "c.gpkg").exists()
+
+
+def test_import_refuses_a_flag_field_the_layer_lacks(qgis_app, tmp_path):
+    src = write_points(tmp_path / "au.gpkg", {"raw": pareto_au()})
+    message = processing_error("janja:fractal", {"POINTS": src, "FIELD": "raw", "FLAG_FIELD": "raw_flag",
+                                                 "OUTPUT_POINTS": str(tmp_path / "c.gpkg"), "REPORT": None})
+    assert "raw_flag" in message and "Traceback" not in message
+    assert not (tmp_path / "c.gpkg").exists()
+
+
+def test_import_reads_above_detection_flags(qgis_app, tmp_path):
+    rng = np.random.default_rng(4)
+    values = [f"{v:.3f}" for v in 10 ** rng.uniform(0, 1.5, 60)] + ["2000"]
+    flags = [None] * 60 + [">"]
+    src = write_points(tmp_path / "au.gpkg", {"raw": values, "flag": flags})
+    log = Log()
+    result = run("janja:thresholds", {"POINTS": src, "FIELD": "raw", "FLAG_FIELD": "flag", "METHOD": 1,
+                                      "OUTPUT_POINTS": str(tmp_path / "c.gpkg"), "REPORT": None}, log)
+    assert "above_dl 1" in log.text() and "1 above the upper limit" in log.text()
+    assert dict(classes_of(result["OUTPUT_POINTS"]))["2000"] == 3
