@@ -62,7 +62,7 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
             self.POINTS, "Sample points", [QgsProcessing.TypeVectorPoint], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.FIELD, "Element field", parentLayerParameterName=self.POINTS, optional=True))
-        add_censoring_parameters(self, self.POINTS)
+        add_censoring_parameters(self, self.POINTS, signed=True)
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "or: raster", optional=True))
         self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.RASTER, optional=True))
         self.addParameter(QgsProcessingParameterEnum(self.METHOD, "Method", METHOD_LABELS, defaultValue=1))
@@ -100,7 +100,8 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
             points, parsed = read_censored_column(
                 source, field, source.sourceCrs(), context, feedback,
                 flag_field=self.parameterAsString(parameters, "FLAG_FIELD", context) or None,
-                detection_limit=self.parameterAsDouble(parameters, "DETECTION_LIMIT", context))
+                detection_limit=self.parameterAsDouble(parameters, "DETECTION_LIMIT", context),
+                signed=self.parameterAsBoolean(parameters, "SIGNED", context))
             values, censored = parsed.values, parsed.below_detection
             result = self.compute(method, values, k, pcts, censored)
             classes = result.classify(values, censored)

@@ -335,3 +335,23 @@ def test_import_reads_above_detection_flags(qgis_app, tmp_path):
                                       "OUTPUT_POINTS": str(tmp_path / "c.gpkg"), "REPORT": None}, log)
     assert "above_dl 1" in log.text() and "1 above the upper limit" in log.text()
     assert dict(classes_of(result["OUTPUT_POINTS"]))["2000"] == 3
+
+
+def test_thresholds_percentiles_of_signed_scores_keep_negative_values(qgis_app, tmp_path):
+    scores = signed_field(100, seed=9)
+    src = write_points(tmp_path / "f.gpkg", {"raw": scores})
+    log = Log()
+    result = run("janja:thresholds", {"POINTS": src, "FIELD": "raw", "METHOD": 3, "PERCENTILES": "50,90",
+                                      "SIGNED": True, "OUTPUT_POINTS": str(tmp_path / "c.gpkg"), "REPORT": None},
+                 log)
+    got = [float(t) for t in result["THRESHOLDS"].split(",")]
+    np.testing.assert_allclose(got, np.percentile([float(v) for v in scores], [50, 90]), rtol=1e-5)
+    assert "None of the 100 samples is below detection" in log.text()
+
+
+def test_thresholds_signed_scores_without_saying_so_are_refused_not_misread(qgis_app, tmp_path):
+    # read as detection-limit codes, half the scores are non-detects: the median falls among them
+    src = write_points(tmp_path / "f.gpkg", {"raw": signed_field(100, seed=9)})
+    message = processing_error("janja:thresholds", {"POINTS": src, "FIELD": "raw", "METHOD": 3,
+                                                    "PERCENTILES": "50,90", "REPORT": None})
+    assert "P50 falls among the below-detection samples" in message
