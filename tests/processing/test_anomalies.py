@@ -104,11 +104,12 @@ def test_evaluate_samples_reproduces_the_published_protocol(qgis_app, tmp_path, 
 
     result = processing.run("janja:evaluate", {
         "SCORE_POINTS": layer("samples"), "SCORE_FIELD": element, "CONCENTRATION": True, "CENSORED": 1,
+        "MERGE_DUPLICATES": False,  # the benchmark scores every row
         "DEPOSITS": layer("au_sites"), "TABLE": str(tmp_path / "curves.csv"), "REPORT": str(tmp_path / "e.html")})
     assert abs(result["AUC"] - published) < 0.01 and 0.02 < result["AUC_SD"] < 0.06
     assert 0 < result["PA_PREDICTION_RATE"] < 100 and result["PA_PREDICTION_RATE"] + result["PA_AREA"] == \
         pytest.approx(100, abs=1.0)
-    assert (tmp_path / "curves.csv").read_text().startswith("curve,threshold,x,y")
+    assert (tmp_path / "curves.csv").read_text().startswith("curve,threshold,x,y,deposits")
 
 
 def test_evaluate_raster_refuses_deposits_outside_the_map(qgis_app, tmp_path):
