@@ -347,6 +347,42 @@ def success_rate_auc(csv_path):
     return sum((x1 - x0) * (y0 + y1) / 2 for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False))
 
 
+def summary_rows(csv_path):
+    try:
+        with open(csv_path, newline="") as fh:
+            return [r for r in csv.DictReader(fh) if r["curve"].startswith("summary:")]
+    except (OSError, KeyError, ValueError):
+        return []
+
+
+def summary_auc(csv_path):
+    """The map's own ROC AUC from janja:evaluate's table (its first summary row); None without one."""
+    rows = [r for r in summary_rows(csv_path) if "baseline" not in r["curve"] and "AUC" in r["curve"]]
+    return float(rows[0]["y"]) if rows else None
+
+
+def evaluation_scope(csv_path):
+    """What the deposits were for the evaluated map ('in-sample (training labels): not a validation', ...)."""
+    rows = summary_rows(csv_path)
+    return rows[0].get("deposits") if rows else None
+
+
+def held_out_section(rep, card):
+    """Lead with the model card's held-out (spatial-block) numbers beside the kriged target, and the verdict."""
+    from janja_plugin.core.errors import JanjaInputError
+    from janja_plugin.core.inference.model_card import card_from_dict
+    from janja_plugin.core.inference.prospectivity import held_out_verdict
+
+    try:
+        rows, verdict = held_out_verdict(card_from_dict(card))
+    except (JanjaInputError, KeyError, TypeError):
+        return
+    rep.heading("Held-out validation (deposits the model never saw, by spatial blocks)")
+    rep.paragraph(verdict, "warning" if "NOT" in verdict or "no held-out" in verdict else "note")
+    if rows:
+        rep.table(["map (model card)", "sample-protocol AUC"], rows)
+
+
 def read_targets(path, limit=15):
     from qgis.core import QgsVectorLayer
 
@@ -373,27 +409,31 @@ def write_report(out_dir, model, cell_size, stride, seconds=None):
                       "runs. Put the trained model and its card in models/ (or pass it) and run again.", "note")
     rows = [("model", name), ("model file", str(model)), ("cell size (m)", f"{cell_size:g}"),
             ("stride", stride)]
-    validation = card.get("validation", {})
-    if validation.get("metrics"):
-        rows.append(("model's own validation", f"{validation.get('method', '')}: "
-                     + ", ".join(f"{k} {v}" for k, v in validation["metrics"].items())))
     if seconds is not None:
         rows.append(("run time (s)", f"{seconds:.0f}"))
+    held_out_section(rep, card)
     rep.table(["", ""], rows)
     picture = out_dir / PICTURE
     if picture.exists():
         data = base64.b64encode(picture.read_bytes()).decode("ascii")
         rep.parts.append(f'<p><img alt="workflow maps" style="max-width:100%" src="data:image/png;base64,{data}"></p>')
-    rep.heading("Evaluation against the known deposits")
-    rep.paragraph("Area under the success-rate curve (share of deposits against share of the area, cells ranked "
-                  "by score); the full ROC, success-rate and prediction–area analysis is in the linked reports.",
-                  "note")
     evals = [("prospectivity probability", "evaluate:evaluation_table", "evaluate:evaluation_report"),
              ("kriged first element", "evaluate_element:element_evaluation_table",
               "evaluate_element:element_evaluation_report")]
-    rep.table(["map", "success-rate AUC", "report"],
-              [(label, "—" if (a := success_rate_auc(out_dir / WORKFLOW_OUTPUTS[t])) is None else round(a, 3),
-                WORKFLOW_OUTPUTS[r]) for label, t, r in evals])
+    scopes = {label: evaluation_scope(out_dir / WORKFLOW_OUTPUTS[t]) for label, t, _ in evals}
+    in_sample = any(scope == "in-sample (training labels): not a validation" for scope in scopes.values())
+    rep.heading("Evaluation against the known deposits" + (" — IN-SAMPLE, NOT A VALIDATION" if in_sample else ""))
+    if in_sample:
+        rep.paragraph("The known deposits here are the model's own training labels: its fit to them below is "
+                      "in-sample and validates nothing. The held-out numbers above are the validation.", "warning")
+    rep.paragraph("ROC AUC of the deposit cells against every other cell, and the area under the success-rate "
+                  "curve (share of deposits against share of the area, cells ranked by score), each map scored "
+                  "the same way; the full ROC, success-rate and prediction–area analysis is in the linked reports.",
+                  "note")
+    rep.table(["map", "ROC AUC", "success-rate AUC", "deposits", "report"],
+              [(label, "—" if (a := summary_auc(out_dir / WORKFLOW_OUTPUTS[t])) is None else round(a, 3),
+                "—" if (a := success_rate_auc(out_dir / WORKFLOW_OUTPUTS[t])) is None else round(a, 3),
+                scopes[label] or "—", WORKFLOW_OUTPUTS[r]) for label, t, r in evals])
     targets = read_targets(out_dir / WORKFLOW_OUTPUTS["prospectivity:targets"])
     if targets:
         rep.heading("Ranked target areas")

@@ -29,8 +29,15 @@ HELP = (
     "2. janja:prospectivity — the ONNX classifier over the stack: probability, classes by the prediction–area "
     "intersection with the known deposits, ranked target polygons (Area I, II, ...), report. Stride k predicts "
     "every k-th cell and interpolates the rest (k² fewer windows).\n"
+    "Before any window is classified the stack is compared with the model's training data (its card): a "
+    "survey unlike it (another sample medium, another unit) is refused with both distributions named, unless "
+    "'Extrapolate beyond the training data' is set, which marks every output as extrapolation; a constant map "
+    "gives no target areas.\n"
     "3. janja:evaluate — the probability map against the known deposits: ROC/AUC, success-rate and "
-    "prediction–area curves.\n"
+    "prediction–area curves, with the kriged first element scored beside it by the same method (the baseline a "
+    "learned map must beat). The known deposits given here are usually the model's own training sites: then "
+    "every figure is labelled in-sample, not a validation, and the report leads with the model card's held-out "
+    "numbers.\n"
     "Alongside, on the first element field (Au in the bundled survey): median + k·MAD classes "
     "(janja:thresholds), concentration–area classes (janja:fractal) and the same evaluation of the kriged "
     "map, so the classifier is scored beside the conventional methods.\n\n"
@@ -76,6 +83,7 @@ def build_model():
         QgsProcessingModelChildParameterSource,
         QgsProcessingModelOutput,
         QgsProcessingModelParameter,
+        QgsProcessingParameterBoolean,
         QgsProcessingParameterFeatureSource,
         QgsProcessingParameterField,
         QgsProcessingParameterFile,
@@ -112,6 +120,9 @@ def build_model():
     add_param(QgsProcessingParameterNumber(
         "stride", "Stride (predict every k-th cell, interpolate the rest)", QgsProcessingParameterNumber.Integer, 1,
         minValue=1, maxValue=16), 560, 130)
+    add_param(QgsProcessingParameterBoolean(
+        "extrapolate", "Extrapolate beyond the model's training data (every output marked as extrapolation)",
+        False), 560, 200)
 
     def param(name):
         return QgsProcessingModelChildParameterSource.fromModelParameter(name)
@@ -157,7 +168,7 @@ def build_model():
     }, 220, 260)
     add_child("prospectivity", "janja:prospectivity", "Prospectivity from the classifier", {
         "STACK": child_output("krige", "OUTPUT"), "MODEL": param("onnx_model"), "DEPOSITS": param("deposits"),
-        "STRIDE": param("stride"),
+        "STRIDE": param("stride"), "EXTRAPOLATE": param("extrapolate"),
     }, {
         "PROBABILITY": ("probability", "Prospectivity probability"),
         "CLASSES": ("classes", "Prospectivity classes"), "TARGETS": ("targets", "Target areas"),
@@ -165,7 +176,7 @@ def build_model():
     }, 220, 460)
     add_child("evaluate", "janja:evaluate", "Evaluate the prospectivity map", {
         "SCORE_RASTER": child_output("prospectivity", "PROBABILITY"), "BAND": static(1),
-        "DEPOSITS": param("deposits"),
+        "DEPOSITS": param("deposits"), "BASELINE": child_output("krige", "OUTPUT"), "BASELINE_BAND": static(1),
     }, {
         "TABLE": ("evaluation_table", "Prospectivity evaluation curves"),
         "REPORT": ("evaluation_report", "Prospectivity evaluation report"),

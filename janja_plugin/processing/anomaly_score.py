@@ -7,6 +7,7 @@ import numpy as np
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -40,6 +41,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
     STACK, MODEL, MASK, POINTS = "STACK", "MODEL", "MASK", "POINTS"
     STRIDE, THREADS, BATCH, PERCENTILES = "STRIDE", "THREADS", "BATCH", "PERCENTILES"
     OUTPUT, CLASSES, OUTPUT_POINTS, REPORT = "OUTPUT", "CLASSES", "OUTPUT_POINTS", "REPORT"
+    EXTRAPOLATE = "EXTRAPOLATE"
 
     def name(self):
         return "anomaly_score"
@@ -83,6 +85,9 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.STRIDE, "Stride (score every k-th cell, interpolate the rest)",
             QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=16))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.EXTRAPOLATE, "Extrapolate beyond the training data (run on a stack unlike the model's training "
+            "survey; every output is marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
             self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
             minValue=0))
@@ -114,6 +119,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             batch_size=self.parameterAsInt(parameters, self.BATCH, context),
             percentiles=tuple(parse_number_list(self.parameterAsString(parameters, self.PERCENTILES, context),
                                                 "class percentiles")),
+            extrapolate=self.parameterAsBool(parameters, self.EXTRAPOLATE, context),
         )
         an.check_percentiles(settings.percentiles)
         path = stack_layer.source().split("|")[0]
@@ -142,7 +148,9 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         an.write_rasters(result, score_path=score_path, classes_path=cls_path or None)
         labels = result.class_labels
         colours = _colours(len(labels))
-        breaks = [0.0] + [float(b) for b in result.breaks] + [1.0]
+        if result.extrapolated:
+            labels = [f"{label}, extrapolation" for label in labels]
+        breaks = [0.0] + [float(b) if np.isfinite(b) else 1.0 for b in result.breaks] + [1.0]
         breaks = [float(v) for v in np.maximum.accumulate(breaks)]
         attach_style(context, score_path, write_class_style(score_path, 1, breaks, labels, colours),
                      self.post_processors)

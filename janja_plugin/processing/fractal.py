@@ -17,7 +17,7 @@ from ..core.anomaly import fractal
 from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm
 from .classified_outputs import write_class_points, write_class_raster
-from .inputs import choose_input, read_point_values, read_raster_band
+from .inputs import add_censoring_parameters, choose_input, read_censored_column, read_raster_band
 
 
 class FractalAlgorithm(JanjaAlgorithm):
@@ -43,6 +43,8 @@ class FractalAlgorithm(JanjaAlgorithm):
             "(1–5) is chosen by BIC, or given by you (recommended for kriged rasters, whose smooth curves "
             "can be over-split). Outputs: the samples or a class raster (0 = background), styled; an HTML "
             "report with the log–log plot, fitted segments and thresholds.\n\n"
+            "Below-detection samples ('<0.1', zeros, negative codes, '<' in the flag field) are not points "
+            "of the C–N curve and are always background (class 0); under 10 measured samples is refused.\n\n"
             "References: Cheng, Agterberg & Ballantyne (1994) The separation of geochemical anomalies from "
             "background by fractal methods, J. Geochemical Exploration 51:109-130; Hassanpour & Afzal (2013) "
             "Application of concentration–number (C–N) multifractal modelling for geochemical anomaly "
@@ -54,6 +56,7 @@ class FractalAlgorithm(JanjaAlgorithm):
             self.POINTS, "Sample points (C–N)", [QgsProcessing.TypeVectorPoint], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.FIELD, "Element field", parentLayerParameterName=self.POINTS, optional=True))
+        add_censoring_parameters(self, self.POINTS)
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "or: raster (C–A)", optional=True))
         self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.RASTER, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
@@ -80,13 +83,18 @@ class FractalAlgorithm(JanjaAlgorithm):
             field = self.parameterAsString(parameters, self.FIELD, context)
             if not field:
                 raise QgsProcessingException("Choose the element field of the sample layer.")
-            points, values = read_point_values(source, field, source.sourceCrs(), context, feedback)
-            result = fractal.concentration_number(values, n_levels=n_levels, n_segments=n_segments)
+            points, parsed = read_censored_column(
+                source, field, source.sourceCrs(), context, feedback,
+                flag_field=self.parameterAsString(parameters, "FLAG_FIELD", context) or None,
+                detection_limit=self.parameterAsDouble(parameters, "DETECTION_LIMIT", context))
+            values, censored = parsed.values, parsed.below_detection
+            result = fractal.concentration_number(values, n_levels=n_levels, n_segments=n_segments,
+                                                  censored=censored)
             name = field
             if parameters.get(self.OUTPUT_POINTS) is not None:
                 outputs[self.OUTPUT_POINTS] = write_class_points(
                     self, parameters, self.OUTPUT_POINTS, context, source, points, values,
-                    result.classify(values), result.labels)
+                    result.classify(values, censored), result.labels)
         else:
             band = read_raster_band(raster, self.parameterAsInt(parameters, self.BAND, context))
             result = fractal.concentration_area(band.values, band.cell_width * band.cell_height,

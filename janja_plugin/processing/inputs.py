@@ -77,20 +77,58 @@ def read_raster_band(layer, band):
 
 def read_point_values(source, field, crs, context, feedback, concentrations=True, substitution="half_dl"):
     """(points, values) of one field; concentrations go through the censoring parser."""
+    if concentrations:
+        points, parsed = read_censored_column(source, field, crs, context, feedback, substitution=substitution)
+        return points, parsed.values
     points = read_sample_points(source, [field], crs, context, feedback)
     raw = points.raw[field]
-    if concentrations:
-        parsed = parse_censored(raw, column=field, substitution=substitution)
-        counts = ", ".join(f"{k} {v}" for k, v in parsed.counts.items() if v)
-        feedback.pushInfo(f"{field}: {counts}; below-detection values: {substitution.replace('_', ' ')}.")
-        for warning in parsed.warnings:
-            feedback.pushWarning(f"{field}: {warning}")
-        values = parsed.values
-    else:
-        values = np.array([float(v) if isinstance(v, int | float) else np.nan for v in raw], float)
+    values = np.array([float(v) if isinstance(v, int | float) else np.nan for v in raw], float)
     if not np.isfinite(values).any():
         raise QgsProcessingException(f"Field '{field}' has no numeric values.")
     return points, values
+
+
+def read_censored_column(source, field, crs, context, feedback, substitution="half_dl", flag_field=None,
+                         detection_limit=None, signed=False):
+    """(points, ParsedColumn) of one concentration field, with its optional '<'/'>' flag field and
+    stated detection limit; the counts of each kind and the censored share go to the log. `signed`:
+    negative numbers and zeros are values (clr/ilr/factor scores), not below-detection codes."""
+    if flag_field and flag_field == field:
+        raise QgsProcessingException(
+            f"The flag field and the element field are both '{field}': pick the column that holds the "
+            "'<' / '>' flags (e.g. Zr_511P_T beside Zr_ppm_511), or leave the flag field empty.")
+    names = [field] + ([flag_field] if flag_field else [])
+    points = read_sample_points(source, names, crs, context, feedback)
+    parsed = parse_censored(points.raw[field], column=field, substitution=substitution,
+                            flags=points.raw[flag_field] if flag_field else None,
+                            detection_limit=detection_limit or None, negative_codes=not signed)
+    counts = ", ".join(f"{k} {v}" for k, v in parsed.counts.items() if v)
+    feedback.pushInfo(f"{field}: {counts}; below-detection values: {substitution.replace('_', ' ')}.")
+    feedback.pushInfo(parsed.censoring_sentence(field))
+    for warning in parsed.warnings:
+        feedback.pushWarning(f"{field}: {warning}")
+    if not np.isfinite(parsed.values).any():
+        raise QgsProcessingException(f"Field '{field}' has no numeric values.")
+    return points, parsed
+
+
+def add_censoring_parameters(alg, parent, signed=False):
+    """Advanced parameters that state a field's censoring convention: its flag column, its limit
+    (and, with `signed`, whether negative numbers and zeros are values)."""
+    from qgis.core import QgsProcessingParameterBoolean, QgsProcessingParameterField, QgsProcessingParameterNumber
+
+    flag = QgsProcessingParameterField(
+        "FLAG_FIELD", "Flag field of the element ('<' = below detection, '>' = above), if the survey has one",
+        parentLayerParameterName=parent, optional=True)
+    limit = QgsProcessingParameterNumber(
+        "DETECTION_LIMIT", "Stated detection limit of the element (for zeros and flag-only '<'; 0 = unknown)",
+        QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0)
+    extra = [QgsProcessingParameterBoolean(
+        "SIGNED", "Signed values (clr, ilr, factor scores): negatives and zeros are values, not detection-limit "
+        "codes (percentiles only)", defaultValue=False)] if signed else []
+    for p in (flag, limit, *extra):
+        p.setFlags(p.flags() | QgsProcessingParameterNumber.FlagAdvanced)
+        alg.addParameter(p)
 
 
 def choose_input(point_source, raster_layer, what):

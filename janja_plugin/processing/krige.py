@@ -11,6 +11,7 @@ from qgis.core import (
     QgsPointXY,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -20,6 +21,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -47,6 +49,9 @@ class KrigeAlgorithm(JanjaAlgorithm):
     FIELDS = "FIELDS"
     CENSORED = "CENSORED"
     DL_FACTOR = "DL_FACTOR"
+    FLAG_FIELDS = "FLAG_FIELDS"
+    DETECTION_LIMITS = "DETECTION_LIMITS"
+    NEGATIVE_CODES = "NEGATIVE_CODES"
     DUPLICATE_TOLERANCE = "DUPLICATE_TOLERANCE"
     CRS = "CRS"
     TRANSFORM = "TRANSFORM"
@@ -85,7 +90,12 @@ class KrigeAlgorithm(JanjaAlgorithm):
             "Inputs: a point layer (CSV with X/Y, GeoPackage, shapefile...) and its element fields. Text "
             "values such as '<0.5' and '>1000', negative detection-limit codes (-0.001 = below 0.001), "
             "missing codes (-9999, empty, NULL) and zeros are parsed by one rule; below-detection values "
-            "are replaced by half the detection limit unless you choose otherwise. Samples at the same "
+            "are replaced by half the detection limit unless you choose otherwise. A '<' flag column (advanced: "
+            "flag fields) or a stated detection limit per element tells what a zero means. Negative numbers "
+            "are detection-limit codes only with the log transform or when you say so; otherwise (clr, ilr, "
+            "factor scores) they are values. A field with no measured value is refused; one more than 80 % "
+            "censored, or a lognormal map with more than 1 % of cells beyond the sample range, is warned "
+            "about in the log and the report. Samples at the same "
             "location (within the tolerance) are averaged. Geographic layers are projected to the UTM "
             "zone of their centre unless you give a CRS.\n\n"
             "Variogram: experimental variogram with gstat's defaults (15 lags up to one third of the "
@@ -143,6 +153,15 @@ class KrigeAlgorithm(JanjaAlgorithm):
                                        defaultValue=0),
             QgsProcessingParameterNumber(self.DL_FACTOR, "Detection-limit factor (for 'Detection limit × factor')",
                                          QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0),
+            QgsProcessingParameterString(
+                self.FLAG_FIELDS, "Flag fields ('<' = below detection): a pattern such as {element}_511P_T or "
+                "{field}_flag, or pairs Zr_ppm=Zr_flag", optional=True),
+            QgsProcessingParameterString(
+                self.DETECTION_LIMITS, "Stated detection limits for zeros and flag-only '<' values, e.g. "
+                "Zr_ppm=1, Th_ppm=0.5", optional=True),
+            QgsProcessingParameterBoolean(
+                self.NEGATIVE_CODES, "Negative values and zeros are below-detection codes (-0.5 = <0.5) even "
+                "without the log transform", defaultValue=False),
             QgsProcessingParameterNumber(self.DUPLICATE_TOLERANCE,
                                          "Merge samples closer than (metres)",
                                          QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
@@ -193,6 +212,10 @@ class KrigeAlgorithm(JanjaAlgorithm):
             substitution=CENSORING[self.parameterAsEnum(parameters, self.CENSORED, context)],
             dl_factor=self.parameterAsDouble(parameters, self.DL_FACTOR, context),
             duplicate_tolerance=self.parameterAsDouble(parameters, self.DUPLICATE_TOLERANCE, context),
+            detection_limits=krige_pipeline.detection_limits_from(
+                self.parameterAsString(parameters, self.DETECTION_LIMITS, context),
+                self.parameterAsFields(parameters, self.FIELDS, context)),
+            negative_codes=True if self.parameterAsBoolean(parameters, self.NEGATIVE_CODES, context) else None,
         )
 
     def perform(self, parameters, context, feedback):
@@ -205,7 +228,11 @@ class KrigeAlgorithm(JanjaAlgorithm):
         settings = self.settings_from(parameters, context)
         requested = self.parameterAsCrs(parameters, self.CRS, context)
         crs = metric_crs_for(source, requested, feedback)
-        points = read_sample_points(source, fields, crs, context, feedback)
+        flag_fields = krige_pipeline.flag_fields_for(
+            self.parameterAsString(parameters, self.FLAG_FIELDS, context), fields, source.fields().names())
+        points = read_sample_points(source, fields + sorted(set(flag_fields.values())), crs, context, feedback)
+        flags = {f: points.raw[flag] for f, flag in flag_fields.items()}
+        raw = {f: points.raw[f] for f in fields}
 
         grid = self.output_grid(parameters, context, points, crs)
         check_grid_size(grid, n_layers=len(fields))
@@ -213,8 +240,9 @@ class KrigeAlgorithm(JanjaAlgorithm):
         feedback.pushInfo(f"Output grid: {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m in {crs.authid()}.")
 
         results = krige_pipeline.krige_elements(
-            points.x, points.y, points.raw, settings, grid, inside=inside,
-            progress=progress_callback(feedback, 5, 90), log=feedback.pushInfo)
+            points.x, points.y, raw, settings, grid, inside=inside,
+            progress=progress_callback(feedback, 5, 90), log=feedback.pushInfo, flags=flags,
+            warn=feedback.pushWarning)
         if feedback.isCanceled():
             return {}
         crs_wkt = crs.toWkt()

@@ -49,6 +49,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     STACK, ELEMENT_RASTERS, MODEL, MASK, DEPOSITS = "STACK", "ELEMENT_RASTERS", "MODEL", "MASK", "DEPOSITS"
     STRIDE, THREADS, BATCH, SHARED_TRUNK = "STRIDE", "THREADS", "BATCH", "SHARED_TRUNK"
     MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
+    EXTRAPOLATE = "EXTRAPOLATE"
     PROBABILITY, CLASSES, TARGETS, REPORT = "PROBABILITY", "CLASSES", "TARGETS", "REPORT"
 
     def name(self):
@@ -68,6 +69,12 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "The stack's bands are matched to the card's elements by band description (janja:krige names "
             "them after the fields); its cell size must be the one the model was trained at. Stride k "
             "predicts every k-th cell and interpolates the rest (k² fewer windows).\n\n"
+            "Before any window is classified, each element of the stack is compared with the training survey's "
+            "distribution recorded on the model card: when more than 25 % of the cells of an element lie outside "
+            "the training 1–99 % range, the run is refused with both distributions (a model this far from its "
+            "training data gives meaningless, often constant, maps); 'Extrapolate beyond the training data' runs "
+            "it anyway and marks every output as extrapolation. A map that barely varies is flagged as constant "
+            "and gives no classes and no target areas.\n\n"
             "Shared trunk (off by default; models exported with their trunk and head parts): the network's "
             "convolutional trunk runs once over the whole stack and each cell's features are read off the "
             "feature map, tens of times faster than window by window. It is an approximation, not the same "
@@ -101,6 +108,9 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=16))
         self.addParameter(QgsProcessingParameterBoolean(
             self.SHARED_TRUNK, "Shared trunk (one trunk pass over the stack; faster, approximate)", False))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.EXTRAPOLATE, "Extrapolate beyond the training data (run on a stack unlike the model's training "
+            "survey; every output is marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
             self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
             minValue=0))
@@ -140,6 +150,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             high=self.parameterAsDouble(parameters, self.HIGH, context),
             min_target_cells=self.parameterAsInt(parameters, self.MIN_TARGET_CELLS, context),
             dense=self.parameterAsBool(parameters, self.SHARED_TRUNK, context),
+            extrapolate=self.parameterAsBool(parameters, self.EXTRAPOLATE, context),
         )
         with RasterStack(path) as stack:
             grid = stack.grid()
@@ -161,6 +172,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
         breaks = [0.0, result.thresholds["moderate"], result.thresholds["high"], 1.0]
         labels = probability_labels(breaks)
+        if result.extrapolated:
+            labels = [f"{label}, extrapolation" for label in labels]
         colours = ["#2c7bb6", "#ffffbf", "#d7191c"]
         attach_style(context, prob_path, write_class_style(prob_path, 1, breaks, labels, colours),
                      self.post_processors, name="Prospectivity: probability of the prospective class (0–1)")
@@ -246,10 +259,11 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         for feature in vec:
             parts.setdefault(feature.GetField("rank"), []).append(
                 QgsGeometry.fromWkt(feature.GetGeometryRef().ExportToWkt()))
+        suffix = " (extrapolation)" if result.extrapolated else ""
         for target in result.targets:
             feature = QgsFeature(fields)
             feature.setGeometry(QgsGeometry.collectGeometry(parts.get(target.rank, [])))
-            feature.setAttributes([target.rank, target.name, target.n_cells, target.area_km2,
+            feature.setAttributes([target.rank, target.name + suffix, target.n_cells, target.area_km2,
                                    target.mean_probability, target.max_probability])
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         return dest

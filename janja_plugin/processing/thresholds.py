@@ -18,7 +18,7 @@ from ..core.anomaly import thresholds as th
 from ..core.reporting.report import HtmlReport
 from .base import JanjaAlgorithm, parse_number_list
 from .classified_outputs import write_class_points, write_class_raster
-from .inputs import choose_input, read_point_values, read_raster_band
+from .inputs import add_censoring_parameters, choose_input, read_censored_column, read_raster_band
 
 METHODS = ["mean_sd", "median_mad", "tukey", "percentiles"]
 METHOD_LABELS = ["Mean + k·SD of log10 values", "Median + k·MAD of log10 values (robust)",
@@ -43,6 +43,10 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
             "Separates background from anomalies with the classical statistical thresholds, on the values "
             "of a sample field (below-detection codes parsed, half the detection limit substituted) or on "
             "the cells of a raster band (e.g. a kriged element).\n\n"
+            "Below-detection samples ('<0.1', zeros, negative codes, '<' in the flag field) are background "
+            "by construction: the thresholds come from the measured values only and these samples are "
+            "always class 0. Too few measured values (under 10) is refused; a percentile that falls among "
+            "the non-detects is refused.\n\n"
             "Methods: mean + k·SD of log10 values (k = 1, 2, 3 by default); median + k·MAD of log10 values, "
             "robust to the anomalies themselves (MAD × 1.4826); Tukey's upper fence Q3 + 1.5·IQR of log10 "
             "values; percentiles (75/90/95/98 by default). Thresholds are reported in data units.\n\n"
@@ -58,6 +62,7 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
             self.POINTS, "Sample points", [QgsProcessing.TypeVectorPoint], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.FIELD, "Element field", parentLayerParameterName=self.POINTS, optional=True))
+        add_censoring_parameters(self, self.POINTS, signed=True)
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "or: raster", optional=True))
         self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.RASTER, optional=True))
         self.addParameter(QgsProcessingParameterEnum(self.METHOD, "Method", METHOD_LABELS, defaultValue=1))
@@ -71,14 +76,14 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             self.REPORT, "Report", "HTML files (*.html)", optional=True, createByDefault=True))
 
-    def compute(self, method, values, k, percentiles):
+    def compute(self, method, values, k, percentiles, censored=None):
         if method == "mean_sd":
-            return th.mean_sd_thresholds(values, k=k)
+            return th.mean_sd_thresholds(values, k=k, censored=censored)
         if method == "median_mad":
-            return th.median_mad_thresholds(values, k=k)
+            return th.median_mad_thresholds(values, k=k, censored=censored)
         if method == "tukey":
-            return th.tukey_thresholds(values)
-        return th.percentile_thresholds(values, percentiles=percentiles)
+            return th.tukey_thresholds(values, censored=censored)
+        return th.percentile_thresholds(values, percentiles=percentiles, censored=censored)
 
     def perform(self, parameters, context, feedback):
         source = self.parameterAsSource(parameters, self.POINTS, context)
@@ -92,9 +97,15 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
             field = self.parameterAsString(parameters, self.FIELD, context)
             if not field:
                 raise QgsProcessingException("Choose the element field of the sample layer.")
-            points, values = read_point_values(source, field, source.sourceCrs(), context, feedback)
-            result = self.compute(method, values, k, pcts)
-            classes = result.classify(values)
+            points, parsed = read_censored_column(
+                source, field, source.sourceCrs(), context, feedback,
+                flag_field=self.parameterAsString(parameters, "FLAG_FIELD", context) or None,
+                detection_limit=self.parameterAsDouble(parameters, "DETECTION_LIMIT", context),
+                signed=self.parameterAsBoolean(parameters, "SIGNED", context))
+            values, censored = parsed.values, parsed.below_detection
+            result = self.compute(method, values, k, pcts, censored)
+            classes = result.classify(values, censored)
+            feedback.pushInfo(th.censoring_note(values, censored))
             name = field
             if parameters.get(self.OUTPUT_POINTS) is not None:
                 outputs[self.OUTPUT_POINTS] = write_class_points(
@@ -102,6 +113,7 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
         else:
             band = read_raster_band(raster, self.parameterAsInt(parameters, self.BAND, context))
             values = band.values
+            censored = None
             result = self.compute(method, values.ravel(), k, pcts)
             classes = result.classify(values)
             name = band.name
@@ -115,7 +127,8 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         if report:
             rep = HtmlReport(f"Anomaly thresholds: {name}")
-            th.report_section(rep, {method: result}, element=name, values=values.ravel())
+            th.report_section(rep, {method: result}, element=name, values=values.ravel(),
+                              censored=None if censored is None else censored.ravel())
             rep.write(report)
             outputs[self.REPORT] = report
         outputs["THRESHOLDS"] = ",".join(f"{t:.6g}" for t in result.thresholds)

@@ -42,8 +42,10 @@ def test_opengadbench_protocol_on_the_wa_survey(element, mean, sd):
     -9999 missing, <= 0 -> half the smallest positive value, nearest sample by great circle)."""
     rows, xy, dep = read_wa()
     values = ev.half_min_positive([float(r[element]) for r in rows])
-    res = ev.sample_protocol_auc(xy[:, 0], xy[:, 1], np.log10(values), dep[:, 0], dep[:, 1])
+    res = ev.sample_protocol_auc(xy[:, 0], xy[:, 1], np.log10(values), dep[:, 0], dep[:, 1],
+                                 merge_duplicates=False)  # the benchmark keeps duplicate rows
     assert res.geographic and res.n_draws == 20 and res.seed == 42
+    assert res.min_distance_km == 5.0 and "sample spacing 0.934 km" in res.min_distance_rule
     assert res.n_deposits_scored == 32 and res.n_eligible_negatives == 1341
     assert res.auc_mean == pytest.approx(mean, abs=0.01)
     assert res.auc_sd == pytest.approx(sd, abs=0.01)
@@ -139,3 +141,70 @@ def test_report_section():
                       pa=ev.prediction_area(valid, sc[idx]))
     html = rep.html()
     assert html.count("<svg") == 3 and "P–A intersection" in html
+
+
+def test_wa_duplicates_merged_as_krige_does():
+    """1392 rows at 820 locations: merged, the eligible negatives are locations, not rows (777 of them)."""
+    rows, xy, dep = read_wa()
+    values = np.log10(ev.half_min_positive([float(r["Au_ppm"]) for r in rows]))
+    merged = ev.sample_protocol_auc(xy[:, 0], xy[:, 1], values, dep[:, 0], dep[:, 1])
+    assert merged.n_eligible_negatives == 777 and merged.n_merged_locations > 0
+    order = np.random.default_rng(5).permutation(len(values))
+    shuffled = ev.sample_protocol_auc(xy[order, 0], xy[order, 1], values[order], dep[:, 0], dep[:, 1])
+    assert shuffled.auc_mean == merged.auc_mean  # the row order no longer decides a deposit's score
+    unmerged = [ev.sample_protocol_auc(xy[o, 0], xy[o, 1], values[o], dep[:, 0], dep[:, 1], merge_duplicates=False)
+                for o in (np.arange(len(values)), order[::-1])]
+    assert unmerged[0].n_eligible_negatives == 1341
+
+
+def test_duplicate_location_scores_are_their_mean():
+    sx = np.array([0.0, 0.0, 10_000.0, 20_000.0, 30_000.0])
+    sy = np.zeros(5)
+    scores = np.array([1.0, 5.0, 0.0, 0.5, 0.2])
+    res = ev.sample_protocol_auc(sx, sy, scores, [100.0], [0.0], min_distance_km=5.0)
+    assert res.deposit_scores.tolist() == [3.0] and res.n_merged_locations == 1
+
+
+def test_per_area_minimum_distance_on_a_detailed_survey():
+    """A 25 m soil grid with 14 mines: no sample is 5 km away; the rule gives 8 x 25 m = 0.2 km."""
+    gx, gy = np.meshgrid(np.arange(0, 3000, 25.0), np.arange(0, 2000, 25.0))
+    sx, sy = gx.ravel(), gy.ravel()
+    rng = np.random.default_rng(3)
+    dx, dy = rng.uniform(200, 2800, 14), rng.uniform(200, 1800, 14)
+    scores = -np.hypot(sx[:, None] - dx, sy[:, None] - dy).min(axis=1)
+    with pytest.raises(JanjaInputError, match="MIN_DISTANCE"):
+        ev.sample_protocol_auc(sx, sy, scores, dx, dy, min_distance_km=5.0)
+    res = ev.sample_protocol_auc(sx, sy, scores, dx, dy)
+    assert res.min_distance_km == pytest.approx(0.2) and res.spacing_km == pytest.approx(0.025)
+    assert ev.protocol_min_distance_km(0.001) == 0.1 and ev.protocol_min_distance_km(2.0) == 5.0
+
+
+def test_nearest_sample_is_the_exact_great_circle_one():
+    rng = np.random.default_rng(4)
+    lon, lat = rng.uniform(115, 125, 400), rng.uniform(-35, -15, 400)  # wide: degrees are not distances here
+    dlon, dlat = rng.uniform(116, 124, 30), rng.uniform(-34, -16, 30)
+    res = ev.sample_protocol_auc(lon, lat, rng.random(400), dlon, dlat, min_distance_km=1.0, merge_duplicates=False)
+    brute = ev.distances_km(dlon, dlat, lon, lat, True).argmin(axis=1)
+    assert (res.deposit_sample_index == brute).all()
+    assert ev.sample_spacing_km(lon, lat, True) == pytest.approx(
+        np.median(np.sort(ev.distances_km(lon, lat, lon, lat, True), axis=1)[:, 1]), rel=1e-9)
+
+
+def test_deposits_far_from_every_sample_are_refused_or_warned():
+    rng = np.random.default_rng(6)
+    sx, sy = rng.uniform(0, 20_000, 200), rng.uniform(0, 20_000, 200)
+    extent = ev.survey_extent_km(sx, sy, False)
+    assert extent == pytest.approx(np.hypot(np.ptp(sx), np.ptp(sy)) / 1000)
+    with pytest.raises(JanjaInputError, match="same area"):
+        ev.check_far_deposits(np.array([7800.0, 7900.0]), extent)
+    warning = ev.check_far_deposits(np.array([0.5, 7800.0]), extent)
+    assert "1 of 2 deposits" in warning
+    assert ev.check_far_deposits(np.array([0.5, 1.0]), extent) is None
+
+
+def test_training_sites_label_in_sample_deposits():
+    mask = ev.training_site_mask([0.0, 1000.0, 5000.0], [0.0, 0.0, 0.0], [10.0, 900.0], [0.0, 0.0], 250.0)
+    assert mask.tolist() == [True, True, False]
+    assert ev.scope_label(np.array([True, True])) == ev.IN_SAMPLE_LABEL
+    assert "partly in-sample: 2 of 3" in ev.scope_label(mask)
+    assert ev.scope_label(np.zeros(3, bool)) == "deposits not used to train the map"

@@ -102,7 +102,11 @@ def test_shipped_model_runs_end_to_end(env, model_and_cell, tmp_path):
     assert names and names[0] == (1, "Area I")
     targets = None
     assert "Area I" in (out / WORKFLOW_OUTPUTS["prospectivity:prospectivity_report"]).read_text()
-    assert "AUC" in (out / WORKFLOW_OUTPUTS["evaluate:evaluation_report"]).read_text()
+    evaluation = (out / WORKFLOW_OUTPUTS["evaluate:evaluation_report"]).read_text()
+    assert "AUC" in evaluation and f"Baseline: {elements[0]}, same method" in evaluation
+    card = model_card_of(model)
+    if card.get("training_data", {}).get("sites", {}).get("xy"):  # the bundled classifier records its sites
+        assert "IN-SAMPLE, NOT A VALIDATION" in evaluation and "Held-out validation (from the model card)" in evaluation
 
     # the project, the picture and the one report, as `make demo` writes them
     subprocess.run([sys.executable, str(REPO / "tools" / "demo_project.py"), "--out", str(out), "--model", str(model),
@@ -114,6 +118,9 @@ def test_shipped_model_runs_end_to_end(env, model_and_cell, tmp_path):
     assert picture.stat().st_size > 20_000
     report = (out / REPORT).read_text()
     assert "Area I" in report and "data:image/png;base64," in report and "success-rate AUC" in report
+    assert report.index("Held-out validation") < report.index("Evaluation against the known deposits")
+    if card.get("training_data", {}).get("sites", {}).get("xy"):
+        assert "IN-SAMPLE, NOT A VALIDATION" in report and "in-sample (training labels): not a validation" in report
     kept = REPO / "out"
     kept.mkdir(exist_ok=True)
     shutil.copy(picture, kept / "workflow_test_map.png")  # a look at the maps this test made

@@ -35,7 +35,8 @@ def test_thresholds_on_samples_equal_the_core(qgis_app, tmp_path):
     source = QgsVectorLayer(samples, "samples", "ogr")
     raw = [f["Au_ppm"] for f in source.getFeatures()]
     del source
-    expected = median_mad_thresholds(parse_censored(raw).values, k=(1, 2, 3))
+    parsed = parse_censored(raw)  # below-detection samples are background: thresholds from measured values
+    expected = median_mad_thresholds(parsed.values, k=(1, 2, 3), censored=parsed.below_detection)
     got = [float(v) for v in result["THRESHOLDS"].split(",")]
     np.testing.assert_allclose(got, expected.thresholds, rtol=1e-5)
     out = QgsVectorLayer(result["OUTPUT_POINTS"], "c", "ogr")
@@ -103,11 +104,12 @@ def test_evaluate_samples_reproduces_the_published_protocol(qgis_app, tmp_path, 
 
     result = processing.run("janja:evaluate", {
         "SCORE_POINTS": layer("samples"), "SCORE_FIELD": element, "CONCENTRATION": True, "CENSORED": 1,
+        "MERGE_DUPLICATES": False,  # the benchmark scores every row
         "DEPOSITS": layer("au_sites"), "TABLE": str(tmp_path / "curves.csv"), "REPORT": str(tmp_path / "e.html")})
     assert abs(result["AUC"] - published) < 0.01 and 0.02 < result["AUC_SD"] < 0.06
     assert 0 < result["PA_PREDICTION_RATE"] < 100 and result["PA_PREDICTION_RATE"] + result["PA_AREA"] == \
         pytest.approx(100, abs=1.0)
-    assert (tmp_path / "curves.csv").read_text().startswith("curve,threshold,x,y")
+    assert (tmp_path / "curves.csv").read_text().startswith("curve,threshold,x,y,deposits")
 
 
 def test_evaluate_raster_refuses_deposits_outside_the_map(qgis_app, tmp_path):

@@ -84,7 +84,7 @@ def test_prospectivity_loads_legends_with_units_and_target_areas(clean_project, 
     import processing
 
     krige = krige_in_toolbox(tmp_path)
-    card = card_dict(elements=[("Au_ppm", "ppm", "log10", -2.5, 0.5), ("Cu_ppm", "ppm", "log10", 1.3, 0.3)],
+    card = card_dict(elements=[("Au_ppm", "ppm", "log10", -3.6, 0.5), ("Cu_ppm", "ppm", "log10", 0.0, 0.5)],
                      channels=2, window=3, size=6, cell_size=2000.0)
     import numpy as np
 
@@ -126,9 +126,14 @@ def test_class_raster_from_the_toolbox_is_styled(clean_project, tmp_path):
 
 def small_model():
     """krige -> thresholds as a graphical model, outputs exposed as model outputs (as janja:workflow does)."""
-    from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
-                           QgsProcessingModelChildParameterSource, QgsProcessingModelOutput,
-                           QgsProcessingModelParameter, QgsProcessingParameterFeatureSource)
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelChildParameterSource,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFeatureSource,
+    )
 
     model = QgsProcessingModelAlgorithm("styles_model", "tests")
     model.addModelParameter(QgsProcessingParameterFeatureSource("samples", "Samples"),

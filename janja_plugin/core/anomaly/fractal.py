@@ -13,6 +13,11 @@ from the counts between levels, which are independent, not from the cumulative p
 not. Caveats: a lognormal population is not a power law; its C–A curve bends everywhere and BIC
 will split it into several segments, so read thresholds on such data as breaks, not populations.
 On a kriged raster the cells are not independent either; fix the number of segments there.
+
+Censored samples (C–N with `censored`, the rows whose value substitutes 'below detection') are not
+points of the curve: N(>= c) counts measured samples, which is exact at every level above the
+detection limit, and the curve starts at the smallest measured value. They are background (class 0)
+whatever their substitute, so a threshold at the detection limit never calls them anomalous.
 """
 
 import math
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import JanjaInputError
-from .thresholds import class_names, classify_by_thresholds
+from .thresholds import MIN_MEASURED, class_names, classify_by_thresholds, measured_mask
 
 DEFAULT_LEVELS = 100
 MAX_SEGMENTS = 5
@@ -54,10 +59,12 @@ class FractalResult:
     chosen_by: str  # 'BIC' or 'user'
     n_values: int
     notes: list = field(default_factory=list)
+    n_censored: int = 0  # below-detection samples left out of the curve (background)
 
-    def classify(self, values):
-        """Integer class per value (0 = background, i = at or above the i-th threshold, -1 = NaN)."""
-        return classify_by_thresholds(values, self.thresholds)
+    def classify(self, values, censored=None):
+        """Integer class per value (0 = background, i = at or above the i-th threshold, -1 = NaN,
+        censored rows 0)."""
+        return classify_by_thresholds(values, self.thresholds, censored)
 
 
 def _line_cost_table(x, y, w=None):
@@ -140,15 +147,25 @@ def _levels(v, n_levels):
 
 def fractal_curve(values, kind, cell_area=1.0, n_levels=DEFAULT_LEVELS, n_segments=None,
                   max_segments=MAX_SEGMENTS, min_points=MIN_POINTS_PER_SEGMENT, min_count=MIN_COUNT,
-                  weighted=True):
+                  weighted=True, censored=None):
     """C–A (kind='C-A', values = raster cells, sizes in area units) or C–N (kind='C-N', samples).
 
     Levels are log-spaced from the smallest to the largest value; levels with fewer than
     `min_count` values above them are drawn but not fitted. Thresholds are where adjacent fitted
     lines meet, kept between the last level of one segment and the first of the next.
+    `censored` marks below-detection rows: left out of the curve (see the module note).
     """
     v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v)]
+    ok = measured_mask(values, censored)
+    n_censored = int(np.sum(np.isfinite(v) & ~ok))
+    v = v[ok]
+    if n_censored and v.size < MIN_MEASURED:
+        raise JanjaInputError(
+            f"The {kind} curve uses measured values only, but only {v.size} sample(s) are measured and "
+            f"{n_censored} are below detection; it needs at least {MIN_MEASURED}. Below-detection samples "
+            "are background by construction, and too few are measured to set a threshold: choose an element "
+            "with more detections, or a laboratory method with a lower detection limit."
+        )
     if v.size == 0:
         raise JanjaInputError(f"The {kind} curve got no valid values (all nodata/NaN). Check the band or field.")
     bad = int(np.sum(v <= 0))
@@ -165,6 +182,9 @@ def fractal_curve(values, kind, cell_area=1.0, n_levels=DEFAULT_LEVELS, n_segmen
     x, y = np.log10(levels[fitted]), np.log10(sizes[fitted])
     w = counts[fitted].astype(float) if weighted else None
     notes = []
+    if n_censored:
+        notes.append(f"{n_censored} below-detection sample(s) are left out of the curve and classed as "
+                     "background.")
     if x.size < 2 * min_points:
         notes.append(f"Only {x.size} usable levels: a single line was fitted.")
     bics, fits = {}, {}
@@ -196,7 +216,7 @@ def fractal_curve(values, kind, cell_area=1.0, n_levels=DEFAULT_LEVELS, n_segmen
         cross = (s1.intercept - s0.intercept) / (s0.slope - s1.slope) if s0.slope != s1.slope else (lo + hi) / 2
         thresholds.append(10.0 ** min(max(cross, lo), hi))
     return FractalResult(kind, levels, sizes, fitted, segments, np.asarray(thresholds), class_names(len(thresholds)),
-                         bics, chosen, chosen_by, int(v.size), notes)
+                         bics, chosen, chosen_by, int(v.size), notes, n_censored)
 
 
 def concentration_area(band, cell_area, n_levels=DEFAULT_LEVELS, n_segments=None, nodata=None, **kwargs):
@@ -210,7 +230,7 @@ def concentration_area(band, cell_area, n_levels=DEFAULT_LEVELS, n_segments=None
 
 
 def concentration_number(values, n_levels=DEFAULT_LEVELS, n_segments=None, **kwargs):
-    """C–N on sample values (NaN left out): N(>= c) samples."""
+    """C–N on sample values (NaN left out): N(>= c) samples; pass `censored=` for non-detects."""
     return fractal_curve(values, "C-N", 1.0, n_levels, n_segments, **kwargs)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import JanjaInputError
 
 EARTH_RADIUS_KM = 6371.0  # the benchmark's value
+IN_SAMPLE_LABEL = "in-sample (training labels): not a validation"
 
 
 # ---------------------------------------------------------------- ROC / AUC
@@ -124,10 +125,78 @@ class ProtocolResult:
     n_draws: int
     seed: int
     geographic: bool
+    n_merged_locations: int = 0  # locations where several rows were merged into their mean
+    spacing_km: float = math.nan  # median nearest-neighbour spacing of the distinct sample locations
+    min_distance_rule: str = "given"  # "given", or the per-area rule that set min_distance_km
 
 
-def sample_protocol_auc(sample_x, sample_y, scores, deposit_x, deposit_y, min_distance_km=5.0, n_draws=20,
-                        seed=42, geographic=None):
+def sample_spacing_km(x, y, geographic):
+    """Median distance from each distinct sample location to its nearest other one (km); NaN for < 2."""
+    xy = np.unique(np.column_stack([np.asarray(x, float), np.asarray(y, float)]), axis=0)
+    if xy.shape[0] < 2:
+        return math.nan
+    from scipy.spatial import cKDTree
+
+    if geographic:  # exact: chord distance on the unit sphere is monotone in the great-circle distance
+        lon, lat = np.radians(xy[:, 0]), np.radians(xy[:, 1])
+        pts = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+        chord, _ = cKDTree(pts).query(pts, k=2)
+        return float(np.median(2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(chord[:, 1] / 2.0, 1.0))))
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(np.median(d[:, 1]) / 1000.0)
+
+
+def protocol_min_distance_km(spacing_km):
+    """The benchmark's per-area rule (OpenGADBench scripts): min(5 km, max(0.1 km, 8 x resolution)), with the
+    survey's sample spacing as its resolution. 5 km when the spacing is unknown."""
+    if not math.isfinite(spacing_km):
+        return 5.0
+    return float(min(5.0, max(0.1, 8.0 * spacing_km)))
+
+
+def merge_duplicate_locations(x, y, scores):
+    """(x, y, scores, n_merged_groups): rows at identical coordinates become one, scored by their mean, the same
+    merge janja:krige does (samples.merge_duplicates), so the row order never decides a deposit's score."""
+    from ..geostatistics.samples import merge_duplicates
+
+    merged = merge_duplicates(x, y, np.asarray(scores, float).reshape(-1, 1))
+    with np.errstate(invalid="ignore"):
+        values = merged.values[:, 0]
+    return merged.x, merged.y, values, merged.n_merged_groups
+
+
+def survey_extent_km(x, y, geographic):
+    """The diagonal of the samples' bounding box (km): the yardstick for 'this deposit is nowhere near'."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    return float(distances_km([x.min()], [y.min()], [x.max()], [y.max()], geographic)[0, 0])
+
+
+def far_deposits(deposit_distance_km, extent_km):
+    """Deposits farther from every sample than the survey's own extent (a CRS mix-up, or the wrong layer)."""
+    limit = max(float(extent_km), 1e-9)
+    return np.asarray(deposit_distance_km, float) > limit
+
+
+def check_far_deposits(deposit_distance_km, extent_km):
+    """Refuse when every deposit is farther from the samples than the survey's extent; a warning (or None)
+    when some are."""
+    far = far_deposits(deposit_distance_km, extent_km)
+    d = np.asarray(deposit_distance_km, float)
+    if far.all():
+        raise JanjaInputError(
+            f"Every deposit lies farther from the nearest sample ({d.min():,.0f} km or more) than the survey is wide "
+            f"({extent_km:,.1f} km): the two layers do not describe the same area. Check that the deposits and the "
+            "samples have the right CRS (a common cause: coordinates in another projection or lon/lat swapped)."
+        )
+    if far.any():
+        return (f"WARNING: {int(far.sum())} of {far.size} deposits lie farther from every sample than the survey is "
+                f"wide ({extent_km:,.1f} km; deposit rows {np.flatnonzero(far)[:10].tolist()}). They were scored by a "
+                "far-away sample; check their coordinates and CRS, or clip the deposit layer to the survey.")
+    return None
+
+
+def sample_protocol_auc(sample_x, sample_y, scores, deposit_x, deposit_y, min_distance_km=None, n_draws=20,
+                        seed=42, geographic=None, merge_duplicates=True):
     """ROC-AUC of sample scores by the OpenGADBench protocol (yihaoding/geochemad, shared/evaluate.py).
 
     As in the benchmark's `evaluate()`:
@@ -138,14 +207,20 @@ def sample_protocol_auc(sample_x, sample_y, scores, deposit_x, deposit_y, min_di
       least `min_distance_km` from every deposit (haversine distance, R = 6371 km);
     - AUC per draw as sklearn's roc_auc_score (Mann–Whitney, ties 1/2); mean and np.std (ddof=0).
     Where we differ, on purpose:
-    - the nearest sample is found by great-circle distance on lon/lat (the benchmark uses a KD-tree
-      on raw degrees; on the WA survey both pick the same samples);
+    - the nearest sample is found exactly, by great-circle distance on lon/lat (the benchmark uses a
+      KD-tree on raw degrees, which is not a distance: on sed1 it picks another sample for 2 of the
+      32 sites);
+    - `min_distance_km=None` applies the benchmark scripts' per-area rule (protocol_min_distance_km)
+      to the survey's sample spacing (the README's fixed 5 km cannot run on detailed surveys);
     - a sample whose score is NaN (element not analysed) stays in the sample set, so the draws are
       the benchmark's draws, but is left out where it is drawn: a deposit whose nearest sample has
       no score is not scored, and a missing negative shrinks that draw. The benchmark instead gives
       missing values (-9999) half the smallest positive value, which ranks them lowest and inflates
       the AUC of a partly analysed element (WA log Ag: 0.775 instead of 0.744).
-    - no eligible negatives is an error (the benchmark silently falls back to all samples).
+    - no eligible negatives is an error (the benchmark silently falls back to all samples);
+    - with merge_duplicates (default), rows at identical coordinates are one location scored by their
+      mean, as janja:krige merges them; the benchmark keeps every row, so a deposit took whichever
+      duplicate came first (merge_duplicates=False reproduces it).
     Projected coordinates are taken as metres. The numbers depend on the RNG stream: with 20 draws of
     32 negatives the Monte-Carlo error of the mean is about SD/4, so compare methods with one protocol.
     """
@@ -158,6 +233,15 @@ def sample_protocol_auc(sample_x, sample_y, scores, deposit_x, deposit_y, min_di
         raise JanjaInputError("No sample has a score (all NaN). Check the score field.")
     if geographic is None:
         geographic = is_lonlat((sx, sy), (dx, dy))
+    n_merged = 0
+    if merge_duplicates:
+        sx, sy, s, n_merged = merge_duplicate_locations(sx, sy, s)
+    spacing = sample_spacing_km(sx, sy, geographic)
+    rule = "given"
+    if min_distance_km is None:
+        min_distance_km = protocol_min_distance_km(spacing)
+        rule = (f"min(5 km, max(0.1 km, 8 x sample spacing {spacing:.3g} km)) = {min_distance_km:.3g} km "
+                "(OpenGADBench per-area rule)")
     d = distances_km(dx, dy, sx, sy, geographic)  # deposits x samples
     nearest = np.argmin(d, axis=1)
     dep_dist = d[np.arange(dx.size), nearest]
@@ -167,9 +251,12 @@ def sample_protocol_auc(sample_x, sample_y, scores, deposit_x, deposit_y, min_di
         raise JanjaInputError("No deposit's nearest sample has a score, so nothing can be evaluated.")
     eligible = np.nonzero(d.min(axis=0) >= min_distance_km)[0]
     if eligible.size == 0:
+        far = d.min(axis=0).max()
         raise JanjaInputError(
-            f"No sample lies at least {min_distance_km:g} km from every deposit, so there are no negatives. "
-            "Lower the minimum distance, or check that the samples and deposits share a CRS."
+            f"No sample lies at least {min_distance_km:g} km from every deposit (the farthest lies {far:.2f} km "
+            f"away), so there are no negatives. Set the minimum distance below {far:.2f} km (parameter "
+            "MIN_DISTANCE; empty = the per-area rule from the sample spacing), or check that the samples and "
+            "deposits share a CRS."
         )
     rng = np.random.default_rng(seed)
     aucs, n_neg = [], []
@@ -181,7 +268,29 @@ def sample_protocol_auc(sample_x, sample_y, scores, deposit_x, deposit_y, min_di
     aucs = np.asarray(aucs)
     return ProtocolResult(float(np.nanmean(aucs)), float(np.nanstd(aucs)), aucs, dep_scores, nearest, dep_dist,
                           int(pos.size), int(eligible.size), np.asarray(n_neg), float(min_distance_km),
-                          int(n_draws), int(seed), bool(geographic))
+                          int(n_draws), int(seed), bool(geographic), int(n_merged), spacing, rule)
+
+
+def training_site_mask(deposit_x, deposit_y, site_x, site_y, tolerance):
+    """True for each deposit within `tolerance` (map units) of a training site of the model being scored."""
+    dx, dy = np.asarray(deposit_x, float), np.asarray(deposit_y, float)
+    if len(site_x) == 0 or dx.size == 0:
+        return np.zeros(dx.size, bool)
+    from scipy.spatial import cKDTree
+
+    dist, _ = cKDTree(np.column_stack([site_x, site_y])).query(np.column_stack([dx, dy]))
+    return dist <= tolerance
+
+
+def scope_label(in_sample_mask):
+    """What an evaluation on these deposits is: independent, in-sample, or partly in-sample."""
+    m = np.asarray(in_sample_mask, bool)
+    if m.size and m.all():
+        return IN_SAMPLE_LABEL
+    if m.any():
+        return (f"partly in-sample: {int(m.sum())} of {m.size} deposits were training labels; scored on all, not a "
+                "validation (see the row on the other deposits)")
+    return "deposits not used to train the map"
 
 
 # ---------------------------------------------------------------- raster cells
@@ -212,7 +321,7 @@ def deposit_cells(cell_x, cell_y, cell_scores, deposit_x, deposit_y, cell_width,
         raise JanjaInputError(
             f"{bad.size} of the {dx.size} deposits fall outside the score map or on nodata cells (deposit rows "
             f"{bad[:10].tolist()}{'...' if bad.size > 10 else ''}). Clip the deposit layer to the map extent, check "
-            "both layers share a CRS, or allow deposits outside the map to be left out."
+            "both layers share a CRS, or set 'Leave out deposits outside the map' (ALLOW_OUTSIDE)."
         )
     return np.where(ok, idx, -1)
 

@@ -17,6 +17,8 @@ from ..reporting.svgplot import chart
 from . import kriging, samples, variogram
 
 GLOBAL_MAX_SAMPLES = 5000  # above this a global system is too slow/large: ask for a neighbourhood
+MOSTLY_CENSORED = 0.8  # above this share of below-detection values a map is mostly substitutes: warn
+OUT_OF_RANGE_SHARE = 0.01  # back-transformed cells beyond the sample range above this share: warn
 
 
 @dataclass
@@ -36,6 +38,14 @@ class KrigeSettings:
     substitution: str = "half_dl"
     dl_factor: float = 0.5
     duplicate_tolerance: float = 0.0
+    # Censoring conventions of the survey: element -> stated detection limit (zeros, flag-only '<'),
+    # and whether negative numbers are '<|v|' codes (None: only with the log transform; signed
+    # variables such as clr scores are values).
+    detection_limits: dict = field(default_factory=dict)
+    negative_codes: bool | None = None
+
+    def reads_negative_codes(self):
+        return self.transform == "log" if self.negative_codes is None else bool(self.negative_codes)
 
 
 @dataclass
@@ -79,10 +89,23 @@ def _check_settings(settings, n_samples):
         )
 
 
-def prepare_element(name, x, y, raw, settings):
-    """Parse censored values, drop unusable ones, merge duplicate locations; returns x, y, z (data units)."""
+def prepare_element(name, x, y, raw, settings, flags=None):
+    """Parse censored values, drop unusable ones, merge duplicate locations; returns x, y, z (data units).
+
+    A field with no measured value is refused: its map would be a map of detection limits."""
     parsed = samples.parse_censored(raw, substitution=settings.substitution, factor=settings.dl_factor,
-                                    column=name)
+                                    column=name, flags=flags, negative_codes=settings.reads_negative_codes(),
+                                    detection_limit=settings.detection_limits.get(name))
+    if parsed.counts[samples.MEASURED] == 0:
+        below = parsed.counts[samples.BELOW_DL] + parsed.counts[samples.ZERO]
+        limits = np.unique(parsed.detection_limits[np.isfinite(parsed.detection_limits)])
+        raise JanjaInputError(
+            f"Element '{name}' has no measured value: {below} sample(s) are below detection"
+            + (f" (limits {', '.join(f'{v:g}' for v in limits[:5])})" if limits.size else "")
+            + (f" and {parsed.counts[samples.ABOVE_DL]} above the upper limit" if parsed.counts[samples.ABOVE_DL]
+               else "")
+            + ", so its map would only show detection limits. Leave this element out of FIELDS."
+        )
     values = np.asarray(parsed.values, dtype=float)
     ok = np.isfinite(values)
     if settings.transform == "log":
@@ -131,12 +154,108 @@ def fit_model(name, x, y, z_t, settings):
     return ev, model
 
 
-def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None, log=print):
+def parse_element_map(text, what, elements):
+    """'Zr_ppm=1, Th_ppm=0.5' -> {'Zr_ppm': '1', 'Th_ppm': '0.5'}; every name must be a chosen element."""
+    out = {}
+    for part in str(text or "").replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise JanjaInputError(
+                f"The {what} must be written as field=value pairs separated by commas (e.g. Zr_ppm=1, "
+                f"Th_ppm=0.5); '{part.strip()}' has no '='.")
+        key, value = (t.strip() for t in part.split("=", 1))
+        if key not in elements:
+            raise JanjaInputError(
+                f"'{key}' in the {what} is not one of the element fields being kriged "
+                f"({', '.join(elements)}): use the element field names exactly.")
+        out[key] = value
+    return out
+
+
+def detection_limits_from(text, elements):
+    """Stated detection limits per element, from 'field=limit' pairs; each must be a positive number."""
+    limits = {}
+    for key, value in parse_element_map(text, "detection limits", elements).items():
+        try:
+            limit = float(value)
+        except ValueError:
+            limit = math.nan
+        if not (math.isfinite(limit) and limit > 0):
+            raise JanjaInputError(
+                f"The stated detection limit of '{key}' must be a positive number in the field's units, "
+                f"not '{value}'.")
+        limits[key] = limit
+    return limits
+
+
+def flag_fields_for(text, elements, available):
+    """Flag field of each element: 'value=flag' pairs, or a pattern with {field} (the whole field
+    name) or {element} (its part before the first '_'), e.g. '{element}_511P_T' for GTK's tables."""
+    text = str(text or "").strip()
+    if not text:
+        return {}
+    if "{" in text:
+        try:
+            flags = {f: text.format(field=f, element=f.split("_")[0]) for f in elements}
+        except (KeyError, IndexError, ValueError) as exc:
+            raise JanjaInputError(
+                f"The flag-field pattern '{text}' can only use {{field}} or {{element}} (e.g. "
+                "'{element}_511P_T').") from exc
+    else:
+        flags = parse_element_map(text, "flag fields", elements)
+    missing = [f"{e} -> {f}" for e, f in flags.items() if f not in available]
+    if missing:
+        raise JanjaInputError(
+            f"The sample layer has no flag field for {', '.join(missing)}. Check the flag-field pattern or "
+            "pairs against the layer's field names.")
+    same = [e for e, f in flags.items() if e == f]
+    if same:
+        raise JanjaInputError(
+            f"The flag field of '{same[0]}' is the element field itself; name the column that holds the "
+            "'<' / '>' flags.")
+    return flags
+
+
+def censoring_warning(name, counts):
+    """A sentence when more than MOSTLY_CENSORED of a field's values are below detection, else None."""
+    n = sum(v for k, v in counts.items() if k not in (samples.MISSING, samples.UNPARSEABLE))
+    below = counts[samples.BELOW_DL] + counts[samples.ZERO]
+    if not n or below <= MOSTLY_CENSORED * n:
+        return None
+    return (f"Element '{name}' is {100.0 * below / n:.1f} % censored ({below} of {n} samples below detection): "
+            "the map mostly interpolates substituted values; read it as detected / not detected, not as "
+            "concentrations.")
+
+
+def range_warning(name, prediction, z):
+    """A sentence when more than OUT_OF_RANGE_SHARE of the back-transformed cells lie above the largest
+    or below the smallest sample value (the sign of an inflated log variance), else None."""
+    p = np.asarray(prediction, float)
+    p = p[np.isfinite(p)]
+    if not p.size:
+        return None
+    lo, hi = float(np.min(z)), float(np.max(z))
+    above, below = int(np.sum(p > hi)), int(np.sum(p < lo))
+    if above + below <= OUT_OF_RANGE_SHARE * p.size:
+        return None
+    return (f"Element '{name}': {above} of {p.size} cells ({100.0 * above / p.size:.1f} %) are above the largest "
+            f"sample value ({hi:g}) and {below} ({100.0 * below / p.size:.1f} %) below the smallest ({lo:g}) after "
+            "the lognormal back-transform. Check the below-detection values (zeros or '<' flags substituted by a "
+            "tiny value inflate the log variance): give the flag field or the stated detection limit, or "
+            "krige without the log transform.")
+
+
+def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None, log=print, flags=None,
+                   warn=None):
     """Krige every element of `raw_columns` (name -> raw values) onto `grid`.
 
     inside: optional boolean (nrows, ncols) mask; cells outside are NaN. progress(fraction) -> True
-    cancels (kriging.KrigingCancelled).
+    cancels (kriging.KrigingCancelled). flags: optional name -> flag column ('<', '>'). warn: where
+    warnings go (default: log); they are also kept in each result's notes for the report.
     """
+    warn = warn or log
+    flags = flags or {}
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     _check_settings(settings, x.size)
@@ -145,11 +264,14 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
     kwargs = {"neighbours": settings.neighbours or None, "search_radius": settings.search_radius}
     results = []
     names = list(raw_columns)
+    # every field is parsed and checked before the first is kriged: a refusal comes at once, not late
+    prepared = {name: prepare_element(name, x, y, raw_columns[name], settings, flags.get(name)) for name in names}
     for i, name in enumerate(names):
         def part(fraction, i=i):
             return progress((i + fraction) / len(names)) if progress else False
 
-        parsed, merged, mx, my, mz = prepare_element(name, x, y, raw_columns[name], settings)
+        parsed, merged, mx, my, mz = prepared[name]
+        warnings_here = [w for w in [censoring_warning(name, parsed.counts)] if w]
         z_t = np.log(mz) if settings.transform == "log" else mz
         ev, model = fit_model(name, mx, my, z_t, settings)
         pred = np.full(cx.size, np.nan)
@@ -167,9 +289,11 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
             pred[cells], var[cells] = r.prediction, r.variance
         cv = kriging.cross_validate(mx, my, z_t, model, neighbours=kwargs["neighbours"],
                                     search_radius=settings.search_radius)
-        notes = [f"{name}: {w}" for w in parsed.warnings]
+        if settings.transform == "log":
+            warnings_here += [w for w in [range_warning(name, pred[cells], mz)] if w]
+        notes = [f"{name}: {w}" for w in parsed.warnings] + warnings_here
         for note in notes:
-            log(note)
+            warn(note)
         if r.n_missing:
             notes.append(f"{r.n_missing} cell(s) had too few samples within the search radius and are nodata.")
         result = ElementResult(
@@ -236,7 +360,9 @@ def write_report(results, settings, path, crs_name, grid):
         f"{'all samples (global)' if not settings.neighbours else f'{settings.neighbours} nearest samples'}"
         f"{'' if settings.search_radius is None else f' within {settings.search_radius:g} m'}; below-detection "
         f"values: {settings.substitution.replace('_', ' ')}"
-        f"{f' (factor {settings.dl_factor:g})' if settings.substitution == 'dl_factor' else ''}."
+        f"{f' (factor {settings.dl_factor:g})' if settings.substitution == 'dl_factor' else ''}; negative numbers "
+        f"{'are below-detection codes' if settings.reads_negative_codes() else 'and zeros are values (signed)'}"
+        + "".join(f"; {k}: stated detection limit {v:g}" for k, v in settings.detection_limits.items()) + "."
     )
     rep.heading("Summary")
     rep.table(

@@ -15,6 +15,10 @@ Decisions, written down once:
   limit": the limit is taken as the smallest positive measured value of the column (so 'half_dl'
   gives half of it, as the OpenGADBench code does for values <= 0).
 - '>1000' becomes 1000 (the limit): the true value is at least that; such rows are counted.
+- Signed variables (clr/ilr/factor scores) are read with `negative_codes=False`: a negative number or
+  a zero is then a measured value, not a below-detection code; '<x' strings and '<' flags still are.
+- A stated detection limit (`detection_limit`) is the limit of every zero, 'BDL' and flag-only '<'
+  row, instead of the smallest positive value: the survey's own convention beats a guess.
 - 'ND' is left out of the below-detection words on purpose: it means "not detected" in some
   tables and "not determined" in others, so it is reported as unparseable for the user to decide.
 """
@@ -59,6 +63,21 @@ class ParsedColumn:
     warnings: list = field(default_factory=list)
     other_flags: dict = field(default_factory=dict)
 
+    @property
+    def below_detection(self):
+        """Rows whose value is a substitute for 'below detection' ('<x', zeros, codes, '<' flags):
+        background by construction, so anomaly thresholds must neither use nor classify them."""
+        return np.isin(self.kinds, (BELOW_DL, ZERO))
+
+    def censoring_sentence(self, column=None):
+        """'12 of 40 samples (30.0 %) are below detection, 1 above' for logs and reports."""
+        n = int(sum(v for k, v in self.counts.items() if k not in (MISSING, UNPARSEABLE)))
+        below = self.counts[BELOW_DL] + self.counts[ZERO]
+        pct = 100.0 * below / n if n else 0.0
+        above = self.counts[ABOVE_DL]
+        return (f"{column + ': ' if column else ''}{below} of {n} samples ({pct:.1f} %) are below detection"
+                + (f", {above} above the upper limit (taken at the limit)" if above else "") + ".")
+
 
 def _number(text):
     text = text.strip()
@@ -71,7 +90,7 @@ def _is_missing_text(raw):
     return raw is None or str(raw).strip().upper() in MISSING_TEXT
 
 
-def _classify(raw, missing_codes):
+def _classify(raw, missing_codes, negative_codes=True):
     """(kind, number or detection limit) for one raw cell; NaN limit = below an unknown limit."""
     if raw is None:
         return MISSING, math.nan
@@ -97,6 +116,8 @@ def _classify(raw, missing_codes):
             return UNPARSEABLE, math.nan
     if not math.isfinite(v) or any(abs(v - c) <= 1e-6 * abs(c) for c in missing_codes):
         return MISSING, math.nan
+    if not negative_codes:
+        return MEASURED, v
     if v < 0:
         return BELOW_DL, -v
     if v == 0:
@@ -104,15 +125,15 @@ def _classify(raw, missing_codes):
     return MEASURED, v
 
 
-def _classify_flagged(raw, flag, missing_codes, other_flags):
+def _classify_flagged(raw, flag, missing_codes, other_flags, negative_codes=True):
     """A value with its flag-column entry: '<' = below detection (the value, if positive, is the
     limit), '>' = above detection (the value is the limit); other flags are counted, value kept."""
     if _is_missing_text(flag):
-        return _classify(raw, missing_codes)
+        return _classify(raw, missing_codes, negative_codes)
     flag = str(flag).strip()
-    kind, v = _classify(raw, missing_codes)
+    kind, v = _classify(raw, missing_codes, negative_codes)
     if flag == "<":
-        return BELOW_DL, (v if kind == MEASURED else math.nan)
+        return BELOW_DL, (v if kind in (MEASURED, BELOW_DL) and v > 0 else math.nan)
     if flag == ">":
         return (ABOVE_DL, v) if kind == MEASURED else (kind, v)
     other_flags[flag] = other_flags.get(flag, 0) + 1
@@ -140,7 +161,8 @@ def _mixed_limit_warning(column, numbers, kinds):
 
 
 def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes=DEFAULT_MISSING_CODES,
-                   column="values", max_unparseable_fraction=MAX_UNPARSEABLE_FRACTION, flags=None):
+                   column="values", max_unparseable_fraction=MAX_UNPARSEABLE_FRACTION, flags=None,
+                   negative_codes=True, detection_limit=None):
     """Parse a column of raw values; below-detection values become DL x 0.5 ('half_dl'), DL x factor
     ('dl_factor'), NaN ('omit') or half the smallest positive measured value of the column whatever
     their own limit ('half_min_positive', the OpenGADBench cleaning, which ranks every censored value
@@ -148,6 +170,9 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
     become the limit.
 
     `flags` is an optional flag column of the same length ('<', '>', other text, or empty/NULL).
+    `negative_codes=False` reads negative numbers and zeros as values (signed variables).
+    `detection_limit` (> 0) is the stated limit of rows below an unknown limit (zeros, 'BDL', '<'
+    flags with no value); without it the smallest positive measured value stands in.
     Text that is no number is counted and reported as unparseable (left out); a column with no
     number at all, or with more than `max_unparseable_fraction` of its non-missing cells unparseable
     (an ID or text column with a few numeric-looking entries), is refused: it is almost certainly
@@ -158,10 +183,13 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
             f"Unknown substitution '{substitution}'; use one of {', '.join(SUBSTITUTIONS)}.")
     if substitution == "dl_factor" and not (factor >= 0 and math.isfinite(factor)):
         raise JanjaInputError(f"The detection-limit factor must be a number >= 0, not {factor}.")
+    if detection_limit is not None and not (math.isfinite(detection_limit) and detection_limit > 0):
+        raise JanjaInputError(
+            f"The stated detection limit of '{column}' must be a positive number, not {detection_limit:g}.")
     raw_values = list(raw_values)
     other_flags = {}
     if flags is None:
-        pairs = [_classify(v, missing_codes) for v in raw_values]
+        pairs = [_classify(v, missing_codes, negative_codes) for v in raw_values]
     else:
         flags = list(flags)
         if len(flags) != len(raw_values):
@@ -169,7 +197,8 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
                 f"The flag column of '{column}' has {len(flags)} rows but the value column has "
                 f"{len(raw_values)}: pick the flag field of the same layer."
             )
-        pairs = [_classify_flagged(v, f, missing_codes, other_flags) for v, f in zip(raw_values, flags)]
+        pairs = [_classify_flagged(v, f, missing_codes, other_flags, negative_codes)
+                 for v, f in zip(raw_values, flags)]
     kinds = np.array([k for k, _ in pairs], dtype=object)
     numbers = np.array([v for _, v in pairs], dtype=float)
     n = len(pairs)
@@ -195,8 +224,12 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
     warning_list = [w for w in [_mixed_limit_warning(column, numbers, kinds)] if w]
     # Below an unknown limit: the smallest positive measured value, else the smallest known limit.
     known_below = numbers[(kinds == BELOW_DL) & np.isfinite(numbers)]
-    if measured.any():
-        unknown_limit = float(numbers[measured].min())
+    positive = numbers[measured & (numbers > 0)]
+    min_positive = float(positive.min()) if positive.size else math.nan
+    if detection_limit is not None:
+        unknown_limit = float(detection_limit)
+    elif positive.size:
+        unknown_limit = min_positive
     elif known_below.size:
         unknown_limit = float(known_below.min())
     else:
@@ -212,7 +245,7 @@ def parse_censored(raw_values, substitution="half_dl", factor=0.5, missing_codes
     values[measured] = numbers[measured]
     below = (kinds == BELOW_DL) | (kinds == ZERO)
     if substitution == "half_min_positive":
-        values[below] = 0.5 * unknown_limit
+        values[below] = 0.5 * (min_positive if positive.size else unknown_limit)
     else:
         multiplier = {"half_dl": 0.5, "dl_factor": factor}.get(substitution, math.nan)
         values[below] = limits[below] * multiplier

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import JanjaInputError
 from ..raster_grid import write_stack
 from ..reporting.svgplot import chart
+from . import distribution as dist
 from . import model_card as mc
 from . import windows as wn
 
@@ -29,6 +30,7 @@ class AnomalySettings:
     batch_size: int = wn.DEFAULT_BATCH
     percentiles: tuple = DEFAULT_PERCENTILES  # class breaks, as percentiles of the map's scores
     tile_rows: int | None = None
+    extrapolate: bool = False  # run on a stack outside the training distribution, marking every output
 
 
 @dataclass
@@ -46,10 +48,22 @@ class AnomalyResult:
     seconds: float
     sample_scores: np.ndarray | None = None  # score of the cell under each sample (NaN outside / nodata)
     notes: list = field(default_factory=list)
+    distribution: dist.DistributionCheck | None = None
+    constant: bool = False
+    spread: float = float("nan")
 
     @property
     def class_labels(self):
         return class_labels(self.percentiles)
+
+    @property
+    def extrapolated(self):
+        return self.distribution is not None and self.distribution.out_of_distribution
+
+    def tags(self):
+        return {"model": self.card.name, "janja_model": self.card.name, "janja_model_kind": self.card.model_kind,
+                "janja_extrapolation": "yes" if self.extrapolated else "no",
+                "janja_constant": "yes" if self.constant else "no"}
 
 
 def check_percentiles(percentiles):
@@ -92,15 +106,18 @@ def values_at(raster, grid, x, y):
 
 
 def open_and_predict(stack, model, settings, mask=None, progress=None, grid=None, crs_wkt=None):
-    """The shared front of a window job: open the stack, check it against the card, run the engine.
+    """The shared front of a window job: open the stack, check it against the card (elements, grid, and the
+    training distribution), run the engine.
 
-    Returns (score, valid, stats, grid, crs_wkt). stack: a GeoTIFF path or a windows.ArrayStack with `grid`.
+    Returns (score, valid, stats, grid, crs_wkt, distribution check). stack: a GeoTIFF path or a
+    windows.ArrayStack with `grid`.
     """
     with wn.checked_stack(stack, model.card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
+        check = dist.guard(model.card, dist.read_columns(stack, bands, mask), settings.extrapolate)
         score, valid, stats = wn.predict(model, stack, bands, stride=settings.stride, mask=mask,
                                          batch_size=settings.batch_size, tile_rows=settings.tile_rows,
                                          progress=progress)
-    return score, valid, stats, grid, crs_wkt
+    return score, valid, stats, grid, crs_wkt, check
 
 
 def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, progress=None, grid=None,
@@ -122,9 +139,17 @@ def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, pr
             f"'{card.output_kind}', not an unsupervised anomaly model with a 0..1 score. Use it with "
             "janja:prospectivity, or choose an anomaly model (e.g. models/wa_anomaly/wa_anomaly_fanogan.onnx)."
         )
-    score, valid, stats, grid, crs_wkt = open_and_predict(stack, model, settings, mask, progress, grid, crs_wkt)
-    classes, breaks = percentile_classes(score, percentiles)
-    notes = list(model.notes)
+    score, valid, stats, grid, crs_wkt, check = open_and_predict(stack, model, settings, mask, progress, grid,
+                                                                  crs_wkt)
+    constant, spread = dist.constant_map(score)
+    notes = list(check.notes) + list(model.notes)
+    if constant:
+        classes, breaks = np.zeros(score.shape, np.uint8), [float("nan")] * len(percentiles)
+        finite = score[np.isfinite(score)]
+        notes.insert(0, dist.constant_note(spread, float(finite.min()) if finite.size else float("nan"),
+                                           float(finite.max()) if finite.size else float("nan")))
+    else:
+        classes, breaks = percentile_classes(score, percentiles)
     if stats.n_windows_filled:
         notes.append(
             f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
@@ -144,25 +169,31 @@ def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, pr
     return AnomalyResult(score=score, classes=classes, breaks=breaks, percentiles=percentiles, grid=grid,
                          crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
                          stride=settings.stride, seconds=time.perf_counter() - t0, sample_scores=sample_scores,
-                         notes=notes)
+                         notes=notes, distribution=check, constant=constant, spread=spread)
 
 
 def write_rasters(result, score_path=None, classes_path=None):
     written = {}
     if score_path:
         written["score"] = write_stack(score_path, [result.score], ["anomaly_score"], result.grid, result.crs_wkt,
-                                       tags={"model": result.card.name})
+                                       tags=result.tags())
     if classes_path:
         written["classes"] = write_stack(classes_path, [np.where(result.classes > 0, result.classes, np.nan)],
-                                         ["anomaly_class"], result.grid, result.crs_wkt,
-                                         tags={"model": result.card.name})
+                                         ["anomaly_class"], result.grid, result.crs_wkt, tags=result.tags())
     return written
 
 
 def report_section(report, result):
     """The anomaly section of an HtmlReport: model card, percentile classes, histogram."""
     card = result.card
-    report.heading("Unsupervised anomaly score")
+    report.heading("Unsupervised anomaly score" + (" — EXTRAPOLATION" if result.extrapolated else "")
+                   + (" — CONSTANT MAP" if result.constant else ""))
+    for note in result.notes:
+        if note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
+            report.paragraph(note, css_class="warning")
+    if result.distribution is not None:
+        report.table(["Element", "Cells outside training 1–99 %", "Training 1–99 % (transformed)",
+                      "This stack 1–99 %", "Median shift (training SD)"], result.distribution.table_rows())
     report.paragraph(
         card.describe() + " High = the window's multivariate pattern is unlike the bulk of the area the model was "
         "trained on; it is not a probability of a deposit."
@@ -195,7 +226,8 @@ def report_section(report, result):
         report.paragraph(f"{v.size} samples scored (median {np.median(v):.3f}, 90th percentile "
                          f"{np.percentile(v, 90):.3f}).")
     for note in result.notes:
-        report.paragraph(note, css_class="note")
+        if not note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
+            report.paragraph(note, css_class="note")
     p = result.score[np.isfinite(result.score)]
     if p.size:
         hist, edges = np.histogram(p, bins=40, range=(0.0, 1.0))

@@ -62,6 +62,11 @@ class ModelCard:
         return [e.name for e in self.elements]
 
     @property
+    def training_data(self):
+        """The card's record of its training survey (input percentiles, spacing, sites), or None (older cards)."""
+        return self.raw.get("training_data")
+
+    @property
     def prospective_index(self):
         return self.class_names.index(self.prospective_class)
 
@@ -209,6 +214,27 @@ def _cross_field_errors(data):
         )
     if data["output_kind"] == "score" and len(data["class_names"]) != 1:
         errors.append("card.class_names: a 'score' output has exactly one class name")
+    errors.extend(_training_data_errors(data, names))
+    return errors
+
+
+def _training_data_errors(data, names):
+    """The recorded training distribution must cover every element with ordered percentiles 1..99."""
+    quantiles = (data.get("training_data") or {}).get("input_quantiles")
+    if not quantiles:
+        return []
+    errors = []
+    pct = quantiles["percent"]
+    if any(b <= a for a, b in zip(pct, pct[1:])) or pct[0] > 1 or pct[-1] < 99:
+        errors.append(f"card.training_data.input_quantiles.percent: must increase and span 1 to 99, not {pct}")
+    for name in names:
+        values = quantiles["values"].get(name)
+        if values is None:
+            errors.append(f"card.training_data.input_quantiles.values: no percentiles for the element '{name}'")
+        elif (len(values) != len(pct) or not all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+              or any(b < a for a, b in zip(values, values[1:]))):
+            errors.append(f"card.training_data.input_quantiles.values.{name}: needs {len(pct)} finite, "
+                          "non-decreasing numbers, one per percent")
     return errors
 
 
@@ -322,6 +348,13 @@ def load_model(onnx_path, card_path=None, threads=None):
         notes.append(f"Card read from {card_path.name}; the .onnx carries no embedded card.")
     data = beside if beside is not None else embedded
     card = card_from_dict(data, f"The model card of {onnx_path.name}")
+    if card.training_data is None:
+        notes.append(
+            f"Warning: the card of {onnx_path.name} does not record its training data (card field training_data: "
+            "input percentiles, sample spacing, training sites), so this run cannot tell precisely whether the "
+            "stack is like the training survey, nor whether evaluated deposits were training labels. Re-export "
+            "the model with a current janja_plugin.training to record them."
+        )
     if embedded is not None:
         _check_deepness_keys(meta, data, onnx_path)
     fixed_batch = _check_io(session, card, onnx_path)

@@ -13,6 +13,7 @@ from ..errors import JanjaInputError
 from ..raster_grid import crs_name, write_stack
 from ..reporting import units
 from ..reporting.svgplot import chart
+from . import distribution as dist
 from . import model_card as mc
 from . import windows as wn
 
@@ -30,6 +31,7 @@ class ProspectivitySettings:
     tile_rows: int | None = None  # None = sized for ~64 MB of working memory
     dense: bool = False  # shared trunk (core/dense.py): far faster, approximates the per-window result
     dense_shifts: int | None = None  # trunk passes per axis in dense mode (shifts² the work); None = the card's
+    extrapolate: bool = False  # run on a stack outside the training distribution, marking every output
 
 
 @dataclass
@@ -59,6 +61,60 @@ class ProspectivityResult:
     stride: int
     seconds: float
     notes: list = field(default_factory=list)
+    distribution: dist.DistributionCheck | None = None  # the stack against the card's training data
+    constant: bool = False  # the map barely varies: no classes, no targets
+    spread: float = float("nan")  # its 0.1-99.9 % percentile spread
+
+    @property
+    def extrapolated(self):
+        return self.distribution is not None and self.distribution.out_of_distribution
+
+    def tags(self):
+        """GeoTIFF metadata that travels with the rasters, so janja:evaluate can tell extrapolation and
+        in-sample deposits (the card's training sites) without the model at hand."""
+        return output_tags(self.card, self.extrapolated, self.constant)
+
+
+def output_tags(card, extrapolated, constant):
+    import json
+
+    tags = {"model": card.name, "janja_model": card.name, "janja_model_kind": card.model_kind,
+            "janja_extrapolation": "yes" if extrapolated else "no", "janja_constant": "yes" if constant else "no"}
+    sites = (card.training_data or {}).get("sites")
+    if sites and card.model_kind == "supervised_classifier":
+        tags["janja_training_sites"] = json.dumps(sites)
+        tags["janja_training_label_distance"] = str(label_distance(card))
+    held_out = held_out_summary(card)
+    if held_out:
+        tags["janja_held_out"] = json.dumps(held_out)
+    return tags
+
+
+def label_distance(card):
+    """How close to a training site a deposit must be to count as a training label (metres): the card's
+    positive-label distance when it records one, else one cell."""
+    training = card.training or {}
+    for key in ("positive_within", "positive_within_m"):
+        if isinstance(training.get(key), int | float):
+            return float(training[key])
+    labels = training.get("labels") or {}
+    if isinstance(labels.get("positive_within"), int | float):
+        return float(labels["positive_within"])
+    return float(card.cell_size)
+
+
+def held_out_summary(card):
+    """The card's held-out (spatial-block) numbers beside its kriged-target baseline, when it records them."""
+    metrics = (card.validation or {}).get("metrics", {})
+    out = {}
+    if "protocol_auc_held_out_blocks" in metrics:
+        out["learned"] = [metrics["protocol_auc_held_out_blocks"], metrics.get("protocol_auc_sd")]
+    for name, value in (metrics.get("measured_baselines") or {}).items():
+        out.setdefault("baselines", {})[name] = value
+    for key in ("kriged_target_protocol_auc", "log_target_protocol_auc"):
+        if key in metrics:
+            out.setdefault("baselines", {})[key] = metrics[key]
+    return out
 
 
 def roman(n):
@@ -169,6 +225,7 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
     with wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
+        check = dist.guard(card, dist.read_columns(stack, bands, mask), settings.extrapolate)
         if settings.dense:
             from . import dense
 
@@ -181,14 +238,24 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
                 model, stack, bands, stride=settings.stride, mask=mask, batch_size=settings.batch_size,
                 tile_rows=settings.tile_rows, progress=progress,
             )
-    if deposit_cells is not None:
-        moderate, high = prediction_area_thresholds(probability, deposit_cells)
-        method = "prediction-area"
+    constant, spread = dist.constant_map(probability)
+    if constant:
+        moderate, high, method = settings.moderate, settings.high, "none: the map is constant"
+        classes = np.zeros(probability.shape, np.uint8)
+        labels, targets = np.zeros(probability.shape, np.int32), []
     else:
-        moderate, high, method = settings.moderate, settings.high, "user"
-    classes = classify(probability, moderate, high)
-    labels, targets = target_areas(probability, classes, grid, settings.min_target_cells)
-    notes = list(model.notes)
+        if deposit_cells is not None:
+            moderate, high = prediction_area_thresholds(probability, deposit_cells)
+            method = "prediction-area"
+        else:
+            moderate, high, method = settings.moderate, settings.high, "user"
+        classes = classify(probability, moderate, high)
+        labels, targets = target_areas(probability, classes, grid, settings.min_target_cells)
+    notes = list(check.notes) + list(model.notes)
+    if constant:
+        finite = probability[np.isfinite(probability)]
+        notes.insert(0, dist.constant_note(spread, float(finite.min()) if finite.size else float("nan"),
+                                           float(finite.max()) if finite.size else float("nan")))
     if settings.dense:
         notes.append(
             f"Shared-trunk evaluation ({stats.mode}): the trunk ran once over the stack and each cell's features were "
@@ -208,14 +275,14 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
             f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
             "were filled with the element's training mean."
         )
-    if not targets:
+    if not targets and not constant:
         notes.append(f"No cell reached the high class (probability >= {high:g}): there are no target areas.")
     return ProspectivityResult(
         probability=probability, classes=classes, labels=labels, targets=targets,
         thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
         crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
         stride=1 if settings.dense else settings.stride,
-        seconds=time.perf_counter() - t0, notes=notes,
+        seconds=time.perf_counter() - t0, notes=notes, distribution=check, constant=constant, spread=spread,
     )
 
 
@@ -229,15 +296,52 @@ def write_rasters(result, probability_path=None, classes_path=None, labels_path=
     )
     for path, data, name in pairs:
         if path:
-            written[name] = write_stack(path, [data], [name], result.grid, result.crs_wkt,
-                                        tags={"model": result.card.name})
+            written[name] = write_stack(path, [data], [name], result.grid, result.crs_wkt, tags=result.tags())
     return written
 
 
+def held_out_verdict(card):
+    """(rows, sentence): the card's held-out learned score beside its kriged-target baseline, and which wins."""
+    summary = held_out_summary(card)
+    rows = []
+    learned = summary.get("learned")
+    if learned:
+        sd = f" ± {learned[1]:.3f}" if learned[1] is not None else ""
+        rows.append([f"Learned map '{card.name}' (held-out spatial blocks, sample protocol)", f"{learned[0]:.3f}{sd}"])
+    baselines = summary.get("baselines", {})
+    for name, value in baselines.items():
+        rows.append([f"Baseline: {name.replace('_', ' ')} (same protocol)", f"{float(value):.3f}"])
+    if not learned:
+        return rows, ("The card records no held-out (spatial-block) score: nothing shows this model beats the kriged "
+                      "target element. Treat the map as unvalidated.")
+    if not baselines:
+        return rows, ("The card records no kriged-target baseline, so it is unknown whether the learned map beats "
+                      "the plain kriged target element.")
+    best_name, best = max(baselines.items(), key=lambda kv: float(kv[1]))
+    if float(learned[0]) > float(best):
+        return rows, (f"On held-out deposits the learned map ({learned[0]:.3f}) beats the best baseline "
+                      f"({best_name.replace('_', ' ')}, {float(best):.3f}).")
+    return rows, (f"The learned map does NOT beat the kriged target on held-out deposits ({learned[0]:.3f} against "
+                  f"{float(best):.3f}, {best_name.replace('_', ' ')}). The recommended map is the kriged target element "
+                  "with its classes (janja:fractal or janja:thresholds on its band; janja:workflow writes them as "
+                  "fractal:ca_classes and thresholds:mad_classes); use this map only beside it.")
+
+
 def report_section(report, result):
-    """Add the prospectivity section to an HtmlReport: model card, thresholds, targets, histogram."""
+    """Add the prospectivity section to an HtmlReport: warnings first, held-out verdict, card, classes, targets."""
     card = result.card
-    report.heading("Prospectivity")
+    report.heading("Prospectivity" + (" — EXTRAPOLATION" if result.extrapolated else "")
+                   + (" — CONSTANT MAP" if result.constant else ""))
+    for note in result.notes:
+        if note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
+            report.paragraph(note, css_class="warning")
+    rows, verdict = held_out_verdict(card)
+    report.paragraph(verdict, css_class="warning" if "NOT" in verdict or "no " in verdict[:40] else "note")
+    if rows:
+        report.table(["Held-out validation from the model card", "AUC"], rows)
+    if result.distribution is not None:
+        report.table(["Element", "Cells outside training 1–99 %", "Training 1–99 % (transformed)",
+                      "This stack 1–99 %", "Median shift (training SD)"], result.distribution.table_rows())
     report.paragraph(card.describe() + f" Probability of '{card.prospective_class}'.")
     metrics = card.validation.get("metrics", {})
     report.table(
@@ -279,7 +383,8 @@ def report_section(report, result):
               f"{a.max_probability:.2f}", units.coordinate(a.x, a.y)] for a in result.targets],
         )
     for note in result.notes:
-        report.paragraph(note, css_class="note")
+        if not note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
+            report.paragraph(note, css_class="note")
     if p.size:
         hist, edges = np.histogram(p, bins=20, range=(0.0, 1.0))
         x = np.repeat(edges, 2)[1:-1]

@@ -8,7 +8,8 @@ from pathlib import Path
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1em}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}
 th{background:#eee}td:first-child,th:first-child{text-align:left}.charts svg{margin:0 1em 1em 0}
-.note{color:#555;font-size:0.9em}"""
+.note{color:#555;font-size:0.9em}
+.warning{color:#8a1c00;background:#fff3e0;border-left:4px solid #d84315;padding:4px 8px;font-weight:bold}"""
 
 
 def _cell(value):
