@@ -304,8 +304,10 @@ class KrigeAlgorithm(JanjaAlgorithm):
                 bands.append((i, name, breaks, labels))
             if len(bands[0][2]) >= 2:
                 write_class_style(path, 1, bands[0][2], bands[0][3])
+            shown = key == "prediction"  # the variance group starts unticked, under the elements in use
             attach_processor(context, path, CallbackPostProcessor(
-                lambda layer, project, g=group, b=bands: add_band_layers(layer, project, g, b)), self.post_processors)
+                lambda layer, project, g=group, b=bands, v=shown: add_band_layers(layer, project, g, b, v)),
+                self.post_processors)
 
     def write_cv_table(self, parameters, context, results, points, crs, source):
         fields = QgsFields()

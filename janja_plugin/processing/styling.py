@@ -130,14 +130,16 @@ def attach_style(context, output_path, qml_path, keep_alive, name=None):
     return attach_processor(context, output_path, LoadQmlPostProcessor(qml_path, name), keep_alive)
 
 
-def add_band_layers(stack_layer, project, group_name, bands):
+def add_band_layers(stack_layer, project, group_name, bands, visible=True):
     """One styled single-band layer per band of `stack_layer` in a new group at the top of the layer tree.
 
     bands: (band number, layer name, breaks, labels). The multi-band layer itself moves into the group,
-    hidden, so the map shows one element at a time instead of an RGB mix of three elements.
+    hidden, so the map shows one element at a time instead of an RGB mix of three elements. With
+    visible=False the whole group starts unticked.
     """
     root = project.layerTreeRoot()
     group = root.insertGroup(0, group_name)
+    group.setItemVisibilityChecked(visible)  # e.g. the variances: listed, not drawn over the elements
     for i, (band, name, breaks, labels) in enumerate(bands):
         layer = QgsRasterLayer(stack_layer.source(), name, "gdal")
         if not layer.isValid() or len(breaks) < 2:

@@ -61,10 +61,15 @@ def check():
                 entry["qml_renderer"], entry["qml_classes"] = qml_facts(qml)
             result["layers"].append(entry)
         canvas = iface.mapCanvas()
+        # what the user sees on opening demo.qgz: the canvas is not moved here
+        extent = canvas.extent()
+        result["opening_scale"] = canvas.scale()
+        result["opening_extent"] = [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()]
         probability = next((n.layer() for n in project.layerTreeRoot().findLayers()
                             if n.layer().name().startswith("Prospectivity probability")), None)
         if probability is not None:
-            canvas.setExtent(probability.extent())
+            e = probability.extent()
+            result["probability_extent"] = [e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum()]
         canvas.mapCanvasRefreshed.connect(lambda: result.setdefault("canvas_drawn", True))
         canvas.refresh()
         QTimer.singleShot(4000, lambda: finish(result))
@@ -88,12 +93,80 @@ def finish(result):
         open_batch_dialogs(result)
     except Exception:  # noqa: BLE001
         result["batch_error"] = traceback.format_exc()
+    try:
+        run_krige_dialog(result)
+    except Exception:  # noqa: BLE001
+        result["dialog_error"] = traceback.format_exc()
     with open(os.environ["RESULT_JSON"], "w") as fh:
         json.dump(result, fh)
     # Layers in the system temp folder count as temporary in 3.22, and quitting would ask whether to drop them.
     QgsProject.instance().clear()
     QgsProject.instance().setDirty(False)
     QTimer.singleShot(0, iface.actionExit().trigger)
+
+
+def run_krige_dialog(result):
+    """janja:krige from its own dialog, as a user runs it (background task, 'Open output file' ticked): the
+    help panel, a screenshot, and every layer the run loads with its renderer, band and classes."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+    from qgis.core import QgsApplication
+    from qgis.PyQt.QtCore import QEventLoop
+
+    out = os.environ["KRIGE_OUT"]
+    alg = QgsApplication.processingRegistry().createAlgorithmById("janja:krige")
+    dialog = AlgorithmDialog(alg, parent=iface.mainWindow())
+    dialog.setParameters({
+        "INPUT": os.environ["KRIGE_SAMPLES"], "FIELDS": ["Au_ppm", "Cu_ppm"], "CELL_SIZE": 2000.0,
+        "NEIGHBOURS": 16, "OUTPUT": f"{out}/stack.tif", "VARIANCE": f"{out}/variance.tif",
+        "CV_TABLE": f"{out}/cv.gpkg", "REPORT": f"{out}/report.html"})
+    dialog.resize(1100, 760)
+    dialog.show()
+    QgsApplication.processEvents()
+    from qgis.PyQt.QtWidgets import QTextBrowser
+
+    help_panel = dialog.findChild(QTextBrowser, "textShortHelp")
+    result["krige_help"] = help_panel.toPlainText() if help_panel is not None else None
+    wrapper = dialog.mainWidget().wrappers["CELL_SIZE"]
+    result["cell_size_widget"] = type(wrapper.wrappedWidget()).__name__
+    result["cell_size_label"] = wrapper.wrappedLabel().text() if wrapper.wrappedLabel() else ""
+    result["krige_dialog_screenshot"] = dialog.grab().save(os.environ["KRIGE_DIALOG_PNG"])
+    before = {layer.id() for layer in QgsProject.instance().mapLayers().values()}
+    loop = QEventLoop()
+    dialog.algorithmFinished.connect(lambda ok, _: (result.__setitem__("krige_ok", ok), loop.quit()))
+    QTimer.singleShot(150_000, loop.quit)
+    dialog.runAlgorithm()
+    if "krige_ok" not in result:
+        loop.exec_()
+    loaded = []
+    for node in QgsProject.instance().layerTreeRoot().findLayers():
+        layer = node.layer()
+        if layer.id() in before:
+            continue
+        renderer = layer.renderer()
+        entry = {"name": layer.name(), "group": node.parent().name() if node.parent() else "",
+                 "visible": node.isVisible(), "renderer": renderer.type() if renderer else None}
+        if isinstance(layer, QgsRasterLayer) and renderer is not None and renderer.type() == "singlebandpseudocolor":
+            items = renderer.shader().rasterShaderFunction().colorRampItemList()
+            entry.update(band=renderer.band(), classes=len(items), labels=[i.label for i in items])
+        loaded.append(entry)
+    result["krige_loaded"] = loaded
+    dialog.close()
+    # the map as the user now sees it: the new group on top, the first element drawn
+    for layer in QgsProject.instance().mapLayers().values():
+        node = QgsProject.instance().layerTreeRoot().findLayer(layer.id())
+        if layer.id() in before and node is not None:
+            node.setItemVisibilityChecked(False)
+    au = next((n.layer() for n in QgsProject.instance().layerTreeRoot().findLayers() if n.layer().name() == "Au (ppm)"),
+              None)
+    if au is not None:
+        canvas = iface.mapCanvas()
+        canvas.setExtent(au.extent())
+        wait = QEventLoop()
+        canvas.mapCanvasRefreshed.connect(wait.quit)
+        QTimer.singleShot(10_000, wait.quit)
+        canvas.refresh()
+        wait.exec_()
+        result["krige_map_screenshot"] = iface.mainWindow().grab().save(os.environ["KRIGE_MAP_PNG"])
 
 
 def open_batch_dialogs(result):

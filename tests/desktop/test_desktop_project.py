@@ -45,6 +45,11 @@ def test_desktop_opens_the_workflow_project_styled(tmp_path):
     out_dir.mkdir(exist_ok=True)
     screenshot = out_dir / "qgis_desktop_project.png"
     modeler_png = out_dir / "qgis_desktop_modeler.png"
+    krige_out = tmp_path / "krige_dialog"
+    krige_out.mkdir()
+    env.update(KRIGE_OUT=str(krige_out), KRIGE_DIALOG_PNG=str(out_dir / "qgis_desktop_krige_dialog.png"),
+               KRIGE_MAP_PNG=str(out_dir / "qgis_desktop_krige_layers.png"),
+               KRIGE_SAMPLES=f"{REPO / 'resources' / 'sample_data' / 'wa_sample_data.gpkg'}|layername=samples")
     env.update(RESULT_JSON=str(tmp_path / "result.json"), SCREENSHOT_PNG=str(screenshot), PROJECT_QGZ=str(project),
                WORKFLOW_MODEL3=str(REPO / "resources" / "models" / "janja_workflow.model3"),
                MODELER_PNG=str(modeler_png))
@@ -95,3 +100,22 @@ def test_desktop_opens_the_workflow_project_styled(tmp_path):
     for alg_id, entry in result["batch"].items():
         assert "error" not in entry, (alg_id, entry["error"])
         assert entry["inputs"] and not entry["missing"], (alg_id, entry)
+    # demo.qgz opens on the survey (it opened at 1:1 on a blank canvas)
+    x0, y0, x1, y1 = result["opening_extent"]
+    px0, py0, px1, py1 = result["probability_extent"]
+    assert result["opening_scale"] > 10_000 and x0 <= px0 + 1 and x1 >= px1 - 1 and y0 <= py0 + 1 and y1 >= py1 - 1
+    assert (x1 - x0) < 3 * (px1 - px0) or (y1 - y0) < 3 * (py1 - py0), result["opening_extent"]
+    # janja:krige run from its dialog: help intact, cell size in metres, one styled layer per element
+    assert "dialog_error" not in result, result["dialog_error"]
+    assert "'<0.5' and '>1000'" in result["krige_help"]
+    assert "degrees" not in result["cell_size_label"] and "metres" in result["cell_size_label"]
+    assert result["krige_ok"], result
+    loaded = {entry["name"]: entry for entry in result["krige_loaded"]}
+    au, cu = loaded["Au (ppm)"], loaded["Cu (ppm)"]
+    assert (au["group"], au["renderer"], au["band"], au["visible"]) == ("Kriged elements", "singlebandpseudocolor", 1,
+                                                                       True)
+    assert (cu["band"], cu["visible"]) == (2, False) and au["classes"] >= 5 and au["labels"][0].endswith(" ppm")
+    rasters = [e for e in loaded.values() if e["renderer"] in ("singlebandpseudocolor", "multibandcolor",
+                                                               "singlebandgray", "paletted")]
+    assert len(rasters) == 6 and all(e["renderer"] == "singlebandpseudocolor" for e in rasters), loaded
+    assert result["krige_dialog_screenshot"] and result["krige_map_screenshot"]

@@ -68,8 +68,8 @@ def test_krige_loads_one_styled_layer_per_element_in_groups(clean_project, tmp_p
     assert au.source() == cu.source() == result["OUTPUT"]
     variance = [n for n, (_, g, _) in layers.items() if g == "Kriging variance" and "all bands" not in n]
     assert variance == ["Au kriging variance (of ln values, unitless)", "Cu kriging variance (of ln values, unitless)"]
-    for name in variance:
-        assert legend(layers[name][0])[0] == "singlebandpseudocolor"
+    for name in variance:  # listed, styled, but not drawn over the elements
+        assert legend(layers[name][0])[0] == "singlebandpseudocolor" and not layers[name][2].isVisible()
     # the multi-band stacks are in their groups, hidden and styled, never an RGB mix of elements
     for name, group in (("Kriged elements: all bands", "Kriged elements"),
                         ("Kriging variance: all bands", "Kriging variance")):
