@@ -187,15 +187,15 @@ def build_project(out_dir, deposits=DEPOSITS, samples=SAMPLES, title="Janja work
         ("Prospectivity probability", WORKFLOW_OUTPUTS["prospectivity:probability"], "raster", True),
         ("First element: concentration–area classes", WORKFLOW_OUTPUTS["fractal:ca_classes"], "raster", False),
         ("First element: median + k·MAD classes", WORKFLOW_OUTPUTS["thresholds:mad_classes"], "raster", False),
-        ("Kriging variance (first element)", WORKFLOW_OUTPUTS["krige:variance"], "raster", False),
-        ("Kriged elements (first band shown)", WORKFLOW_OUTPUTS["krige:elements"], "raster", False),
+        ("Kriging variance", WORKFLOW_OUTPUTS["krige:variance"], "variance", False),
+        ("Kriged elements", WORKFLOW_OUTPUTS["krige:elements"], "elements", False),
     ]
     added = []
     for name, file, kind, visible in layers:
         path = out_dir / file
         if not path.exists():
             continue
-        if kind == "raster":
+        if kind in ("raster", "elements", "variance"):
             layer = QgsRasterLayer(str(path), name, "gdal")  # loads the sidecar .qml
         else:
             layer = QgsVectorLayer(str(path), name, "ogr")
@@ -203,14 +203,22 @@ def build_project(out_dir, deposits=DEPOSITS, samples=SAMPLES, title="Janja work
             save_sidecar(layer, path)
         if not layer.isValid():
             raise RuntimeError(f"{path} does not open as a layer")
-        added.append((layer, visible))
+        added.append((layer, visible, kind))
     if not added:
         raise RuntimeError(f"no workflow output in {out_dir}")
     root = project.layerTreeRoot()
-    for layer, visible in added:
+    for layer, visible, _ in added:
         project.addMapLayer(layer, False)
         node = root.addLayer(layer)  # appended: the list order is the drawing order, top first
         node.setItemVisibilityChecked(visible)
+    # the stacks as the toolbox loads them: a group with one styled layer per element
+    from janja_plugin.processing.styling import add_band_layers
+
+    for layer, visible, kind in added:
+        if kind in ("elements", "variance"):
+            add_band_layers(layer, project, layer.name(), stack_band_styles(layer.source(), kind == "variance"),
+                            visible)
+    added = [(layer, visible) for layer, visible, _ in added]
     stack = next((layer for layer, _ in added if layer.name().startswith("Prospectivity probability")), added[-1][0])
     project.setCrs(stack.crs())
     # Written headless, the project has no map canvas state: without a default view it opens at 1:1 on an
@@ -218,6 +226,28 @@ def build_project(out_dir, deposits=DEPOSITS, samples=SAMPLES, title="Janja work
     project.viewSettings().setDefaultViewExtent(survey_extent(added, stack.crs(), project))
     project.write(str(out_dir / PROJECT))
     return project
+
+
+def stack_band_styles(path, variance):
+    """(band, layer name, breaks, labels) per band of a janja:krige stack, as janja:krige styles them."""
+    import numpy as np
+    from osgeo import gdal
+
+    from janja_plugin.core.geostatistics import krige_pipeline
+
+    dataset = gdal.Open(str(path))
+    transform = "none" if "'transform': 'none'" in (dataset.GetMetadataItem("JANJA_SETTINGS") or "") else "log"
+    styles = []
+    for i in range(1, dataset.RasterCount + 1):
+        band = dataset.GetRasterBand(i)
+        values = band.ReadAsArray().astype(float)
+        if band.GetNoDataValue() is not None:
+            values[values == band.GetNoDataValue()] = np.nan
+        label, unit, var_label, var_unit = krige_pipeline.layer_names(band.GetDescription() or f"band {i}", transform)
+        name, shown_unit = (var_label, var_unit) if variance else (label, unit)
+        styles.append((i, name, *krige_pipeline.style_classes(values, shown_unit)))
+    dataset = None
+    return styles
 
 
 def survey_extent(layers, crs, project):
@@ -267,7 +297,8 @@ def render_picture(project, out_png, subtitle=""):
     deposits = by_name.get("Known deposits")
     targets = by_name.get("Target areas (ranked)")
     prob = by_name.get("Prospectivity probability")
-    element = by_name.get("Kriged elements (first band shown)")
+    group = project.layerTreeRoot().findGroup("Kriged elements")
+    element = group.findLayers()[0].layer() if group is not None and group.findLayers() else None
     base = prob or element
     extent = base.extent()
     extent.scale(1.04)
@@ -278,12 +309,7 @@ def render_picture(project, out_png, subtitle=""):
     overlays = [lyr for lyr in (deposits, targets) if lyr is not None]
     panels = []
     if element is not None:
-        from osgeo import gdal
-
-        dataset = gdal.Open(element.source())  # kept: a band outlives a dropped dataset only as a crash
-        element_name = dataset.GetRasterBand(1).GetDescription() or "first element"
-        dataset = None
-        panels.append((f"Kriged {element_name}", [deposits] if deposits else [], element))
+        panels.append((f"Kriged {element.name()}", [deposits] if deposits else [], element))
     if prob is not None:
         panels.append(("Prospectivity, target areas, known deposits", overlays, prob))
     width = panel_w * len(panels) + 20 * (len(panels) + 1)

@@ -138,7 +138,10 @@ def add_band_layers(stack_layer, project, group_name, bands, visible=True):
     visible=False the whole group starts unticked.
     """
     root = project.layerTreeRoot()
-    group = root.insertGroup(0, group_name)
+    stack_node = root.findLayer(stack_layer.id())
+    parent = stack_node.parent() if stack_node is not None and stack_node.parent() is not None else root
+    index = parent.children().index(stack_node) if stack_node is not None else 0
+    group = parent.insertGroup(index, group_name)  # where the stack was: top, or the results group
     group.setItemVisibilityChecked(visible)  # e.g. the variances: listed, not drawn over the elements
     for i, (band, name, breaks, labels) in enumerate(bands):
         layer = QgsRasterLayer(stack_layer.source(), name, "gdal")
@@ -153,11 +156,10 @@ def add_band_layers(stack_layer, project, group_name, bands, visible=True):
     if os.path.exists(qml):  # Processing loads outputs without their default style
         stack_layer.loadNamedStyle(qml)
     stack_layer.setName(f"{group_name}: all bands")
-    node = root.findLayer(stack_layer.id())
-    if node is not None:
-        clone = node.clone()
+    if stack_node is not None:
+        clone = stack_node.clone()
         clone.setItemVisibilityChecked(False)
         clone.setExpanded(False)
         group.addChildNode(clone)
-        node.parent().removeChildNode(node)
+        parent.removeChildNode(stack_node)
     return group

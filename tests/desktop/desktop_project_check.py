@@ -55,8 +55,10 @@ def check():
             entry = {"name": layer.name(), "valid": layer.isValid(), "visible": node.isVisible(),
                      "kind": "raster" if isinstance(layer, QgsRasterLayer) else
                      "vector" if isinstance(layer, QgsVectorLayer) else "other",
-                     "qml": str(qml) if qml.exists() else None}
+                     "qml": str(qml) if qml.exists() else None,
+                     "group": node.parent().name() if node.parent() is not None else ""}
             entry["renderer"], entry["classes"] = layer_facts(layer)
+            entry["band"] = getattr(layer.renderer(), "band", lambda: None)() if layer.renderer() else None
             if qml.exists():
                 entry["qml_renderer"], entry["qml_classes"] = qml_facts(qml)
             result["layers"].append(entry)

@@ -72,14 +72,19 @@ def test_desktop_opens_the_workflow_project_styled(tmp_path):
     layers = {entry["name"]: entry for entry in result["layers"]}
     assert result["order"][0] == "Known deposits", result["order"]  # drawn on top
     assert {"Known deposits", "Target areas (ranked)", "Prospectivity probability", "Prospectivity classes",
-            "Kriged elements (first band shown)", "Kriging variance (first element)"} <= set(layers)
+            "Kriged elements: all bands", "Kriging variance: all bands"} <= set(layers)
+    # the stacks as the toolbox loads them: one styled layer per element, in a group (sidecar = band 1)
+    elements = [e for e in result["layers"] if e["group"] == "Kriged elements" and "all bands" not in e["name"]]
+    variances = [e for e in result["layers"] if e["group"] == "Kriging variance" and "all bands" not in e["name"]]
+    assert [e["name"] for e in elements][:2] == ["Au (ppm)", "Ag (ppm)"] and len(variances) == len(elements) >= 2
+    assert [e["band"] for e in elements] == list(range(1, len(elements) + 1))
     for name, entry in layers.items():
         assert entry["valid"], name
         assert entry["qml"], f"{name}: no sidecar .qml"
         assert entry["renderer"] == entry["qml_renderer"], (name, entry)
         if entry["kind"] == "raster":
             assert entry["renderer"] == "singlebandpseudocolor", name
-            assert entry["classes"] and entry["classes"] == entry["qml_classes"], (name, entry)
+            assert entry["classes"] and (entry["band"] != 1 or entry["classes"] == entry["qml_classes"]), (name, entry)
     assert layers["Prospectivity classes"]["classes"] == 3  # low, moderate, high
     assert layers["Known deposits"]["renderer"] == "singleSymbol"
     assert result.get("canvas_drawn"), "the map canvas never finished drawing"
