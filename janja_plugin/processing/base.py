@@ -22,12 +22,20 @@ SEARCH_TAGS = {
 }
 
 
-def _escaped_help(method):
-    """The help panel reads shortHelpString as HTML: '<0.5' would start a tag and hide the paragraph."""
+def help_text(text):
+    """The dialogs' help panel reads shortHelpString as HTML, where '<0.5' starts a tag and hides the
+    paragraph: escape it there. `qgis_process help` prints it as it is, so it stays plain there."""
+    from qgis.core import QgsApplication
 
+    if QgsApplication.platform() == "qgis_process":
+        return text
+    return html.escape(text, quote=False)
+
+
+def _escaped_help(method):
     @functools.wraps(method)
     def wrapper(self):
-        return html.escape(method(self), quote=False)
+        return help_text(method(self))
 
     wrapper.escaped = True
     return wrapper

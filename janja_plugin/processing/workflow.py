@@ -72,9 +72,9 @@ class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
                 *SEARCH_TAGS["evaluation"]]
 
     def shortHelpString(self):
-        import html
+        from .base import help_text
 
-        return html.escape(super().shortHelpString() or "", quote=False)
+        return help_text(super().shortHelpString() or "")
 
     def displayName(self):  # the id stays janja:workflow (the model's name)
         return "Whole workflow: krige → prospectivity → evaluate"

@@ -32,6 +32,8 @@ def test_list_shows_every_janja_algorithm(env):
 def test_help_describes_algorithm(env):
     proc = run_qgis_process(["help", "janja:krige"], env)
     assert "detection" in proc.stdout and "FIELDS" in proc.stdout
+    # escaped for the dialogs' HTML help panel only: the terminal shows the text as written
+    assert "'<0.5' and '>1000'" in proc.stdout and "&lt;" not in proc.stdout
 
 
 def test_run_krige_json_on_bundled_survey(env, tmp_path):
