@@ -55,3 +55,17 @@ def test_curve_vertices_keep_a_success_rate_curve_exactly():
     np.testing.assert_allclose(again, success.deposit_share, atol=1e-12)
     near = success.area_share[keep]
     assert np.max(np.diff(np.sort(near))) <= 0.0051  # a row at least every 0.5 % of the area
+
+
+def test_threshold_and_fractal_reports_carry_the_unit():
+    from janja_plugin.core.anomaly import fractal, thresholds
+
+    rng = np.random.default_rng(2)
+    values = np.exp(rng.normal(0, 1, 500))
+    rep = HtmlReport("t")
+    res = thresholds.median_mad_thresholds(values, k=[1, 2])
+    thresholds.report_section(rep, {"median_mad": res}, element="Cu_ppm", values=values)
+    ca = fractal.concentration_number(values)
+    fractal.report_section(rep, ca, element="Cu_ppm")
+    text = rep.html()
+    assert "value (ppm)" in text and "Cu (ppm)" in text and not re.search(r"\d[eE][+-]\d", re.sub("<[^>]+>", "", text))

@@ -228,8 +228,9 @@ def report_section(report, results, element="", values=None, censored=None):
     """Add a thresholds table (one row per threshold of every method) and a histogram-like chart;
     with `censored`, say how many samples were below detection and that they are background."""
     from ..reporting.svgplot import chart
-    from ..reporting.units import element_label
+    from ..reporting.units import element_and_unit, element_label
 
+    unit = element_and_unit(element)[1] if element else None
     element = element_label(element) if element else element
     report.heading(f"Anomaly thresholds{f' — {element}' if element else ''}")
     if values is not None and censored is not None:
@@ -240,7 +241,8 @@ def report_section(report, results, element="", values=None, censored=None):
         for name, t, label in zip(res.threshold_names, res.thresholds, res.labels[1:]):
             n_above = int(np.sum(measured >= t)) if measured is not None else ""
             rows.append((res.method, name + (" (log10)" if res.log10 else ""), float(t), label, n_above))
-    report.table(["method", "threshold", "value", "class from here", "n at or above"], rows)
+    report.table(["method", "threshold", f"value ({unit})" if unit else "value", "class from here", "n at or above"],
+                 rows)
     if values is not None:
         v = np.sort(np.asarray(values, float).ravel())
         v = v[np.isfinite(v) & (v > 0)]
