@@ -2,6 +2,7 @@
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 
+from ..core import dependencies
 from ..core.errors import JanjaInputError, MissingDependencyError
 from ..core.geostatistics.kriging import KrigingCancelled
 from ..core.inference.windows import Cancelled as WindowsCancelled
@@ -12,6 +13,9 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
 
     GROUP_ID = "samples"
     GROUP = "Samples"
+    # Python modules QGIS may lack that this algorithm imports, and what for (checked before any work).
+    REQUIRES = ()
+    PURPOSE = ""
 
     def __init__(self):
         super().__init__()
@@ -32,7 +36,22 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):
         return type(self)()
 
+    def readiness_problem(self, parameters, context):
+        """A sentence saying what is missing (package, model) and which button fixes it, or None."""
+        return dependencies.missing_sentence(self.REQUIRES, self.PURPOSE or self.displayName())
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 - name fixed by QGIS
+        ok, message = super().checkParameterValues(parameters, context)
+        if ok:
+            problem = self.readiness_problem(parameters, context)
+            if problem:
+                return False, problem
+        return ok, message
+
     def processAlgorithm(self, parameters, context, feedback):
+        problem = self.readiness_problem(parameters, context)
+        if problem:
+            raise QgsProcessingException(problem)
         # The user sees the message only; the original traceback is dropped (`from None`) because its
         # frames hold feature sources whose layers would outlive QGIS at exit.
         message = None

@@ -78,8 +78,8 @@ class Catalogue:
         return next((e for e in self.entries if e.recommended), self.entries[0] if self.entries else None)
 
 
-def load_catalogue(path=CATALOGUE_PATH):
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+def load_catalogue(path=None):
+    data = json.loads(Path(path or CATALOGUE_PATH).read_text(encoding="utf-8"))
     entries = [CatalogueEntry(
         name=m["name"], version=str(m["version"]), kind=m["kind"], description=m.get("description", ""),
         elements=list(m["elements"]), cell_size=float(m["cell_size"]), licence=m["licence"],
