@@ -22,7 +22,10 @@ NAME = "test window classifier"  # the card's name (tests/core/test_model_card.c
 
 
 def plugin_module(name):
-    return sys.modules[f"janja.janja_plugin.{name}"]
+    """The plugin's module as QGIS loaded it (package `janja`), imported on first use."""
+    import importlib
+
+    return importlib.import_module(f"janja.janja_plugin.{name}")
 
 
 @pytest.fixture
@@ -46,6 +49,9 @@ def served_model(qgis_app, tmp_path, monkeypatch):
     monkeypatch.setattr(plugin_module("processing.workflow"), "MODELS_DIR", tmp_path / "plugin_models")
     monkeypatch.setattr(plugin_module("processing.profile"), "profile_models_dir", lambda: tmp_path / "profile")
     monkeypatch.delenv(store.BASE_URL_ENV, raising=False)
+    prof = plugin_module("processing.profile")
+    saved_setting = prof.base_url_setting()
+    prof.set_base_url_setting("")
 
     def handler(*args, **kwargs):
         return http.server.SimpleHTTPRequestHandler(*args, directory=str(served), **kwargs)
@@ -57,6 +63,7 @@ def served_model(qgis_app, tmp_path, monkeypatch):
            "profile": tmp_path / "profile"}
     httpd.shutdown()
     httpd.server_close()
+    prof.set_base_url_setting(saved_setting)
 
 
 def test_download_then_prospectivity_lists_it_by_name_and_uses_it(served_model, tmp_path):
