@@ -68,6 +68,9 @@ def placeholders(repo=REPO):
     icon = general.get("icon", "")
     if icon and not (repo / icon).is_file():
         found.append(f"metadata.txt icon={icon} does not exist")
+    for f in sorted((repo / "janja_plugin").rglob("*.py")):
+        if "training" not in f.parts and any(m in f.read_text(encoding="utf-8") for m in PLACEHOLDER_MARKS[:2]):
+            found.append(f"{f.relative_to(repo)} holds an example.org/.com address")
     catalogue = repo / "resources" / "model_catalogue.json"
     if catalogue.is_file():
         base_url = json.loads(catalogue.read_text(encoding="utf-8")).get("base_url", "")

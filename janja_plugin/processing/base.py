@@ -31,7 +31,7 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
         return ["janja", "geochemistry", "exploration", self.name()]
 
     def helpUrl(self):
-        return "https://example.org/janja-plugin#algorithms"
+        return plugin_homepage() + "#algorithms"
 
     def createInstance(self):
         return type(self)()
@@ -65,6 +65,16 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
 
     def perform(self, parameters, context, feedback):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def plugin_homepage():
+    """metadata.txt's homepage: one address to replace for a release (make package checks it)."""
+    import configparser
+    from pathlib import Path
+
+    meta = configparser.RawConfigParser()
+    meta.read(Path(__file__).resolve().parents[2] / "metadata.txt", encoding="utf-8")
+    return meta.get("general", "homepage", fallback="")
 
 
 def progress_callback(feedback, start=0.0, end=100.0):

@@ -65,6 +65,12 @@ def test_release_refuses_the_catalogue_placeholder_alone(tmp_path):
         package.build(tmp_path / "dist", release=True, repo=repo)
 
 
+def test_release_refuses_a_placeholder_address_in_the_code(tmp_path):
+    repo = fake_repo(tmp_path, "https://github.com/janja/janja-plugin", "https://models.janja.test/v1")
+    (repo / "janja_plugin" / "links.py").write_text('HELP = "https://example.org/help"\n')
+    assert package.placeholders(repo) == ["janja_plugin/links.py holds an example.org/.com address"]
+
+
 def test_metadata_has_what_the_plugin_repository_asks_for():
     general = package.read_metadata()["general"]
     for key in package.REQUIRED_METADATA:
