@@ -32,6 +32,7 @@ class JanjaPlugin:
         self.toolbar = None
         self.models_dialog = None
         self.install_task = None
+        self.last_install_error = None
 
     def initProcessing(self):  # noqa: N802 - name fixed by QGIS
         if self.provider is not None:
@@ -90,6 +91,7 @@ class JanjaPlugin:
     def install_done(self, task):
         from qgis.core import Qgis
 
+        self.last_install_error = task.error
         if task.error:
             self.iface.messageBar().pushMessage("Janja", task.error, Qgis.Critical, 0)
         else:

@@ -41,12 +41,10 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
         return dependencies.missing_sentence(self.REQUIRES, self.PURPOSE or self.displayName())
 
     def checkParameterValues(self, parameters, context):  # noqa: N802 - name fixed by QGIS
-        ok, message = super().checkParameterValues(parameters, context)
-        if ok:
-            problem = self.readiness_problem(parameters, context)
-            if problem:
-                return False, problem
-        return ok, message
+        problem = self.readiness_problem(parameters, context)  # first: no use filling in a form that cannot run
+        if problem:
+            return False, problem
+        return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):
         problem = self.readiness_problem(parameters, context)
