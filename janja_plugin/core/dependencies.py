@@ -1,4 +1,4 @@
-"""Python packages QGIS lacks (onnxruntime, pykrige), installed without a terminal into a plugin-owned folder.
+"""Python packages QGIS lacks (onnxruntime), installed without a terminal into a plugin-owned folder.
 
 Debian 12's Python refuses `pip install --user` (PEP 668), and Windows/macOS QGIS users have no
 terminal habit: the plugin runs `pip install --target <folder in the QGIS profile>` itself, with a
@@ -16,7 +16,7 @@ from pathlib import Path
 from .errors import JanjaInputError
 
 # What the plugin's algorithms import beyond what QGIS ships (numpy, scipy, GDAL come with QGIS).
-PACKAGES = {"onnxruntime": "onnxruntime", "pykrige": "PyKrige"}
+PACKAGES = {"onnxruntime": "onnxruntime"}
 INSTALL_BUTTON = "Plugins ▸ Janja ▸ Install dependencies"
 MODELS_BUTTON = "Plugins ▸ Janja ▸ Models…"
 
