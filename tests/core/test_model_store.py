@@ -73,6 +73,16 @@ def test_good_download_is_verified_and_stored_with_progress(server, tmp_path):
     assert [m.name for m in ms.installed_models([(tmp_path / "profile", "profile")])] == ["tiny"]
 
 
+def test_partials_left_by_a_killed_download_are_cleared(server, tmp_path):
+    served, url = server
+    entry = make_entry(served)
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    (profile / ".tiny.onnx.dead0000.part").write_bytes(b"half")
+    ms.download_model(entry, url, profile)
+    assert sorted(p.name for p in profile.iterdir()) == ["tiny.json", "tiny.onnx"]
+
+
 def test_checksum_mismatch_is_refused_and_nothing_kept(server, tmp_path):
     served, url = server
     entry = make_entry(served)

@@ -125,6 +125,9 @@ def download_model(entry, base_url, dest_dir, progress=None, timeout=30.0):
             f"BASE_URL parameter of janja:download_model, or the {BASE_URL_ENV} environment variable.")
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
+    for f in entry.files:  # leftovers of a download that QGIS was closed or killed during
+        for stale in dest.glob(f".{f.name}.*.part"):
+            stale.unlink()
     total = max(1, entry.size)
     done = 0
     partials = []
