@@ -106,7 +106,9 @@ def run_dialog(alg_id, params, shot_name, timeout=600):
                         timeout)
     RESULT["seconds"][alg_id] = round(time.time() - start, 1)
     wait_for(lambda: False, 1.0)  # let the post-processors style the loaded layers
-    shot(dialog, f"{shot_name}_dialog_done.png")
+    dialog.showLog()
+    QgsApplication.processEvents()
+    shot(dialog, f"{shot_name}_dialog_log.png")
     logs = [w for w in dialog.findChildren(QTextEdit) if w.objectName() == "txtLog"]
     log = logs[0].toPlainText() if logs else ""
     dialog.close()
