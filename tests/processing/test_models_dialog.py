@@ -68,3 +68,41 @@ def test_install_dependencies_task_with_a_local_index(qgis_app, tmp_path, monkey
     assert task.error is None, task.error
     assert (tmp_path / "python" / "janjatestpkg" / "__init__.py").exists()
     assert str(tmp_path / "python") in sys.path
+
+
+def test_models_dialog_cancel_keeps_nothing(served_model):  # noqa: F811 - the imported fixture
+    """A server that stalls before the body: Cancel during the transfer leaves the profile folder empty."""
+    import http.server
+    import threading
+
+    release = threading.Event()
+
+    class Stalling(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = (served_model["served"] / self.path.split("/")[-1]).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            release.wait(30)
+            self.wfile.write(body)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        dialog = plugin_module("gui.models_dialog").ModelsDialog()
+        dialog.server.setText(f"http://127.0.0.1:{httpd.server_address[1]}")
+        dialog.start_download()
+        assert dialog.cancel_button.isEnabled()
+        dialog.cancel_button.click()
+        release.set()
+        wait_for(lambda: dialog.task is None)
+        assert dialog.status.text() == "Download cancelled: nothing was kept."
+        assert not served_model["profile"].exists() or list(served_model["profile"].iterdir()) == []
+        dialog.close()
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
