@@ -1,6 +1,7 @@
 """`make package`: a development zip that says so while placeholders remain; a release zip refused until then."""
 
 import json
+import re
 import shutil
 import sys
 import zipfile
@@ -44,8 +45,9 @@ def fake_repo(tmp_path, homepage, base_url):
     shutil.copy(REPO / "resources" / "icons" / "janja.svg", repo / "resources" / "icons")
     (repo / "resources" / "model_catalogue.json").write_text(json.dumps({"base_url": base_url, "models": []}))
     text = (REPO / "metadata.txt").read_text(encoding="utf-8")
-    text = text.replace("https://example.org/janja-plugin", homepage).replace("janja-plugin@example.org",
-                                                                               "team@janja.test")
+    text = re.sub(r"(?m)^(homepage|repository)=.*$", rf"\1={homepage}", text)
+    text = re.sub(r"(?m)^tracker=.*$", f"tracker={homepage}/issues", text)
+    text = re.sub(r"(?m)^email=.*$", "email=team@janja.test", text)
     (repo / "metadata.txt").write_text(text, encoding="utf-8")
     return repo
 
