@@ -67,8 +67,9 @@ train-anomaly: setup-train wa-stack
 lint: setup
 	$(PY) -m ruff check .
 
+# `make package` builds a development zip; `make package RELEASE=1` the plugins.qgis.org zip (refused while placeholders remain).
 package: setup
-	$(PY) tools/package.py --out dist
+	$(PY) tools/package.py --out dist $(if $(RELEASE),--release)
 
 install-plugin: setup
 	$(PY) tools/install_plugin.py

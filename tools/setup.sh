@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="qgis python3-qgis python3-numpy python3-scipy python3-gdal python3-rasterio python3-pytest python3-venv xvfb xauth"
+APT_PACKAGES="qgis python3-qgis python3-numpy python3-scipy python3-gdal python3-rasterio python3-pytest python3-venv xvfb xauth chromium"
 VENV=.venv
 SYS_PY=/usr/bin/python3
 

@@ -22,6 +22,6 @@ def require(module_name: str, purpose: str):
     except ImportError as exc:  # pragma: no cover - exercised only on machines without it
         raise MissingDependencyError(
             f"The Python package '{module_name}' is needed for {purpose} but is not installed "
-            f"for QGIS's Python. Install it with: /usr/bin/python3 -m pip install --user {module_name} "
-            f"(or run 'make setup' in the plugin folder)."
+            f"for QGIS's Python: click Plugins ▸ Janja ▸ Install dependencies (no terminal needed), then run "
+            f"again (a development checkout: run 'make setup')."
         ) from exc

@@ -39,6 +39,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
     GROUP_ID = "prospectivity"
     GROUP = "Prospectivity"
     STACK, MODEL, MASK, POINTS = "STACK", "MODEL", "MASK", "POINTS"
+    REQUIRES, PURPOSE = ("onnxruntime",), "running the anomaly model"
     STRIDE, THREADS, BATCH, PERCENTILES = "STRIDE", "THREADS", "BATCH", "PERCENTILES"
     OUTPUT, CLASSES, OUTPUT_POINTS, REPORT = "OUTPUT", "CLASSES", "OUTPUT_POINTS", "REPORT"
     EXTRAPOLATE = "EXTRAPOLATE"

@@ -5,6 +5,7 @@ import html
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 
+from ..core import dependencies
 from ..core.errors import JanjaInputError, MissingDependencyError
 from ..core.geostatistics.kriging import KrigingCancelled
 from ..core.inference.windows import Cancelled as WindowsCancelled
@@ -46,6 +47,9 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
 
     GROUP_ID = "samples"
     GROUP = "Samples"
+    # Python modules QGIS may lack that this algorithm imports, and what for (checked before any work).
+    REQUIRES = ()
+    PURPOSE = ""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -67,12 +71,25 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
         return ["janja", "geochemistry", "exploration", self.name(), *SEARCH_TAGS.get(self.GROUP_ID, [])]
 
     def helpUrl(self):
-        return "https://example.org/janja-plugin#algorithms"
+        return plugin_homepage() + "#algorithms"
 
     def createInstance(self):
         return type(self)()
 
+    def readiness_problem(self, parameters, context):
+        """A sentence saying what is missing (package, model) and which button fixes it, or None."""
+        return dependencies.missing_sentence(self.REQUIRES, self.PURPOSE or self.displayName())
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 - name fixed by QGIS
+        problem = self.readiness_problem(parameters, context)  # first: no use filling in a form that cannot run
+        if problem:
+            return False, problem
+        return super().checkParameterValues(parameters, context)
+
     def processAlgorithm(self, parameters, context, feedback):
+        problem = self.readiness_problem(parameters, context)
+        if problem:
+            raise QgsProcessingException(problem)
         # The user sees the message only; the original traceback is dropped (`from None`) because its
         # frames hold feature sources whose layers would outlive QGIS at exit.
         message = None
@@ -86,6 +103,16 @@ class JanjaAlgorithm(QgsProcessingAlgorithm):
 
     def perform(self, parameters, context, feedback):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def plugin_homepage():
+    """metadata.txt's homepage: one address to replace for a release (make package checks it)."""
+    import configparser
+    from pathlib import Path
+
+    meta = configparser.RawConfigParser()
+    meta.read(Path(__file__).resolve().parents[2] / "metadata.txt", encoding="utf-8")
+    return meta.get("general", "homepage", fallback="")
 
 
 def progress_callback(feedback, start=0.0, end=100.0):

@@ -146,6 +146,10 @@ class EvaluateAlgorithm(JanjaAlgorithm):
         if baseline_layer is not None:
             band = self.parameterAsInt(parameters, self.BASELINE_BAND, context) or 1
             baseline = self.score_baseline(parameters, context, feedback, score, baseline_layer, band)
+        if baseline is None and raster_tags(score.get("band")).get("janja_model_kind") == "supervised_classifier":
+            score["notes"].insert(0, "WARNING: this is a learned map and no baseline was given. Give the kriged "
+                                     "target element as BASELINE (band 1 of janja:krige's stack): a learned map "
+                                     "is only worth using where it beats it.")
         scope = ev.scope_label(score["in_sample"]) if score["in_sample"] is not None else None
         roc, protocol, success, pa = score["roc"], score["protocol"], score["success"], score["pa"]
         outputs.update(AUC=score["auc"], AUC_SD=score["auc_sd"], PA_THRESHOLD=pa.intersection_threshold,

@@ -14,6 +14,7 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFile,
@@ -27,8 +28,10 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from ..core.dependencies import MODELS_BUTTON
 from ..core.inference import prospectivity as pr
 from ..core.reporting.report import HtmlReport
+from . import profile
 from .base import JanjaAlgorithm
 from .layers import mask_cells_from, read_sample_points
 from .styling import CallbackPostProcessor, attach_processor, attach_style, write_class_style
@@ -47,6 +50,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     GROUP_ID = "prospectivity"
     GROUP = "Prospectivity"
     STACK, ELEMENT_RASTERS, MODEL, MASK, DEPOSITS = "STACK", "ELEMENT_RASTERS", "MODEL", "MASK", "DEPOSITS"
+    INSTALLED_MODEL = "INSTALLED_MODEL"
+    REQUIRES, PURPOSE = ("onnxruntime",), "running the prospectivity classifier"
     STRIDE, THREADS, BATCH, SHARED_TRUNK = "STRIDE", "THREADS", "BATCH", "SHARED_TRUNK"
     MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
     EXTRAPOLATE = "EXTRAPOLATE"
@@ -93,10 +98,18 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.ELEMENT_RASTERS, "…or one single-band raster per element (named by band description or file name)",
             QgsProcessing.TypeRaster, optional=True))
-        default = bundled_model()
+        # Installed classifiers by name (QGIS profile first, then the plugin's models/); the file parameter
+        # below overrides the list (any .onnx with a janja card, e.g. in the modeler or qgis_process).
+        self.installed = profile.installed_models("supervised_classifier")
+        recommended = profile.recommended_model()
+        names = [m.name for m in self.installed]
+        self.addParameter(QgsProcessingParameterEnum(
+            self.INSTALLED_MODEL, f"Installed model (more: {MODELS_BUTTON})",
+            options=[m.label() for m in self.installed],
+            defaultValue=names.index(recommended.name) if recommended else None, optional=True))
         self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "ONNX model (its card: the .json beside it or inside the file)", extension="onnx",
-            defaultValue=str(default) if default else None, optional=default is not None))
+            self.MODEL, "…or an ONNX model file (its card: the .json beside it or inside the file)",
+            extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.MASK, "Mask polygons (cells outside are not predicted)", [QgsProcessing.TypeVectorPolygon],
             optional=True))
@@ -136,12 +149,11 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     def perform(self, parameters, context, feedback):
         from ..core.inference.windows import RasterStack
 
-        path, crs = self.stack_path(parameters, context, feedback)
-        model = self.parameterAsFile(parameters, self.MODEL, context)
+        model = self.chosen_model(parameters, context)
         if not model:
-            raise QgsProcessingException(
-                "No model given and none is bundled in models/ yet. Give an .onnx file with its model card "
-                "(train one with `make train`, see the README).")
+            raise QgsProcessingException(self.no_model_sentence())
+        feedback.pushInfo(f"Model: {model}")
+        path, crs = self.stack_path(parameters, context, feedback)
         settings = pr.ProspectivitySettings(
             stride=self.parameterAsInt(parameters, self.STRIDE, context),
             threads=self.parameterAsInt(parameters, self.THREADS, context) or None,
@@ -196,6 +208,27 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             outputs[self.REPORT] = report
         outputs["N_TARGETS"] = len(result.targets)
         return outputs
+
+    def chosen_model(self, parameters, context):
+        """The model file: the file parameter, else the installed model picked by name, else the recommended one."""
+        given = self.parameterAsFile(parameters, self.MODEL, context)
+        if given:
+            return given
+        if parameters.get(self.INSTALLED_MODEL) not in (None, "") and self.installed:
+            index = self.parameterAsEnum(parameters, self.INSTALLED_MODEL, context)
+            if 0 <= index < len(self.installed):
+                return str(self.installed[index].path)
+        recommended = profile.recommended_model()
+        return str(recommended.path) if recommended else None
+
+    @staticmethod
+    def no_model_sentence():
+        return (f"No prospectivity model is installed: click {MODELS_BUTTON} (or run janja:download_model) to "
+                "download one, or give an .onnx file with its model card.")
+
+    def readiness_problem(self, parameters, context):
+        return super().readiness_problem(parameters, context) or (
+            None if self.chosen_model(parameters, context) else self.no_model_sentence())
 
     def stack_path(self, parameters, context, feedback):
         """The stack's path and CRS: the multi-band stack, or a VRT stacking the single-band element rasters."""

@@ -11,6 +11,7 @@ ICON_PATH = Path(__file__).resolve().parents[2] / "resources" / "icons" / "janja
 def algorithm_classes():
     """Every algorithm class the provider offers, in toolbox order."""
     from .anomaly_score import AnomalyScoreAlgorithm
+    from .download_model import DownloadModelAlgorithm
     from .evaluate import EvaluateAlgorithm
     from .fractal import FractalAlgorithm
     from .krige import KrigeAlgorithm
@@ -19,7 +20,7 @@ def algorithm_classes():
     from .thresholds import ThresholdsAlgorithm
 
     return [KrigeAlgorithm, ThresholdsAlgorithm, FractalAlgorithm, RobustMahalanobisAlgorithm, EvaluateAlgorithm,
-            ProspectivityAlgorithm, AnomalyScoreAlgorithm]
+            ProspectivityAlgorithm, AnomalyScoreAlgorithm, DownloadModelAlgorithm]
 
 
 class JanjaProvider(QgsProcessingProvider):

@@ -15,7 +15,10 @@ Two things are added to the plain file here:
 import json
 from pathlib import Path
 
-from qgis.core import QgsProcessingModelAlgorithm
+from qgis.core import QgsProcessingException, QgsProcessingModelAlgorithm
+
+from ..core import dependencies
+from . import profile
 
 WORKFLOW_PATH = Path(__file__).resolve().parents[2] / "resources" / "models" / "janja_workflow.model3"
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -50,10 +53,16 @@ class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
         self.apply_bundled_defaults()
 
     def apply_bundled_defaults(self):
-        model = bundled_classifier()
-        if model is None:
+        """Defaults from the recommended installed classifier (QGIS profile first, then models/)."""
+        installed = profile.installed_models("supervised_classifier", plugin_models=MODELS_DIR)
+        definition = self.parameterDefinition("onnx_model")
+        names = ", ".join(m.label() for m in installed) or f"none yet: {dependencies.MODELS_BUTTON}"
+        definition.setDescription(f"{definition.description()} (installed: {names})")
+        recommended = profile.recommended_model(plugin_models=MODELS_DIR)
+        if recommended is None:
             return
-        self.parameterDefinition("onnx_model").setDefaultValue(str(model))
+        model = recommended.path
+        definition.setDefaultValue(str(model))
         card = bundled_card(model)
         if card:
             if card.get("cell_size"):
@@ -79,7 +88,26 @@ class WorkflowAlgorithm(QgsProcessingModelAlgorithm):
     def displayName(self):  # the id stays janja:workflow (the model's name)
         return "Whole workflow: krige → prospectivity → evaluate"
 
+    def readiness_problem(self, parameters):
+        """Refuse before the 46 s of kriging when the classifier cannot run (package or model missing)."""
+        problem = dependencies.missing_sentence(["onnxruntime"], "the workflow's prospectivity step")
+        if problem:
+            return problem
+        if parameters.get("onnx_model") in (None, "") and self.parameterDefinition("onnx_model").defaultValue() is None:
+            return (f"No prospectivity model is installed: click {dependencies.MODELS_BUTTON} (or run "
+                    "janja:download_model) to download one, or give an .onnx file with its model card.")
+        return None
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 - name fixed by QGIS
+        problem = self.readiness_problem(parameters)
+        if problem:
+            return False, problem
+        return super().checkParameterValues(parameters, context)
+
     def processAlgorithm(self, parameters, context, feedback):
+        problem = self.readiness_problem(parameters)
+        if problem:
+            raise QgsProcessingException(problem)
         filled = dict(parameters)
         for definition in self.parameterDefinitions():
             if definition.isDestination():

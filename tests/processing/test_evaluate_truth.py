@@ -118,7 +118,8 @@ def test_other_deposits_are_not_labelled_in_sample(qgis_app, tmp_path):
     result = processing.run("janja:evaluate", {"SCORE_RASTER": score, "BAND": 1, "DEPOSITS": deposits,
                                                "TABLE": None, "REPORT": str(tmp_path / "e.html")})
     assert result["IN_SAMPLE"] == 0 and np.isnan(result["BASELINE_AUC"])
-    assert "IN-SAMPLE" not in (tmp_path / "e.html").read_text()
+    html = (tmp_path / "e.html").read_text()
+    assert "IN-SAMPLE" not in html and "this is a learned map and no baseline was given" in html
 
 
 def test_partly_in_sample_is_said_and_the_other_deposits_scored_alone(qgis_app, tmp_path):

@@ -322,9 +322,9 @@ def held_out_verdict(card):
         return rows, (f"On held-out deposits the learned map ({learned[0]:.3f}) beats the best baseline "
                       f"({best_name.replace('_', ' ')}, {float(best):.3f}).")
     return rows, (f"The learned map does NOT beat the kriged target on held-out deposits ({learned[0]:.3f} against "
-                  f"{float(best):.3f}, {best_name.replace('_', ' ')}). The recommended map is the kriged target element "
-                  "with its classes (janja:fractal or janja:thresholds on its band; janja:workflow writes them as "
-                  "fractal:ca_classes and thresholds:mad_classes); use this map only beside it.")
+                  f"{float(best):.3f}, {best_name.replace('_', ' ')}). The recommended map is the kriged target "
+                  "element with its classes (janja:fractal or janja:thresholds on its band; janja:workflow writes "
+                  "them as fractal:ca_classes and thresholds:mad_classes); use this map only beside it.")
 
 
 def report_section(report, result):

@@ -1,0 +1,1 @@
+"""Desktop-only widgets (Models dialog, Install dependencies); Qt only through qgis.PyQt."""
