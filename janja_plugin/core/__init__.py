@@ -1,1 +1,1 @@
-"""Pure compute core: numpy/scipy (and optional pykrige/onnxruntime/rasterio). Never imports qgis."""
+"""Pure compute core: numpy/scipy, GDAL raster I/O (osgeo.gdal, in every QGIS), optional onnxruntime. No qgis."""
