@@ -180,3 +180,30 @@ def test_a_model_run_loads_the_same_styled_layers(clean_project, tmp_path):
     assert len(rasters) == 7 and all(legend(lyr)[0] == "singlebandpseudocolor" for lyr in rasters), \
         {n: legend(lyr)[0] for n, (lyr, _, _) in layers.items()}
     del layers, rasters, model
+
+
+def test_batch_rows_each_load_their_styled_groups(clean_project, tmp_path):
+    """Two rows the way BatchAlgorithmDialog runs them (3.22): a new context per row, alg.run(), then
+    handleAlgorithmResults with that row's parameters."""
+    from processing.gui.Postprocessing import handleAlgorithmResults
+    from processing.tools import dataobjects
+    from qgis.core import QgsApplication, QgsProcessingFeedback, QgsProcessingOutputLayerDefinition
+
+    alg = QgsApplication.processingRegistry().createAlgorithmById("janja:thresholds")
+    krige = krige_in_toolbox(tmp_path)
+    clean_project.clear()
+    feedback = QgsProcessingFeedback()
+    for band in (1, 2):
+        parameters = {"RASTER": krige["OUTPUT"], "BAND": band, "METHOD": 3, "PERCENTILES": "50,90",
+                      "OUTPUT_RASTER": QgsProcessingOutputLayerDefinition(str(tmp_path / f"cls{band}.tif"),
+                                                                          clean_project),
+                      "REPORT": None}
+        context = dataobjects.createContext(feedback)
+        results, ok = alg.run(parameters, context, feedback)
+        assert ok
+        handleAlgorithmResults(alg, context, feedback, False, parameters)
+        del context
+    layers = [node.layer() for node in clean_project.layerTreeRoot().findLayers()]
+    assert len(layers) == 2 and all(legend(lyr)[0] == "singlebandpseudocolor" and len(legend(lyr)[2]) == 3
+                                    for lyr in layers)
+    del layers, alg
