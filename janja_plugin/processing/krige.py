@@ -21,6 +21,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
+    QgsUnitTypes,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -28,7 +29,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core.geostatistics import krige_pipeline
 from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
 from .base import JanjaAlgorithm, progress_callback
-from .layers import mask_cells_from, metric_crs_for, read_sample_points
+from .layers import is_metric, mask_cells_from, metric_crs_for, read_sample_points, unit_name
 from .styling import attach_style, write_class_style
 
 TRANSFORMS = ["log", "none"]
@@ -204,10 +205,10 @@ class KrigeAlgorithm(JanjaAlgorithm):
             raise QgsProcessingException("Choose at least one element field to krige.")
         settings = self.settings_from(parameters, context)
         requested = self.parameterAsCrs(parameters, self.CRS, context)
-        crs = metric_crs_for(source, requested, feedback)
+        crs = metric_crs_for(source, requested, feedback, context)
         points = read_sample_points(source, fields, crs, context, feedback)
 
-        grid = self.output_grid(parameters, context, points, crs)
+        grid = self.output_grid(parameters, context, points, crs, cell_factor=self.cell_size_factor(source, feedback))
         check_grid_size(grid, n_layers=len(fields))
         inside = self.mask_cells(parameters, context, crs, grid, points)
         feedback.pushInfo(f"Output grid: {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m in {crs.authid()}.")
@@ -246,7 +247,17 @@ class KrigeAlgorithm(JanjaAlgorithm):
         feedback.setProgress(100)
         return outputs
 
-    def output_grid(self, parameters, context, points, crs):
+    def cell_size_factor(self, source, feedback):
+        """The cell size parameter is in the layer's units (QGIS shows them beside it): feet become metres."""
+        source_crs = source.sourceCrs()
+        if not source_crs.isValid() or source_crs.isGeographic() or is_metric(source_crs):
+            return 1.0
+        factor = QgsUnitTypes.fromUnitToUnitFactor(source_crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+        feedback.pushInfo(f"The cell size is read in the layer's {unit_name(source_crs)} and converted to metres "
+                          f"(× {factor:.6g}).")
+        return factor
+
+    def output_grid(self, parameters, context, points, crs, cell_factor=1.0):
         if points.x.size == 0:
             raise QgsProcessingException("The sample layer has no points.")
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs)
@@ -255,7 +266,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
         else:
             xmin, ymin = float(points.x.min()), float(points.y.min())
             xmax, ymax = float(points.x.max()), float(points.y.max())
-        cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context)
+        cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context) * cell_factor
         if cell <= 0:
             cell = krige_pipeline.default_cell_size(xmax - xmin, ymax - ymin)
         margin = self.parameterAsInt(parameters, self.MARGIN, context) * cell
