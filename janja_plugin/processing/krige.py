@@ -253,8 +253,11 @@ class KrigeAlgorithm(JanjaAlgorithm):
         if not source_crs.isValid() or source_crs.isGeographic() or is_metric(source_crs):
             return 1.0
         factor = QgsUnitTypes.fromUnitToUnitFactor(source_crs.mapUnits(), QgsUnitTypes.DistanceMeters)
-        feedback.pushInfo(f"The cell size is read in the layer's {unit_name(source_crs)} and converted to metres "
-                          f"(× {factor:.6g}).")
+        units = unit_name(source_crs)
+        if "us-ft" in source_crs.toProj():  # QGIS 3.22 reports US survey feet as international feet
+            factor, units = 1200.0 / 3937.0, "US survey feet"
+        feedback.pushInfo(f"The cell size is read in the layer's units ({units}) and converted to metres "
+                          f"(× {factor:.9g}).")
         return factor
 
     def output_grid(self, parameters, context, points, crs, cell_factor=1.0):
@@ -267,6 +270,8 @@ class KrigeAlgorithm(JanjaAlgorithm):
             xmin, ymin = float(points.x.min()), float(points.y.min())
             xmax, ymax = float(points.x.max()), float(points.y.max())
         cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context) * cell_factor
+        if cell_factor != 1.0:
+            cell = float(f"{cell:.9g}")  # 328.0833333 US ft is 100 m, not 99.99999999999999 m
         if cell <= 0:
             cell = krige_pipeline.default_cell_size(xmax - xmin, ymax - ymin)
         margin = self.parameterAsInt(parameters, self.MARGIN, context) * cell

@@ -32,6 +32,8 @@ def is_metric(crs):
 
 
 def unit_name(crs):
+    if "us-ft" in crs.toProj():
+        return "US survey feet"
     return QgsUnitTypes.toString(crs.mapUnits())
 
 

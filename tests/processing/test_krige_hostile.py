@@ -199,6 +199,15 @@ def test_gaussian_without_nugget_is_never_a_silent_nonsense_map(qgis_app, sample
     assert band.min() > zn.min() - spread and band.max() < zn.max() + spread
 
 
+@pytest.mark.parametrize("neighbours", [0, 16])
+def test_gaussian_still_unstable_with_the_tiny_nugget_is_refused(qgis_app, tmp_path, out, neighbours):
+    dense = meuse_like(tmp_path, name="dense.gpkg", n=150)
+    message = processing_error("janja:krige", {"INPUT": dense, **outputs(
+        out, MODEL=2, FIT=1, NUGGET=0.0, PSILL=0.4, RANGE=800.0, NEIGHBOURS=neighbours)})
+    assert "far outside the data" in message and "Nothing was written" in message and "nugget" in message
+    assert leftovers(out) == []
+
+
 def test_gaussian_without_nugget_gets_a_tiny_one_and_says_so(qgis_app, samples, out):
     log = Log()
     result = run({"INPUT": samples, **outputs(out, MODEL=2, FIT=1, NUGGET=0.0, PSILL=0.4, RANGE=300.0,
@@ -262,7 +271,7 @@ def test_us_survey_feet_crs_is_kriged_in_metres(qgis_app, tmp_path, out):
     pts = np.array(osr.CoordinateTransformation(a, b).TransformPoints(np.column_stack([x, y]).tolist()))
     metres = write_points(tmp_path / "m.gpkg", 32610, pts[:, 0], pts[:, 1], {"zn": zn})
     ft_out, m_out = out / "ft", out / "m"
-    r_ft = run({"INPUT": feet, **outputs(ft_out, CELL_SIZE=100.0 / 0.3048, CV_TABLE=None)})
+    r_ft = run({"INPUT": feet, **outputs(ft_out, CELL_SIZE=100.0 * 3937.0 / 1200.0, CV_TABLE=None)})
     r_m = run({"INPUT": metres, **outputs(m_out, CELL_SIZE=100.0, CV_TABLE=None)})
     with rasterio.open(r_ft["OUTPUT"]) as s1, rasterio.open(r_m["OUTPUT"]) as s2:
         assert s1.crs.to_epsg() == 32610 and s1.res == pytest.approx((100.0, 100.0))
