@@ -48,4 +48,6 @@ def write_points(path, epsg, x, y, fields, geometry="point", layer="samples"):
 
 def meuse_like(tmp_path, name="samples.gpkg", **kwargs):
     x, y, zn = survey(**kwargs)
-    return write_points(tmp_path / name, MEUSE_LIKE_EPSG, x, y, {"zn": zn, "cu": zn / 10.0})
+    noise = np.random.default_rng(1).normal(0, 0.3, (2, len(zn)))
+    cu, pb = zn / 10.0 * np.exp(noise[0]), np.sqrt(zn) * np.exp(noise[1])
+    return write_points(tmp_path / name, MEUSE_LIKE_EPSG, x, y, {"zn": zn, "cu": cu, "pb": pb})

@@ -59,7 +59,7 @@ class Log:
                 self.lines.append(warning)
                 super().pushWarning(warning)
 
-            def reportError(self, error, fatalError=False):
+            def reportError(self, error, fatalError=False):  # noqa: N803 - QGIS's signature
                 self.lines.append(error)
                 super().reportError(error, fatalError)
 
@@ -118,7 +118,8 @@ def test_success_moves_every_output_into_place_and_loads_nothing_staged(qgis_app
 
 def test_output_path_under_a_regular_file(qgis_app, samples, out):
     (out / "file.txt").write_text("x")
-    message = processing_error("janja:krige", {"INPUT": samples, **outputs(out, OUTPUT=str(out / "file.txt" / "e.tif"))})
+    params = {"INPUT": samples, **outputs(out, OUTPUT=str(out / "file.txt" / "e.tif"))}
+    message = processing_error("janja:krige", params)
     assert "Element stack" in message and "is a file, not a folder" in message
     assert leftovers(out) == ["file.txt"]
 
