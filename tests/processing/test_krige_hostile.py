@@ -310,3 +310,11 @@ def test_outputs_are_readable_by_colleagues(qgis_app, samples, out):
         os.umask(old)
     for name in ("e.tif", "v.tif", "report.html", "cv.gpkg"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+def test_search_radius_leaving_cells_empty_says_how_many(qgis_app, samples, out):
+    log = Log()
+    run({"INPUT": samples, **outputs(out, SEARCH_RADIUS=600.0, NEIGHBOURS=16, CV_TABLE=None,
+                                     EXTENT="178000,186000,329000,337000 [EPSG:28992]")}, feedback=log)
+    assert "WARNING: zn:" in log.text() and "%) had too few" in log.text()
+    assert "had too few samples within the search radius" in (out / "report.html").read_text()

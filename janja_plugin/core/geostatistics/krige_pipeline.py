@@ -189,7 +189,10 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
             log(note)
         notes += [n for n in (nugget_note, bound_note) if n]
         if r.n_missing:
-            notes.append(f"{r.n_missing} cell(s) had too few samples within the search radius and are nodata.")
+            notes.append(f"WARNING: {name}: {r.n_missing} of {int(cells.sum())} cell(s) "
+                         f"({100.0 * r.n_missing / cells.sum():.3g} %) had too few samples within the search "
+                         "radius and are nodata; a larger radius fills them.")
+            log(notes[-1])
         result = ElementResult(
             name=name, counts=dict(parsed.counts), n_locations=int(mz.size),
             n_merged_groups=int(merged.n_merged_groups), stats=samples.summary_statistics(parsed.values),
