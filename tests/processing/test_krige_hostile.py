@@ -318,3 +318,19 @@ def test_search_radius_leaving_cells_empty_says_how_many(qgis_app, samples, out)
                                      EXTENT="178000,186000,329000,337000 [EPSG:28992]")}, feedback=log)
     assert "WARNING: zn:" in log.text() and "%) had too few" in log.text()
     assert "had too few samples within the search radius" in (out / "report.html").read_text()
+
+
+def test_toolbox_loads_the_final_files_not_the_staged_ones(qgis_app, samples, out):
+    """The toolbox passes output definitions that load on completion: they must name the final paths."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProject
+
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    params = {"INPUT": samples, **outputs(out)}
+    for key in ("OUTPUT", "VARIANCE", "CV_TABLE"):
+        params[key] = QgsProcessingOutputLayerDefinition(params[key], QgsProject.instance())
+    processing.run("janja:krige", params, context=context, feedback=QgsProcessingFeedback())
+    loads = sorted(context.layersToLoadOnCompletion())
+    assert loads == sorted(str(out / n) for n in ("cv.gpkg", "e.tif", "v.tif")), loads
+    context.setLayersToLoadOnCompletion({})
