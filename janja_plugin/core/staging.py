@@ -60,10 +60,16 @@ class StagedOutputs:
     def __init__(self):
         self.staged = []  # (folder, temporary stem, final path)
         self.committed = False
+        self.made_folders = []
 
     def stage(self, path):
         """The temporary name to write instead of `path` (same folder and extension, hidden)."""
         final = Path(path)
+        missing = final.parent
+        while not missing.parent.exists() and missing != missing.parent:
+            missing = missing.parent
+        if not missing.exists():
+            self.made_folders.append(missing)  # removed again by discard() if the run fails
         final.parent.mkdir(parents=True, exist_ok=True)
         stem = f".{final.stem}{_TAG}{secrets.token_hex(4)}"
         self.staged.append((final.parent, stem, final))
@@ -109,4 +115,11 @@ class StagedOutputs:
                     part.unlink()
                 except OSError:
                     pass
+        for folder in reversed(self.made_folders):
+            for sub in sorted(folder.rglob("*"), reverse=True):  # only empty folders this run made
+                if sub.is_dir() and not any(sub.iterdir()):
+                    sub.rmdir()
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         self.staged = []
+        self.made_folders = []

@@ -36,8 +36,9 @@ def test_discard_removes_staged_files_and_keeps_existing_destinations(tmp_path):
     staging = StagedOutputs()
     open(staging.stage(tmp_path / "e.tif"), "w").close()
     open(staging.stage(tmp_path / "report"), "w").close()  # a name without extension
+    open(staging.stage(tmp_path / "new" / "deeper" / "v.tif"), "w").close()
     staging.discard()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.tif"]  # the folders it made are gone too
     assert (tmp_path / "e.tif").read_text() == "yesterday's map"
 
 
