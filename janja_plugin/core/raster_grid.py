@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import JanjaInputError, require
+from .staging import make_readable
 
 NODATA = -9999.0
 # Refuse grids whose working arrays would not fit comfortably in memory (bytes).
@@ -103,6 +104,7 @@ def write_stack(path, bands, names, grid, crs_wkt, nodata=NODATA, tags=None):
                 dst.set_band_description(i, name)
             if tags:
                 dst.update_tags(**{k: str(v) for k, v in tags.items()})
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
