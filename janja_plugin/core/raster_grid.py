@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import JanjaInputError, require
+from .staging import make_readable
 
 NODATA = -9999.0
 # Refuse grids whose working arrays would not fit comfortably in memory (bytes).
@@ -158,6 +159,7 @@ def write_stack(path, bands, names, grid, crs_wkt, nodata=NODATA, tags=None):
             dst.FlushCache()
         finally:
             dst = None  # closes the file: GDAL writes the last blocks and the header here
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
+    QgsUnitTypes,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -29,7 +30,7 @@ from qgis.PyQt.QtCore import QVariant
 from ..core.geostatistics import krige_pipeline
 from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
 from .base import JanjaAlgorithm, progress_callback
-from .layers import mask_cells_from, metric_crs_for, read_sample_points
+from .layers import is_metric, mask_cells_from, metric_crs_for, read_sample_points, unit_name
 from .styling import CallbackPostProcessor, add_band_layers, attach_processor, write_class_style
 
 TRANSFORMS = ["log", "none"]
@@ -123,7 +124,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
             self.TRANSFORM, "Transform", options=TRANSFORM_LABELS, defaultValue=0))
         # A plain number: a distance parameter bound to a geographic layer shows "250 degrees" (issue 14)
         self.addParameter(QgsProcessingParameterNumber(
-            self.CELL_SIZE, "Cell size in metres (0 = about 200 cells across the extent)",
+            self.CELL_SIZE, "Cell size in metres; in feet for a layer in feet (0 = about 200 cells across)",
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.NEIGHBOURS, "Nearest samples per cell (0 = all samples, global kriging)",
@@ -227,14 +228,14 @@ class KrigeAlgorithm(JanjaAlgorithm):
             raise QgsProcessingException("Choose at least one element field to krige.")
         settings = self.settings_from(parameters, context)
         requested = self.parameterAsCrs(parameters, self.CRS, context)
-        crs = metric_crs_for(source, requested, feedback)
+        crs = metric_crs_for(source, requested, feedback, context)
         flag_fields = krige_pipeline.flag_fields_for(
             self.parameterAsString(parameters, self.FLAG_FIELDS, context), fields, source.fields().names())
         points = read_sample_points(source, fields + sorted(set(flag_fields.values())), crs, context, feedback)
         flags = {f: points.raw[flag] for f, flag in flag_fields.items()}
         raw = {f: points.raw[f] for f in fields}
 
-        grid = self.output_grid(parameters, context, points, crs)
+        grid = self.output_grid(parameters, context, points, crs, cell_factor=self.cell_size_factor(source, feedback))
         check_grid_size(grid, n_layers=len(fields))
         inside = self.mask_cells(parameters, context, crs, grid, points)
         feedback.pushInfo(f"Output grid: {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m in {crs.authid()}.")
@@ -274,7 +275,21 @@ class KrigeAlgorithm(JanjaAlgorithm):
         feedback.setProgress(100)
         return outputs
 
-    def output_grid(self, parameters, context, points, crs):
+    def cell_size_factor(self, source, feedback):
+        """The cell size is in metres, or in the layer's feet for a layer in feet (its label says so): feet
+        become metres here. A geographic layer's cell size is metres (never degrees)."""
+        source_crs = source.sourceCrs()
+        if not source_crs.isValid() or source_crs.isGeographic() or is_metric(source_crs):
+            return 1.0
+        factor = QgsUnitTypes.fromUnitToUnitFactor(source_crs.mapUnits(), QgsUnitTypes.DistanceMeters)
+        units = unit_name(source_crs)
+        if "us-ft" in source_crs.toProj():  # QGIS 3.22 reports US survey feet as international feet
+            factor, units = 1200.0 / 3937.0, "US survey feet"
+        feedback.pushInfo(f"The cell size is read in the layer's units ({units}) and converted to metres "
+                          f"(× {factor:.9g}).")
+        return factor
+
+    def output_grid(self, parameters, context, points, crs, cell_factor=1.0):
         if points.x.size == 0:
             raise QgsProcessingException("The sample layer has no points.")
         extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs)
@@ -283,7 +298,9 @@ class KrigeAlgorithm(JanjaAlgorithm):
         else:
             xmin, ymin = float(points.x.min()), float(points.y.min())
             xmax, ymax = float(points.x.max()), float(points.y.max())
-        cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context)
+        cell = self.parameterAsDouble(parameters, self.CELL_SIZE, context) * cell_factor
+        if cell_factor != 1.0:
+            cell = float(f"{cell:.9g}")  # 328.0833333 US ft is 100 m, not 99.99999999999999 m
         if cell <= 0:
             cell = krige_pipeline.default_cell_size(xmax - xmin, ymax - ymin)
         margin = self.parameterAsInt(parameters, self.MARGIN, context) * cell

@@ -6,6 +6,7 @@ one), not by the parameter name; so styles are attached by path.
 """
 
 import os
+import re
 from collections import deque
 from pathlib import Path
 
@@ -67,6 +68,9 @@ class LoadQmlPostProcessor(QgsProcessingLayerPostProcessorInterface):
         self.qml_path = qml_path
         self.name = name
 
+    def copy(self):
+        return LoadQmlPostProcessor(self.qml_path, self.name)
+
     def postProcessLayer(self, layer, context, feedback):
         if layer is not None and layer.isValid():
             layer.loadNamedStyle(self.qml_path)
@@ -82,6 +86,9 @@ class CallbackPostProcessor(QgsProcessingLayerPostProcessorInterface):
         super().__init__()
         self.apply = apply
 
+    def copy(self):
+        return CallbackPostProcessor(self.apply)
+
     def postProcessLayer(self, layer, context, feedback):
         if layer is not None and layer.isValid():
             self.apply(layer, context.project() or QgsProject.instance())
@@ -95,14 +102,25 @@ def _same_path(a, b):
         return False
 
 
+_STAGED = re.compile(r"^\.(.+)\.janja-part-[0-9a-f]+(.*)$")  # core/staging.py's temporary names
+
+
+def unstaged(path):
+    """The destination a staged temporary file will be moved to ('.stack.janja-part-1a2b.tif' -> 'stack.tif')."""
+    p = Path(str(path).split("|")[0])
+    m = _STAGED.match(p.name)
+    return str(p.with_name(m.group(1) + m.group(2))) if m else str(p)
+
+
 def load_key(context, output):
-    """The key under which QGIS will load `output` (a file path or, in older callers, a parameter name)."""
+    """The key under which QGIS will load `output`: its file path (the staged or the final name), or, in
+    older callers, a parameter name."""
     loads = context.layersToLoadOnCompletion()
     if output in loads:
         return output
-    plain = str(output).split("|")[0]
+    candidates = {str(output).split("|")[0], unstaged(output)}
     for key in loads:
-        if _same_path(str(key).split("|")[0], plain):
+        if any(_same_path(str(key).split("|")[0], c) for c in candidates):
             return key
     return None
 

@@ -141,6 +141,13 @@ def robust_mahalanobis(concentrations, elements=None, alpha=0.75, seed=42, robus
         )
     z = ilr_pivot(x[ok])
     cmean, ccov = z.mean(axis=0), np.cov(z, rowvar=False)
+    eig = np.linalg.eigvalsh(np.atleast_2d(ccov))
+    if not eig.min() > 1e-12 * max(eig.max(), 1e-300):
+        raise JanjaInputError(
+            f"The log-ratios of {', '.join(elements)} are linearly dependent (for example one element is a "
+            "constant multiple of another, so their ratio never varies): the multivariate distance is undefined. "
+            "Leave out one of the proportional elements."
+        )
     loc, cov = (fast_mcd(z, alpha=alpha, seed=seed)[:2]) if robust else (cmean, ccov)
     dist = np.full(x.shape[0], np.nan)
     dist[ok] = np.sqrt(_mahalanobis_sq(z, loc, cov))

@@ -14,7 +14,7 @@ from ..reporting import units
 from ..reporting.classify import percentile_breaks
 from ..reporting.report import HtmlReport
 from ..reporting.svgplot import chart
-from . import kriging, samples, variogram
+from . import kriging, samples, survey_checks, variogram
 
 GLOBAL_MAX_SAMPLES = 5000  # above this a global system is too slow/large: ask for a neighbourhood
 MOSTLY_CENSORED = 0.8  # above this share of below-detection values a map is mostly substitutes: warn
@@ -259,6 +259,8 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     _check_settings(settings, x.size)
+    survey_checks.check_extent_near_samples(x, y, grid)
+    survey_checks.check_search_radius(x, y, settings.search_radius)
     cx, cy = grid.cell_centres()
     cells = np.ones(cx.size, bool) if inside is None else np.asarray(inside, bool).ravel()
     kwargs = {"neighbours": settings.neighbours or None, "search_radius": settings.search_radius}
@@ -274,6 +276,10 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
         warnings_here = [w for w in [censoring_warning(name, parsed.counts)] if w]
         z_t = np.log(mz) if settings.transform == "log" else mz
         ev, model = fit_model(name, mx, my, z_t, settings)
+        model, nugget_note = survey_checks.gaussian_nugget(model, log)
+        bound_note = survey_checks.range_bound_note(name, model, ev)
+        if bound_note:
+            warn(bound_note)
         pred = np.full(cx.size, np.nan)
         var = np.full(cx.size, np.nan)
         log_pred = log_var = None
@@ -287,6 +293,18 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
         else:
             r = kriging.ordinary_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
             pred[cells], var[cells] = r.prediction, r.variance
+        if cells.any() and r.n_missing >= int(cells.sum()):
+            raise JanjaInputError(
+                f"Element '{name}': no cell has a sample within the search radius of {settings.search_radius:g} m, "
+                "so the map would be all nodata. Give a larger search radius, or 0 for no limit.")
+        survey_checks.check_prediction_range(
+            name, z_t, r.log_prediction if settings.transform == "log" else r.prediction,
+            "natural log of the values" if settings.transform == "log" else "data units")
+        if settings.transform == "log" and not np.isfinite(r.prediction[np.isfinite(r.log_prediction)]).all():
+            raise JanjaInputError(
+                f"Element '{name}': the lognormal back-transform overflowed (kriging variances too large for "
+                "exp()): the variogram does not suit these data. Add a nugget, use the spherical or exponential "
+                "model, or choose no transform.")
         cv = kriging.cross_validate(mx, my, z_t, model, neighbours=kwargs["neighbours"],
                                     search_radius=settings.search_radius)
         if settings.transform == "log":
@@ -294,8 +312,12 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
         notes = [f"{name}: {w}" for w in parsed.warnings] + warnings_here
         for note in notes:
             warn(note)
+        notes += [n for n in (nugget_note, bound_note) if n]
         if r.n_missing:
-            notes.append(f"{r.n_missing} cell(s) had too few samples within the search radius and are nodata.")
+            notes.append(f"WARNING: {name}: {r.n_missing} of {int(cells.sum())} cell(s) "
+                         f"({100.0 * r.n_missing / cells.sum():.3g} %) had too few samples within the search "
+                         "radius and are nodata; a larger radius fills them.")
+            warn(notes[-1])
         result = ElementResult(
             name=name, counts=dict(parsed.counts), n_locations=int(mz.size),
             n_merged_groups=int(merged.n_merged_groups), stats=samples.summary_statistics(parsed.values),

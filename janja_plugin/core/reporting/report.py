@@ -5,6 +5,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ..staging import make_readable
+
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1em}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}
 th{background:#eee}td:first-child,th:first-child{text-align:left}.charts svg{margin:0 1em 1em 0}
@@ -59,6 +61,7 @@ def write_text_atomic(path, text):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
