@@ -17,8 +17,8 @@ import numpy as np
 from ..core.errors import JanjaInputError
 from . import dataset as ds
 
-# Scaled defaults, in units of the survey's resolution r = max(cell size, sample spacing). On the Western
-# Australia survey (250 m cells, samples about 500 m apart) they give the hand-set 750 m / 3 km / 10 km.
+# Scaled defaults, in units of the survey's resolution r = max(cell size, sample spacing), rounded to two
+# significant digits. A window centred within 1.5 sample spacings of a deposit has its signature at hand.
 POSITIVE_WITHIN_R = 1.5
 NEGATIVE_BEYOND_R = 6.0
 BLOCK_SIZE_R = 20.0
@@ -57,6 +57,14 @@ def nice_down(v):
         return 0.0
     step = 10.0 ** (math.floor(math.log10(v)) - 1)
     return float(math.floor(v / step + 1e-9) * step)
+
+
+def nice_round(v):
+    """v to two significant digits (scaled defaults read as a person would write them)."""
+    if not v > 0 or not math.isfinite(v):
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(v)) - 1)
+    return float(round(v / step) * step)
 
 
 def nice_up(v):
@@ -104,6 +112,12 @@ def read_survey(cfg):
             raise JanjaInputError(f"The config's '{key}' file {path} does not exist (paths in a config are relative to "
                                   "the config file itself): fix the path or make the file first.")
     stack = ds.read_stack(cfg.stack)
+    if stack.crs_wkt:
+        from rasterio.crs import CRS
+
+        if CRS.from_wkt(stack.crs_wkt).is_geographic:
+            raise JanjaInputError(f"The stack {cfg.stack} is in longitude/latitude degrees; training measures "
+                                  "distances in metres: krige it in a projected CRS (janja:krige's CRS parameter).")
     dep_x, dep_y = ds.read_points(cfg.deposits, stack.crs_wkt, cfg.deposits_layer)
     samples, spacing = None, None
     if cfg.samples:
@@ -123,24 +137,24 @@ def read_survey(cfg):
 def scaled_defaults(cfg, cell, spacing):
     """{key: (value, why)} for the distance keys the config leaves out (None)."""
     r = max(cell, spacing or 0.0)
-    basis = (f"the survey's resolution r = {r:g} m (" +
-             (f"sample spacing {spacing:g} m, cell size {cell:g} m; the coarser of the two" if spacing
+    basis = (f"the survey's resolution r = {r:.0f} m (" +
+             (f"sample spacing {spacing:.0f} m, cell size {cell:g} m; the coarser of the two" if spacing
               else "the cell size; no samples given") + ")")
     out = {}
     if cfg.positive_within is None:
-        out["positive_within"] = (POSITIVE_WITHIN_R * r, f"{POSITIVE_WITHIN_R:g} x {basis}")
+        out["positive_within"] = (nice_round(POSITIVE_WITHIN_R * r), f"{POSITIVE_WITHIN_R:g} x {basis}")
     if cfg.negative_beyond is None:
-        out["negative_beyond"] = (NEGATIVE_BEYOND_R * r, f"{NEGATIVE_BEYOND_R:g} x r")
+        out["negative_beyond"] = (nice_round(NEGATIVE_BEYOND_R * r), f"{NEGATIVE_BEYOND_R:g} x r")
     if cfg.block_size is None:
         by_r = BLOCK_SIZE_R * r
         by_w = BLOCK_MIN_WINDOWS * cfg.window_pixels * cell
-        out["block_size"] = (max(by_r, by_w), f"{BLOCK_SIZE_R:g} x r" if by_r >= by_w else
+        out["block_size"] = (nice_round(max(by_r, by_w)), f"{BLOCK_SIZE_R:g} x r" if by_r >= by_w else
                              f"{BLOCK_MIN_WINDOWS:g} windows of {cfg.window_pixels} cells of {cell:g} m "
                              f"(more than {BLOCK_SIZE_R:g} x r = {by_r:g} m)")
     if cfg.protocol_min_distance_km is None:
         if spacing:
             out["protocol_min_distance_km"] = (protocol_distance_km(spacing), (
-                f"the benchmark's per-area rule min(5 km, max(0.1 km, 8 x sample spacing {spacing:g} m))"))
+                f"the benchmark's per-area rule min(5 km, max(0.1 km, 8 x sample spacing {spacing:.0f} m))"))
         else:
             out["protocol_min_distance_km"] = (None, "no samples given: the sample protocol is not run")
     return out
@@ -170,11 +184,12 @@ def folds_fit(deposits, negatives):
         min(n) >= MIN_FOLD_NEGATIVES for n in negatives)
 
 
-def working_block_size(stack, labels, dep_x, dep_y, start, k, seeds, cell):
-    """The largest block size (two significant digits) below `start` that leaves deposits and negatives in every
-    fold of every split, or None."""
+def working_block_size(stack, labels, dep_x, dep_y, start, k, seeds, floor):
+    """The largest block size (two significant digits) from `start` down to `floor` (one window: smaller blocks
+    would let a held-out window overlap training windows) that leaves deposits and negatives in every fold of
+    every split, or None."""
     v = nice_down(start)
-    floor = max(cell, 1.0)
+    floor = max(floor, 1.0)
     while v >= floor:
         d, n, _ = fold_tally(stack, labels, dep_x, dep_y, v, k, seeds)
         if folds_fit(d, n):
@@ -214,6 +229,10 @@ def check(cfg, survey=None, log=print):
                               + (f", layer '{cfg.deposits_layer}'" if cfg.deposits_layer else "")
                               + "): supervised training needs known deposits.")
     auto = scaled_defaults(cfg, stack.cell, survey.spacing)
+    rule = {k: v for k, (v, _) in scaled_defaults(dataclasses.replace(
+        cfg, positive_within=None, negative_beyond=None, block_size=None, protocol_min_distance_km=None),
+        stack.cell, survey.spacing).items()}  # what the scaled defaults would be: tried first as a fix
+    window_m = cfg.window_pixels * stack.cell
     target_given = bool(cfg.target_element)
     target = cfg.target_element or cfg.subsets[0][0]
     cfg = dataclasses.replace(cfg, target_element=target, **{k: v for k, (v, _) in auto.items()})
@@ -273,9 +292,19 @@ def check(cfg, survey=None, log=print):
     want_neg = max(MIN_NEGATIVE_CELLS, cfg.folds * MIN_FOLD_NEGATIVES)
     if n_neg < want_neg:
         far = np.sort(dist_cell)[::-1]
-        ok = nice_down(far[want_neg - 1]) if far.size >= want_neg else 0.0
-        if ok > 0 and (dist_cell > ok).sum() < want_neg:  # rounding met a tie; step below it
-            ok = nice_down(ok * 0.99)
+        rpw, rnb = rule["positive_within"], rule["negative_beyond"]
+        if rnb < nb and (dist_cell > rnb).sum() >= want_neg and (
+                rnb >= pw or (rpw <= pw and (dist_dep <= rpw).sum() >= cfg.folds)):
+            # the scaled defaults work: the safest fix (negatives all over the survey, not in one far corner)
+            ok = rnb
+            if rnb < pw:
+                settle("positive_within", f"positive_within = {pw:g} m leaves no room for negatives on this "
+                                          f"survey; {rpw:g} m (the scaled default) does", rpw)
+                pw = rpw
+        else:
+            ok = nice_down(far[want_neg - 1]) if far.size >= want_neg else 0.0
+            if ok > 0 and (dist_cell > ok).sum() < want_neg:  # rounding met a tie; step below it
+                ok = nice_down(ok * 0.99)
         if ok >= pw:
             settle("negative_beyond", f"negative_beyond = {nb:g} m leaves {n_neg} negative cells (too few "
                                       f"cells with data lie that far from every deposit); {ok:g} m leaves "
@@ -301,7 +330,7 @@ def check(cfg, survey=None, log=print):
     if not folds_fit(fd, fn):
         what = err or ("a fold with no deposit" if fd and any(min(d) < 1 for d in fd) else
                        f"a fold with fewer than {MIN_FOLD_NEGATIVES} negative cells")
-        ok = working_block_size(stack, labels, dep_x, dep_y, cfg.block_size, cfg.folds, seeds, stack.cell)
+        ok = working_block_size(stack, labels, dep_x, dep_y, cfg.block_size, cfg.folds, seeds, window_m)
         if ok is not None:
             settle("block_size", f"block_size = {cfg.block_size:g} m gives {what} in one of the "
                                  f"{len(seeds)} splits (the survey is {stack.shape[1] * stack.cell:g} x "
@@ -309,13 +338,13 @@ def check(cfg, survey=None, log=print):
             fd, fn, _ = fold_tally(stack, labels, dep_x, dep_y, ok, cfg.folds, seeds)
         else:
             k_ok = next((k for k in range(cfg.folds - 1, 1, -1) if working_block_size(
-                stack, labels, dep_x, dep_y, cfg.block_size, k, seeds, stack.cell) is not None), None)
+                stack, labels, dep_x, dep_y, cfg.block_size, k, seeds, window_m) is not None), None)
             if k_ok is None:
                 raise JanjaInputError(
                     f"The {labels.counts['deposits_with_positive_cells']} deposits with positive windows cannot be "
                     f"spread over even 2 folds of spatial blocks with deposits and negatives in each: give more "
                     "deposits or a larger stack.")
-            b_ok = working_block_size(stack, labels, dep_x, dep_y, cfg.block_size, k_ok, seeds, stack.cell)
+            b_ok = working_block_size(stack, labels, dep_x, dep_y, cfg.block_size, k_ok, seeds, window_m)
             problems.append(("folds", f"folds = {cfg.folds} cannot be filled with deposits by any block size; "
                                       f"folds = {k_ok} can (with block_size {b_ok:g} m)", k_ok))
             fd = fn = None
@@ -328,9 +357,13 @@ def check(cfg, survey=None, log=print):
         want = min(MIN_PROTOCOL_NEGATIVES, dkm.size)
         if eligible < want:
             far = np.sort(dkm)[::-1]
-            ok = nice_down(far[want - 1])
-            if (dkm >= ok).sum() < want:
-                ok = nice_down(ok * 0.99)
+            rule_km = rule["protocol_min_distance_km"]
+            if rule_km is not None and rule_km < md and (dkm >= rule_km).sum() >= want:
+                ok = rule_km  # the benchmark's per-area rule works
+            else:
+                ok = nice_down(far[want - 1])
+                if (dkm >= ok).sum() < want:
+                    ok = nice_down(ok * 0.99)
             settle("protocol_min_distance_km", f"protocol_min_distance_km = {md:g} leaves {eligible} samples "
                                                f"that far from every deposit to draw negatives from (the farthest "
                                                f"lies {far[0]:.2f} km from a deposit); {ok:g} leaves "
@@ -359,7 +392,7 @@ def describe(cfg, survey, used, labels, fd, fn, protocol):
              f"({st.shape[1] * st.cell / 1000:g} x {st.shape[0] * st.cell / 1000:g} km); {len(survey.dep_x)} deposits"]
     if survey.samples is not None:
         lines.append(f"samples: {len(survey.samples['x'])} inside the stack ({survey.samples['n_outside']} outside), "
-                     f"sample spacing {survey.spacing:g} m (median distance to the nearest other sample location)"
+                     f"sample spacing {survey.spacing:.0f} m (median distance to the nearest other sample location)"
                      if survey.spacing else "samples: fewer than two distinct locations")
     else:
         lines.append("samples: none given (the sample protocol is not run; the sample spacing is unknown)")

@@ -109,7 +109,7 @@ def no_features(monkeypatch):
 
 
 def suggested(message, key):
-    m = re.search(rf'"{key}": ([0-9.e+-]+)', message)
+    m = re.search(rf'"{key}": ([0-9.e+-]*[0-9])', message)
     assert m, f"the refusal does not name {key} with a value: {message}"
     return float(m.group(1))
 
@@ -167,13 +167,14 @@ def test_readme_distances_on_a_detailed_survey_are_refused_before_features(tmp_p
         pipeline.run(cfg, tmp_path / "out")
     msg = str(exc.value)
     assert "before any feature extraction" in msg
-    assert "leaves 0 negative cells" in msg
-    nb, block = suggested(msg, "negative_beyond"), suggested(msg, "block_size")
-    assert 750.0 <= nb < 3000.0 and block < 3000.0
-    # the values it names do work (computed, not guessed)
-    fixed = ck.check(Config(**{**cfg.__dict__, "negative_beyond": nb, "block_size": block}))
+    assert "negative_beyond = 3000 m leaves 0 negative cells" in msg and "block_size = 10000 m" in msg
+    fixes = {k: suggested(msg, k) for k in ("positive_within", "negative_beyond", "block_size")}
+    assert fixes["negative_beyond"] < 3000.0 and 375.0 <= fixes["block_size"] < 3000.0
+    # the values it names do work, together (computed, not guessed)
+    fixed = ck.check(Config(**{**cfg.__dict__, **fixes}))
     assert fixed.labels.counts["negative_available"] >= ck.MIN_NEGATIVE_CELLS
     assert all(min(d) >= 1 for d in fixed.fold_deposits)
+    assert fixed.used["block_size"] == {"value": fixes["block_size"], "why": "set in the config"}
     assert not (tmp_path / "out" / "soil_model.onnx").exists()
 
 
