@@ -92,12 +92,14 @@ def describe(baselines):
 def verdict(learned_auc, learned_sd, baselines, protocol):
     """One sentence: the learned held-out AUC against the kriged target on the same survey, by the same method."""
     key = "kriged_target_protocol_auc" if protocol else "kriged_target_window_auc_blocks"
-    what = "by the sample protocol on held-out blocks" if protocol else "on held-out spatial-block windows"
+    what = ("by the sample protocol, each sample scored by a model trained without its block" if protocol else
+            "on the windows of held-out spatial blocks (the best head of the search: slightly optimistic)")
     b = baselines.get(key)
+    head = f" Held-out AUC {what}: {learned_auc:.3f} ± {learned_sd:.3f}"
     if not b or b["auc"] is None or not np.isfinite(b["auc"]):
-        return f" Held out {what}: AUC {learned_auc:.3f} ± {learned_sd:.3f} (no kriged-target baseline computed)."
+        return head + " (no kriged-target baseline could be computed)."
     better = learned_auc > b["auc"]
-    return (f" Held out {what}: AUC {learned_auc:.3f} ± {learned_sd:.3f}; the kriged target element of the same "
-            f"survey scores {b['auc']:.3f} ± {b['sd']:.3f} by the same method, so the learned map is "
+    return (head + f"; the kriged target element of the same survey scores {b['auc']:.3f} ± {b['sd']:.3f} by the "
+            "same method, so the learned map is "
             + ("better than the kriged target." if better else
                "NOT better than the kriged target: prefer the kriged target element's map on this survey."))

@@ -202,6 +202,15 @@ def test_too_many_folds_for_the_deposits_is_refused(tmp_path, no_features):
     assert "folds" in str(exc.value)
 
 
+def test_deposits_off_the_stack_are_a_crs_sentence(tmp_path, no_features):
+    stack, _, samples, _ = detailed_survey(tmp_path / "s")
+    far = write_points(tmp_path / "s" / "far_mines", [X0 + 90000.0 + i * 100 for i in range(6)], [Y0 - 500.0] * 6)
+    cfg = Config(stack=str(stack), deposits=str(far), samples=str(samples), subsets=[["Au_ppm"]], repeats=1)
+    with pytest.raises(JanjaInputError, match="CRS") as exc:
+        pipeline.run(cfg, tmp_path / "out")
+    assert "0 of the 6 deposits" in str(exc.value)
+
+
 def smoke_json(tmp_path, **overrides):
     """The smoke survey with a JSON config beside it (relative paths, as a user writes them)."""
     synthetic_survey(tmp_path / "data")
