@@ -62,7 +62,7 @@ train-smoke: setup-train
 	$(TPY) -m janja_plugin.training smoke --out $(OUT)/train_smoke
 
 train-anomaly: setup-train wa-stack
-	$(TPY) -m janja_plugin.training.anomaly --stack $(OUT)/wa/wa_stack_250m.tif --out $(OUT)/train_anomaly
+	$(TPY) -m janja_plugin.training.anomaly --stack $(OUT)/wa/wa_stack_250m.tif --out $(OUT)/train_anomaly --bundle wa_anomaly_fanogan
 
 lint: setup
 	$(PY) -m ruff check .

@@ -595,8 +595,17 @@ def main(argv=None):
         parser.add_argument("--" + key.replace("_", "-"), type=int, default=getattr(d, key))
     parser.add_argument("--kappa", type=float, default=d.kappa)
     parser.add_argument("--name", default=BUNDLED_NAME)
-    parser.add_argument("--no-bundle", action="store_true", help=f"do not copy the model into {MODELS_DIR}")
+    parser.add_argument("--bundle", nargs="?", const="", metavar="NAME",
+                        help=f"copy the model into {MODELS_DIR}, where janja:anomaly_score takes its default model "
+                             "from; NAME must repeat --name")
+    parser.add_argument("--no-bundle", action="store_true", help="the default: do not copy the model (kept for old "
+                                                                  "command lines)")
     args = parser.parse_args(argv)
+    if args.bundle is not None and args.bundle != args.name:  # refused before any training, never after
+        print(f"error: --bundle copies the model into {MODELS_DIR}, replacing janja:anomaly_score's default model "
+              f"when the names match; name the model to confirm it: --bundle {args.name} (the --name).",
+              file=sys.stderr)
+        return 2
     settings = AnomalySettings(
         window=args.window, size=args.size, n_windows=args.n_windows, gan_steps=args.gan_steps,
         encoder_steps=args.encoder_steps, latent=args.latent, hidden=args.hidden, batch=args.batch,
@@ -616,7 +625,7 @@ def main(argv=None):
         {"seconds": run.seconds, "gan_seconds": run.log.gan_seconds, "encoder_seconds": run.log.encoder_seconds,
          "export_max_diff": run.export_max_diff, "settings": asdict(run.settings)}, indent=2, default=list))
     print(f"report: {report}")
-    if not args.no_bundle:
+    if args.bundle and not args.no_bundle:
         MODELS_DIR.mkdir(exist_ok=True)
         dst = MODELS_DIR / run.onnx_path.name
         if dst.exists():  # never replace the plugin's anomaly model without saying what it was

@@ -120,6 +120,10 @@ def read_survey(cfg):
                                   "distances in metres: krige it in a projected CRS (janja:krige's CRS parameter).")
     dep_x, dep_y = ds.read_points(cfg.deposits, stack.crs_wkt, cfg.deposits_layer)
     samples, spacing = None, None
+    if cfg.samples and not stack.crs_wkt:
+        raise JanjaInputError(f"The stack {cfg.stack} has no CRS, so the samples cannot be placed on it for the "
+                              "sample protocol: assign the stack its CRS (janja:krige writes it) or leave 'samples' "
+                              "out.")
     if cfg.samples:
         sx, sy = ds.read_points(cfg.samples, stack.crs_wkt, cfg.samples_layer)
         sr, sc = stack.cell_of(sx, sy)
@@ -209,7 +213,7 @@ def protocol_distances_km(stack, sx, sy, dep_x, dep_y):
     return distances_km(dlon, dlat, lon, lat, True).min(axis=0)
 
 
-def check(cfg, survey=None, log=print):
+def check(cfg, survey=None):
     """Settle the run's settings and refuse, before any feature extraction, a config that cannot work.
 
     Returns a CheckResult (its `cfg` has every scaled default filled in; `used` says what and why).
@@ -235,6 +239,9 @@ def check(cfg, survey=None, log=print):
     window_m = cfg.window_pixels * stack.cell
     target_given = bool(cfg.target_element)
     target = cfg.target_element or cfg.subsets[0][0]
+    if target not in stack.names:
+        raise JanjaInputError(f"target_element '{target}' is not a band of {cfg.stack}; its bands are {stack.names}: "
+                              "set target_element to one of them.")
     cfg = dataclasses.replace(cfg, target_element=target, **{k: v for k, (v, _) in auto.items()})
     used = {k: {"value": getattr(cfg, k), "why": "set in the config"} for k in
             ("positive_within", "negative_beyond", "block_size", "protocol_min_distance_km", "folds")}
@@ -247,7 +254,7 @@ def check(cfg, survey=None, log=print):
     def settle(key, sentence, value):
         """A value the config gave is refused with a working one; a scaled default is replaced by it, and said."""
         if key in auto:
-            used[key] = {"value": value, "why": used[key]["why"] + f"; then lowered to {value:g} because "
+            used[key] = {"value": value, "why": used[key]["why"] + f"; then set to {value:g} because "
                                                                    f"{sentence.split('; ')[0].split(' = ', 1)[-1]}"}
         else:
             problems.append((key, sentence, value))

@@ -157,3 +157,15 @@ def test_cli_refuses_an_even_window(tmp_path, capsys):
     rc = ta.main(["--stack", str(stack), "--out", str(tmp_path / "o"), "--window", "4", "--no-bundle"])
     assert rc == 1
     assert "odd number of cells" in capsys.readouterr().err
+
+
+def test_cli_bundles_only_when_the_model_is_named(tmp_path, monkeypatch, capsys):
+    """Copying into models/wa_anomaly replaces janja:anomaly_score's default: refused unless named, before training."""
+    def never(*a, **k):
+        raise AssertionError("trained although the bundle request was refused")
+
+    monkeypatch.setattr(ta, "train", never)
+    for flags in (["--bundle"], ["--bundle", "other"]):
+        rc = ta.main(["--stack", str(tmp_path / "s.tif"), "--out", str(tmp_path / "o"), *flags])
+        assert rc == 2
+        assert f"--bundle {ta.BUNDLED_NAME}" in capsys.readouterr().err

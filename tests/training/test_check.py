@@ -211,6 +211,12 @@ def test_deposits_off_the_stack_are_a_crs_sentence(tmp_path, no_features):
     assert "0 of the 6 deposits" in str(exc.value)
 
 
+def test_target_element_not_in_the_stack_is_named(tmp_path, no_features):
+    cfg, _ = soil_config(tmp_path, target_element="Au_ppb")
+    with pytest.raises(JanjaInputError, match="target_element 'Au_ppb' is not a band"):
+        pipeline.run(cfg, tmp_path / "out")
+
+
 def smoke_json(tmp_path, **overrides):
     """The smoke survey with a JSON config beside it (relative paths, as a user writes them)."""
     synthetic_survey(tmp_path / "data")
