@@ -51,7 +51,7 @@ wa-stack: setup
 	$(PY) tools/make_wa_stack.py --cell-size 250 --out $(OUT)/wa
 
 train: setup-train wa-stack
-	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/wa_au.json --out $(OUT)/train_wa --bundle
+	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/wa_au.json --out $(OUT)/train_wa --bundle wa_au_inception
 
 # The same pipeline on the South Tianshan gridded survey (10 Au deposits, 1 km cells; ../shared/data).
 train-tianshan: setup-train
@@ -62,7 +62,7 @@ train-smoke: setup-train
 	$(TPY) -m janja_plugin.training smoke --out $(OUT)/train_smoke
 
 train-anomaly: setup-train wa-stack
-	$(TPY) -m janja_plugin.training.anomaly --stack $(OUT)/wa/wa_stack_250m.tif --out $(OUT)/train_anomaly
+	$(TPY) -m janja_plugin.training.anomaly --stack $(OUT)/wa/wa_stack_250m.tif --out $(OUT)/train_anomaly --bundle wa_anomaly_fanogan
 
 lint: setup
 	$(PY) -m ruff check .

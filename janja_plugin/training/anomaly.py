@@ -34,6 +34,7 @@ import numpy as np
 from ..core.errors import JanjaInputError
 from ..core.inference import model_card as mc
 from ..core.inference import windows as wn
+from .training_data import training_data
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO / "models" / "wa_anomaly"  # a folder of its own: models/*.onnx are classifiers
@@ -458,6 +459,8 @@ def train(stack_path, out_dir, settings=None, name="fanogan_anomaly", run_map=Tr
                  if len(hold_scores) else None} if len(hold_scores) else {},
         libraries=libraries(),
     )
+    # What the model saw (no deposits: unsupervised; a gridded stack: no sample spacing).
+    card_d["training_data"] = training_data(data, card_d["elements"], grid.cell, None, [], [], crs_wkt)
     mc.card_from_dict(card_d, "the exported anomaly card")  # refuse to write an invalid card
     module = score_module(nets, knots, train_x.shape[1:], settings.kappa)
     onnx_path = export_onnx(module, train_x.shape[1:], out_dir / f"{name}.onnx", card_d)
@@ -592,8 +595,17 @@ def main(argv=None):
         parser.add_argument("--" + key.replace("_", "-"), type=int, default=getattr(d, key))
     parser.add_argument("--kappa", type=float, default=d.kappa)
     parser.add_argument("--name", default=BUNDLED_NAME)
-    parser.add_argument("--no-bundle", action="store_true", help=f"do not copy the model into {MODELS_DIR}")
+    parser.add_argument("--bundle", nargs="?", const="", metavar="NAME",
+                        help=f"copy the model into {MODELS_DIR}, where janja:anomaly_score takes its default model "
+                             "from; NAME must repeat --name")
+    parser.add_argument("--no-bundle", action="store_true", help="the default: do not copy the model (kept for old "
+                                                                  "command lines)")
     args = parser.parse_args(argv)
+    if args.bundle is not None and args.bundle != args.name:  # refused before any training, never after
+        print(f"error: --bundle copies the model into {MODELS_DIR}, replacing janja:anomaly_score's default model "
+              f"when the names match; name the model to confirm it: --bundle {args.name} (the --name).",
+              file=sys.stderr)
+        return 2
     settings = AnomalySettings(
         window=args.window, size=args.size, n_windows=args.n_windows, gan_steps=args.gan_steps,
         encoder_steps=args.encoder_steps, latent=args.latent, hidden=args.hidden, batch=args.batch,
@@ -613,11 +625,20 @@ def main(argv=None):
         {"seconds": run.seconds, "gan_seconds": run.log.gan_seconds, "encoder_seconds": run.log.encoder_seconds,
          "export_max_diff": run.export_max_diff, "settings": asdict(run.settings)}, indent=2, default=list))
     print(f"report: {report}")
-    if not args.no_bundle:
+    if args.bundle and not args.no_bundle:
         MODELS_DIR.mkdir(exist_ok=True)
+        dst = MODELS_DIR / run.onnx_path.name
+        if dst.exists():  # never replace the plugin's anomaly model without saying what it was
+            try:
+                old = json.loads(mc.card_path_for(dst).read_text())
+                was = f"'{old.get('name')}' of {old.get('date')}: {old.get('training', {}).get('summary', '')[:160]}"
+            except (OSError, ValueError, AttributeError):
+                was = "(no readable card)"
+            print(f"replaced {dst} (was {was})")
         for src in (run.onnx_path, mc.card_path_for(run.onnx_path)):
             shutil.copyfile(src, MODELS_DIR / src.name)
-        print(f"bundled: {MODELS_DIR / run.onnx_path.name}")
+        print(f"bundled: {dst}" + (" (janja:anomaly_score's default model)" if run.onnx_path.name ==
+                                   BUNDLED_NAME + ".onnx" else ""))
     print(f"done in {run.seconds:.0f} s")
     return 0
 

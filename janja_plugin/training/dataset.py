@@ -87,6 +87,22 @@ def read_points(path, crs_wkt=None, layer=None):
     return np.array(xs), np.array(ys)
 
 
+def read_point_field(path, field_name, layer=None):
+    """Raw values of one attribute of a point layer, in read_points' order (features without a geometry skipped),
+    or None when the layer has no such field."""
+    from osgeo import ogr
+
+    ds = ogr.Open(str(path))
+    if ds is None:
+        raise JanjaInputError(f"Cannot open the point file {path}.")
+    lyr = ds.GetLayerByName(layer) if layer else ds.GetLayer(0)
+    if lyr is None:
+        raise JanjaInputError(f"{path} has no layer '{layer}'.")
+    if lyr.GetLayerDefn().GetFieldIndex(field_name) < 0:
+        return None
+    return [feat.GetField(field_name) for feat in lyr if feat.GetGeometryRef() is not None]
+
+
 # --- element statistics and windows ------------------------------------------------------------------
 
 def element_specs(stack, units="ppm", transform="log10"):

@@ -11,10 +11,11 @@ import torch
 
 from ..core.inference import model_card
 from .backbone import PROVENANCE
+from .baselines import verdict as verdict_sentence
 from .dataset import resize_windows
 from .head import exportable_head
+from .training_data import for_elements
 
-PUBLISHED_BASELINES = {"log_Au_protocol_auc": 0.73, "log_Ag_protocol_auc": 0.75}
 TORCH_TOLERANCE = 1e-4
 FP16_TOLERANCE = 1e-3
 
@@ -26,14 +27,21 @@ def build_card(cfg, prep, stack, summary, pretrained):
     metrics = {"window_cv_auc_spatial_blocks": summary["subsets"][subset]["cv_auc"],
                "window_cv_auc_sd": summary["subsets"][subset]["cv_auc_sd"],
                "experiment": {f"pretrained={m['pretrained']},gan={m['gan']}": {
-                   k: round(m[k], 4) for k in ("auc", "auc_sd", "accuracy", "cross_entropy")} for m in means},
-               "published_baselines": PUBLISHED_BASELINES}
-    verdict = ""
+                   k: round(m[k], 4) for k in ("auc", "auc_sd", "accuracy", "cross_entropy")} for m in means}}
+    baselines = summary.get("baselines") or {}
+    if baselines:  # computed on this run's own survey (training/baselines.py), never copied from another
+        metrics["baselines"] = {k: {"auc": _finite(b["auc"]), "sd": _finite(b["sd"]), "how": b["how"]}
+                               for k, b in baselines.items()}
+    if getattr(cfg, "baselines", None):
+        metrics["baselines_given_in_config"] = cfg.baselines
     if proto:
         metrics["protocol_auc_held_out_blocks"] = round(proto["auc_mean"], 4)
         metrics["protocol_auc_sd"] = round(proto["auc_sd"], 4)
-        verdict = verdict_text(proto["auc_mean"], proto["auc_sd"], getattr(cfg, "baselines", None) or {})
-        metrics["measured_baselines"] = getattr(cfg, "baselines", None) or {}
+        metrics["protocol_min_distance_km"] = proto.get("min_distance_km", cfg.protocol_min_distance_km)
+        verdict = verdict_sentence(proto["auc_mean"], proto["auc_sd"], baselines, protocol=True)
+    else:
+        s = summary["subsets"][subset]
+        verdict = verdict_sentence(s["cv_auc"], s["cv_auc_sd"], baselines, protocol=False)
     c = summary["counts"]
     tuned = summary.get("finetune")
     if tuned:
@@ -77,20 +85,13 @@ def build_card(cfg, prep, stack, summary, pretrained):
         "pretrained": {"source": PROVENANCE if pretrained else "none (random initialisation)"},
         "libraries": _libraries(),
         "date": datetime.date.today().isoformat(),
+        **({"training_data": for_elements(summary["training_data"], prep.elements)}
+           if "training_data" in summary else {}),
     }
 
 
-def verdict_text(auc, sd, measured):
-    """A plain sentence: the protocol AUC against the published and the locally measured baselines."""
-    text = (f" By the published sample protocol on held-out blocks it scores AUC {auc:.3f} ± {sd:.3f}, "
-            + ("above" if auc > max(PUBLISHED_BASELINES.values()) else "NOT above")
-            + " the published single-element baselines (log Au 0.73, log Ag 0.75)")
-    worse = {k: v for k, v in measured.items() if v >= auc}
-    if worse:
-        text += "; it does NOT beat " + ", ".join(f"{k} ({v:.3f})" for k, v in worse.items())
-    elif measured:
-        text += " and above " + ", ".join(f"{k} ({v:.3f})" for k, v in measured.items())
-    return text + "."
+def _finite(v):
+    return None if v is None or not np.isfinite(v) else float(v)
 
 
 def _epsg(wkt):
@@ -233,14 +234,51 @@ def max_abs_diff(model, clf, batch):
     return float(np.abs(got - ref).max())
 
 
+def default_classifier(models_dir):
+    """The model janja:prospectivity and janja:workflow take when none is given: the first models/*.onnx (sorted)
+    whose card beside it is a supervised classifier (processing/prospectivity.py), or None."""
+    for path in sorted(Path(models_dir).glob("*.onnx")):
+        card = model_card.card_path_for(path)
+        try:
+            if json.loads(card.read_text()).get("model_kind") == "supervised_classifier":
+                return path
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _card_line(path):
+    try:
+        c = json.loads(model_card.card_path_for(path).read_text())
+        return f"'{c.get('name')}' of {c.get('date')}, cell {c.get('cell_size')} m: {c['training']['summary'][:160]}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "(no readable card)"
+
+
 def bundle(onnx_path, models_dir):
-    """Copy a trained model (+ card and any part files named after it) into models/."""
+    """Copy a trained model (+ card and any part files named after it) into models/.
+
+    Returns (copied paths, lines saying what was replaced and which model is the plugin's default before and
+    after), so that a bundle never changes the default model without saying so.
+    """
     onnx_path = Path(onnx_path)
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for f in onnx_path.parent.glob(onnx_path.stem + "*"):
+    before = default_classifier(models_dir)
+    before_line = _card_line(before) if before else None
+    lines, copied = [], []
+    for f in sorted(onnx_path.parent.glob(onnx_path.stem + "*")):
         if f.suffix in (".onnx", ".json") and not f.name.startswith("."):
-            shutil.copy2(f, models_dir / f.name)
-            copied.append(models_dir / f.name)
-    return copied
+            dst = models_dir / f.name
+            if dst.exists() and dst.suffix == ".onnx":
+                lines.append(f"replaced {dst} (was {_card_line(dst)})")
+            shutil.copy2(f, dst)
+            copied.append(dst)
+    after = default_classifier(models_dir)
+    if before != after or (before is not None and before in copied):
+        lines.append(f"the plugin's default classifier (janja:prospectivity, janja:workflow without a MODEL) is now "
+                     f"{after} ({_card_line(after)}); it was "
+                     + (f"{before} ({before_line})" if before else "none"))
+    else:
+        lines.append(f"the plugin's default classifier is unchanged: {after}")
+    return copied, lines

@@ -15,64 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.errors import JanjaInputError
 from . import dataset as ds
 from .classifier import ProspectivityClassifier
+from .config import Config  # noqa: F401  (re-exported: pipeline.Config is the config of a run)
 from .features import FeatureExtractor
 from .gan import GanSettings, train_wgan_gp
 from .head import HeadParams, metrics, predict, train_head
+from .training_data import training_data
 
 DEFAULT_GRID = {"layers": [1, 2], "dropout": [0.3, 0.5], "lr": [1e-3, 1e-2], "optimizer": ["adam"],
                 "activation": ["relu"], "batch": [32]}
 FULL_GRID = {"layers": [1, 2, 3], "dropout": [0.3, 0.5, 0.7], "lr": [1e-4, 1e-3, 1e-2], "optimizer": ["adam", "sgd"],
              "activation": ["relu", "tanh", "sigmoid", "leaky_relu", "elu"], "batch": [16, 32, 64]}
-
-
-@dataclass
-class Config:
-    stack: str
-    deposits: str
-    deposits_layer: str | None = None
-    samples: str | None = None  # for the AUC by the published sample protocol
-    samples_layer: str | None = None
-    name: str = "model"
-    units: str = "ppm"
-    subsets: list = field(default_factory=lambda: [["Au_ppm"]])
-    bundle_subset: list | None = None  # None: the subset with the best mean validation AUC
-    target_element: str | None = None  # for the optional percentile rule on negatives
-    negative_percentile: float | None = None
-    window_pixels: int = 15
-    input_size: int = 75
-    positive_within: float = 750.0
-    negative_beyond: float = 3000.0
-    max_negatives: int = 2500
-    block_size: float = 10000.0
-    folds: int = 4
-    repeats: int = 10
-    grid: str = "default"  # or "full"
-    head_epochs: int = 40
-    gan_steps: int = 600
-    max_synthetic: int = 2000
-    variants_pretrained: list = field(default_factory=lambda: [True, False])
-    variants_gan: list = field(default_factory=lambda: [True, False])
-    random_split_comparison: bool = True
-    threads: int | None = None
-    seed: int = 0
-    protocol_min_distance_km: float = 5.0
-    baselines: dict = field(default_factory=dict)  # other methods' protocol AUC on the same survey, for the card
-    fp16: bool = True
-    finetune_blocks: int = 0  # > 0: also train the last n Inception blocks of the final model (slow on a CPU)
-    finetune_epochs: int = 1
-    finetune_lr: float = 1e-4
-
-    @classmethod
-    def from_json(cls, path):
-        data = json.loads(Path(path).read_text())
-        base = Path(path).resolve().parent
-        for key in ("stack", "deposits", "samples"):
-            if data.get(key) and not Path(data[key]).is_absolute():
-                data[key] = str((base / data[key]).resolve())
-        return cls(**data)
 
 
 @dataclass
@@ -230,33 +184,38 @@ def run(cfg, out_dir):
     # The GAN and the heads are small networks: one torch thread is fastest and does not fight onnxruntime
     # (which extracts the trunk features with its own threads).
     torch.set_num_threads(1)
-    stack = ds.read_stack(cfg.stack)
-    dep_x, dep_y = ds.read_points(cfg.deposits, stack.crs_wkt, cfg.deposits_layer)
+    from .baselines import compute_baselines
+    from .baselines import describe as describe_baselines
+    from .check import check
+
+    chk = check(cfg)  # everything that can fail without features fails here, in seconds
+    cfg = chk.cfg  # with the scaled defaults filled in
+    for line in chk.lines:
+        log(line)
+    baselines = compute_baselines(cfg, chk)
+    for line in describe_baselines(baselines):
+        log(line)
+    stack, dep_x, dep_y, samples = chk.survey.stack, chk.survey.dep_x, chk.survey.dep_y, chk.survey.samples
     all_elements = []
     for subset in cfg.subsets:
         all_elements += [e for e in subset if e not in all_elements]
-    sub = stack.select(all_elements)  # a clear error if one is missing
+    sub = stack.select(all_elements)
     specs = ds.element_specs(sub, cfg.units)
     t, centre_ok = ds.transformed_stack(sub, specs)
-    labels = ds.label_cells(stack, centre_ok, dep_x, dep_y, cfg.positive_within, cfg.negative_beyond,
-                            cfg.max_negatives, cfg.target_element, cfg.negative_percentile, cfg.seed)
+    labels = chk.labels
     log(f"dataset: {json.dumps(labels.counts)}")
-    samples = None
-    if cfg.samples:
-        sx, sy = ds.read_points(cfg.samples, stack.crs_wkt, cfg.samples_layer)
-        sr, sc = stack.cell_of(sx, sy)
-        inside = (sr >= 0) & (sr < stack.shape[0]) & (sc >= 0) & (sc < stack.shape[1])
-        samples = {"x": sx[inside], "y": sy[inside], "cells": (sr[inside], sc[inside]),
-                   "n_outside": int((~inside).sum())}
-        log(f"samples for the protocol: {inside.sum()} inside the stack ({samples['n_outside']} outside)")
     union = Union(all_elements, specs, t, centre_ok, ds.cut_windows(t, labels.rows, labels.cols, cfg.window_pixels),
                   ds.cut_windows(t, *samples["cells"], cfg.window_pixels) if samples else None)
-    folds = ds.spatial_block_folds(stack, labels, dep_x, dep_y, cfg.block_size, cfg.folds, cfg.seed)
+    folds = chk.folds
     gans = GanCache(cfg, union, labels, log)
     use_gan = True in cfg.variants_gan
     main_pre = True in cfg.variants_pretrained or cfg.variants_pretrained[0]
     summary = {"config": cfg.__dict__, "counts": labels.counts, "subsets": {}, "experiment": [],
-               "fold_positives": [int((labels.y[folds == f] == 1).sum()) for f in range(cfg.folds)]}
+               "fold_positives": [int((labels.y[folds == f] == 1).sum()) for f in range(cfg.folds)],
+               "fold_deposits": chk.fold_deposits[0], "settings_used": chk.used, "check": chk.lines,
+               "baselines": baselines, "sample_spacing": chk.survey.spacing,
+               "training_data": training_data(sub.data, specs, stack.cell, chk.survey.spacing, dep_x, dep_y,
+                                              stack.crs_wkt)}
     preps, searches = {}, {}
     for elements in cfg.subsets:
         key = "+".join(elements)
@@ -310,7 +269,15 @@ def run(cfg, out_dir):
     summary["export"] = export_model(cfg, prep, final_fit, main_pre, stack, summary, out_dir, log, clf=clf)
     summary["seconds"] = time.perf_counter() - t_start
     summary["gan_seconds"] = float(sum(g.seconds for g in gans.gans))
+    from .baselines import verdict
     from .report import write_training_report
+
+    if "protocol" in summary:
+        summary["verdict"] = verdict(summary["protocol"]["auc_mean"], summary["protocol"]["auc_sd"], baselines, True)
+    else:
+        s = summary["subsets"][key]
+        summary["verdict"] = verdict(s["cv_auc"], s["cv_auc_sd"], baselines, False)
+    log("verdict:" + summary["verdict"])
 
     write_training_report(out_dir / "training_report.html", cfg, summary, gans.gans[:1], stack, all_elements)
     (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
@@ -371,7 +338,7 @@ def protocol_out_of_fold(cfg, stack, prep, labels, samples, dep_x, dep_y, params
     """Each sample scored by the model trained without its spatial block; then the published protocol."""
     from scipy.spatial import cKDTree
 
-    from ..core.evaluation.evaluate import sample_protocol_auc
+    from .baselines import protocol_auc
 
     sx, sy = samples["x"], samples["y"]
     # a sample goes with its nearest deposit's fold when close to one, else with the fold of its block
@@ -395,21 +362,10 @@ def protocol_out_of_fold(cfg, stack, prep, labels, samples, dep_x, dep_y, params
         fold_aucs.append(m["auc"])
         sel = sample_fold == f
         scores[sel] = predict(fit, prep.sample_features[pretrained][sel])
-    from rasterio.warp import transform as warp
-
-    lon, lat = warp(stack.crs_wkt, "EPSG:4326", list(sx), list(sy))
-    dlon, dlat = warp(stack.crs_wkt, "EPSG:4326", list(dep_x), list(dep_y))
-    res = sample_protocol_auc(np.array(lon), np.array(lat), scores, np.array(dlon), np.array(dlat),
-                              min_distance_km=cfg.protocol_min_distance_km, geographic=True)
+    res = protocol_auc(cfg, stack, sx, sy, scores, dep_x, dep_y)
     log(f"  protocol AUC (out-of-fold, spatial blocks): {res.auc_mean:.3f} ± {res.auc_sd:.3f}; "
         f"window-level fold AUCs {np.round(fold_aucs, 3).tolist()}")
     return {"auc_mean": res.auc_mean, "auc_sd": res.auc_sd, "fold_window_auc": fold_aucs,
             "window_cv_auc": float(np.mean(fold_aucs)), "window_cv_auc_sd": float(np.std(fold_aucs)),
-            "n_samples": int(len(sx)), "n_deposits": int(res.n_deposits_scored)}
-
-
-def check_config(cfg):
-    if cfg.window_pixels % 2 == 0:
-        raise JanjaInputError(f"window_pixels must be odd, not {cfg.window_pixels}.")
-    if cfg.input_size < 75:
-        raise JanjaInputError("Inception-v3 needs an input of at least 75 x 75 pixels.")
+            "n_samples": int(len(sx)), "n_deposits": int(res.n_deposits_scored),
+            "min_distance_km": cfg.protocol_min_distance_km}

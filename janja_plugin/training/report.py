@@ -37,10 +37,26 @@ def write_training_report(path, cfg, summary, gans, stack, elements):
     r = HtmlReport(f"Training report: {cfg.name}")
     r.paragraph(f"Stack {cfg.stack} ({stack.shape[0]} x {stack.shape[1]} cells of {stack.cell:g} m), deposits "
                 f"{cfg.deposits}. Run time {summary.get('seconds', float('nan')):.0f} s.")
+    r.heading("Settings used, and why")
+    used = summary.get("settings_used", {})
+    spacing = summary.get("sample_spacing")
+    r.paragraph("Sample spacing (median distance from each distinct sample location to the nearest other): "
+                + (f"{spacing:g} m." if spacing else "unknown (no samples given).")
+                + " Distances the config leaves out scale with the survey (README: training config keys).")
+    r.table(["setting", "value", "why"],
+            [[k, "—" if u["value"] is None else u["value"], u["why"]] for k, u in used.items()])
     r.heading("Dataset")
     r.table(["count", "value"], [[k, v] for k, v in summary["counts"].items()])
     r.paragraph(f"Spatial-block folds ({cfg.folds} folds, {cfg.block_size:g} m blocks): positives per fold "
-                f"{summary['fold_positives']}.")
+                f"{summary['fold_positives']}, deposits per fold {summary.get('fold_deposits')}.")
+    baselines = summary.get("baselines") or {}
+    if baselines:
+        r.heading("Baselines on this survey: the target element itself")
+        r.paragraph("Computed on this run's own stack, samples and deposits, by the same methods as the learned "
+                    "map's held-out figures; no other survey's numbers.")
+        r.table(["baseline", "AUC", "SD", "how"],
+                [[k, "n/a" if b["auc"] is None else b["auc"], "" if b["sd"] is None else b["sd"], b["how"]]
+                 for k, b in baselines.items()])
     r.heading("GAN (WGAN-GP) on the first split's training positives")
     for gan in gans:
         steps = np.arange(len(gan.critic_loss))
@@ -97,8 +113,11 @@ def write_training_report(path, cfg, summary, gans, stack, elements):
     r.paragraph(f"Subset {summary['bundled_subset']}.")
     if "protocol" in summary:
         p = summary["protocol"]
-        r.paragraph(f"AUC by the published sample protocol, out-of-fold over spatial blocks: {p['auc_mean']:.3f} ± "
-                    f"{p['auc_sd']:.3f} ({p['n_deposits']} deposits, {p['n_samples']} samples); published "
-                    "single-element baselines on this survey: log Au 0.73, log Ag 0.75.")
+        r.paragraph(f"AUC by the sample protocol, out-of-fold over spatial blocks: {p['auc_mean']:.3f} ± "
+                    f"{p['auc_sd']:.3f} ({p['n_deposits']} deposits, {p['n_samples']} samples, negatives at least "
+                    f"{p.get('min_distance_km', cfg.protocol_min_distance_km):g} km from every deposit).")
+    verdict = summary.get("verdict")
+    if verdict:
+        r.paragraph(verdict.strip(), css_class="note")
     r.table(["export", "value"], [[k, v] for k, v in summary.get("export", {}).items()])
     r.write(path)

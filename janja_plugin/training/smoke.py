@@ -50,19 +50,28 @@ def synthetic_survey(out_dir, size=64, cell=100.0, n_deposits=12, seed=7):
     return stack, vrt, rows, cols
 
 
+def smoke_config(stack_path, deposits, **overrides):
+    """The smoke run's config (random-initialised trunk, one repeat, a short GAN)."""
+    from .config import Config
+
+    settings = dict(stack=str(stack_path), deposits=str(deposits), name="smoke_model", units="synthetic",
+                    subsets=[ELEMENTS], window_pixels=9, input_size=75, positive_within=150.0, negative_beyond=600.0,
+                    max_negatives=400, block_size=1600.0, folds=3, repeats=1, head_epochs=15, gan_steps=150,
+                    max_synthetic=200, variants_pretrained=[False], variants_gan=[True],
+                    random_split_comparison=False, fp16=False, seed=0)
+    settings.update(overrides)
+    return Config(**settings)
+
+
 def run_smoke(out_dir):
     from ..core.evaluation.evaluate import auc_mann_whitney
     from ..core.inference import model_card
     from ..core.inference.windows import RasterStack, predict
-    from .pipeline import Config, run
+    from .pipeline import run
 
     out_dir = Path(out_dir)
     stack_path, deposits, rows, cols = synthetic_survey(out_dir / "data")
-    cfg = Config(stack=str(stack_path), deposits=str(deposits), name="smoke_model", units="synthetic",
-                 subsets=[ELEMENTS], window_pixels=9, input_size=75, positive_within=150.0, negative_beyond=600.0,
-                 max_negatives=400, block_size=1600.0, folds=3, repeats=1, head_epochs=15, gan_steps=150,
-                 max_synthetic=200, variants_pretrained=[False], variants_gan=[True], random_split_comparison=False,
-                 fp16=False, seed=0)
+    cfg = smoke_config(stack_path, deposits)
     summary = run(cfg, out_dir)
     model = model_card.load_model(summary["export"]["onnx"])
     with RasterStack(str(stack_path)) as stack:

@@ -115,6 +115,19 @@ def test_export_card_and_calibration(trained):
     assert 0.999 < above[0] < above[1] < 1.0  # the tail still ranks
 
 
+def test_card_records_its_training_data(trained):
+    """training_data: percentiles of log10(ppm) over every valid cell (not the standardised values), no sites."""
+    run, _, ppm, *_ = trained
+    td = mc.load_model(run.onnx_path, threads=1).card.raw["training_data"]
+    assert td["input_quantiles"]["percent"] == [0, 1, 5, 25, 50, 75, 95, 99, 100]
+    for name, band in zip(NAMES, ppm):
+        v = np.log10(band[np.isfinite(band)].astype(np.float32).astype(float))
+        np.testing.assert_allclose(td["input_quantiles"]["values"][name], np.percentile(v, td["input_quantiles"][
+            "percent"]), rtol=1e-5, atol=1e-6)
+    assert td["cell_size"] == GRID.cell and td["sample_spacing"] is None
+    assert td["sites"] == {"crs": "EPSG:32750", "xy": []}  # unsupervised: no deposits were read
+
+
 def test_training_windows_are_the_engines_windows(trained):
     """The windows training cuts equal the ones the inference engine feeds the model, value for value."""
     run, stack, *_ = trained
@@ -144,3 +157,15 @@ def test_cli_refuses_an_even_window(tmp_path, capsys):
     rc = ta.main(["--stack", str(stack), "--out", str(tmp_path / "o"), "--window", "4", "--no-bundle"])
     assert rc == 1
     assert "odd number of cells" in capsys.readouterr().err
+
+
+def test_cli_bundles_only_when_the_model_is_named(tmp_path, monkeypatch, capsys):
+    """Copying into models/wa_anomaly replaces janja:anomaly_score's default: refused unless named, before training."""
+    def never(*a, **k):
+        raise AssertionError("trained although the bundle request was refused")
+
+    monkeypatch.setattr(ta, "train", never)
+    for flags in (["--bundle"], ["--bundle", "other"]):
+        rc = ta.main(["--stack", str(tmp_path / "s.tif"), "--out", str(tmp_path / "o"), *flags])
+        assert rc == 2
+        assert f"--bundle {ta.BUNDLED_NAME}" in capsys.readouterr().err

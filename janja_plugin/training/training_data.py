@@ -1,0 +1,63 @@
+"""The card's `training_data` field: what the model saw, so the plugin can tell a survey unlike it.
+
+input_quantiles are percentiles, over every valid cell of the training stack, of each element after the card's
+transform and BEFORE standardisation (log10(value + offset) for a log10 element), which is what the
+out-of-distribution guard compares a new stack with; the cell size and sample spacing say at what resolution
+the model learned; the sites are the deposits its labels came from (in the stack's CRS), so an evaluation on
+them can be labelled in-sample.
+"""
+
+import numpy as np
+
+from ..core.inference.model_card import ElementSpec
+from ..core.inference.windows import transform_values
+
+PERCENT = [0, 1, 5, 25, 50, 75, 95, 99, 100]
+
+
+def input_quantiles(data, specs):
+    """{"percent": PERCENT, "values": {name: [9 numbers]}} of the transformed, unstandardised values."""
+    values = {}
+    for band, s in zip(data, specs):
+        e = ElementSpec(s["name"], s["unit"], s["transform"], 0.0, 1.0, float(s.get("offset", 0.0)))
+        t = transform_values(band[None], [e])[0]
+        v = t[np.isfinite(t)].astype(np.float64)
+        values[s["name"]] = [float(q) for q in np.percentile(v, PERCENT)] if v.size else [None] * len(PERCENT)
+    return {"percent": list(PERCENT), "values": values}
+
+
+def crs_text(crs_wkt):
+    """'EPSG:xxxx' when the CRS has a code, else its WKT (None when the stack has no CRS)."""
+    if not crs_wkt:
+        return None
+    try:
+        from osgeo import osr
+
+        srs = osr.SpatialReference()
+        srs.ImportFromWkt(crs_wkt)
+        srs.AutoIdentifyEPSG()
+        code, auth = srs.GetAuthorityCode(None), srs.GetAuthorityName(None)
+        if code and auth == "EPSG":
+            return f"EPSG:{code}"
+    except Exception:  # an unusual WKT: keep it whole, it still says where the sites are
+        pass
+    return crs_wkt
+
+
+def training_data(data, specs, cell_size, sample_spacing, site_x, site_y, crs_wkt):
+    """The card field, for the elements in `specs` (data: their bands, same order)."""
+    return {
+        "input_quantiles": input_quantiles(data, specs),
+        "cell_size": float(cell_size),
+        "sample_spacing": None if sample_spacing is None else float(sample_spacing),
+        "sites": {"crs": crs_text(crs_wkt) or "unknown",
+                  "xy": [[float(x), float(y)] for x, y in zip(site_x, site_y)]},
+    }
+
+
+def for_elements(td, names):
+    """The same field restricted to the card's elements (a subset of those the run read)."""
+    out = dict(td)
+    out["input_quantiles"] = {"percent": td["input_quantiles"]["percent"],
+                              "values": {n: td["input_quantiles"]["values"][n] for n in names}}
+    return out
