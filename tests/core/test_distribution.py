@@ -148,3 +148,16 @@ def test_tags_carry_training_sites_and_held_out_numbers(tmp_path):
     rows, verdict = pr.held_out_verdict(mc.card_from_dict(card))
     assert "does NOT beat the kriged target" in verdict and len(rows) == 2
     assert GRID.cell == 250.0
+
+
+def test_held_out_summary_reads_baselines_computed_by_training():
+    card = card_dict(elements=ELEMENTS, channels=2, window=3, size=6)
+    card["validation"] = {"method": "spatial_blocks", "metrics": {
+        "protocol_auc_held_out_blocks": 0.97, "protocol_auc_sd": 0.02,
+        "baselines": {"kriged_target_protocol_auc": {"auc": 0.93, "sd": 0.03, "how": "x"},
+                      "log_target_protocol_auc": {"auc": 0.7, "sd": 0.04, "how": "y"},
+                      "kriged_target_window_auc_blocks": {"auc": 0.99, "sd": 0.01, "how": "windows, not samples"}}}}
+    summary = pr.held_out_summary(mc.card_from_dict(card))
+    assert summary["baselines"] == {"kriged_target_protocol_auc": 0.93, "log_target_protocol_auc": 0.7}
+    rows, verdict = pr.held_out_verdict(mc.card_from_dict(card))
+    assert verdict.startswith("On held-out deposits the learned map (0.970) beats") and len(rows) == 3

@@ -112,8 +112,12 @@ def held_out_summary(card):
     for name, value in (metrics.get("measured_baselines") or {}).items():
         out.setdefault("baselines", {})[name] = value
     for key in ("kriged_target_protocol_auc", "log_target_protocol_auc"):
-        if key in metrics:
+        if isinstance(metrics.get(key), int | float):
             out.setdefault("baselines", {})[key] = metrics[key]
+    for name, value in (metrics.get("baselines") or {}).items():  # computed by training on the same survey
+        auc = value.get("auc") if isinstance(value, dict) else value
+        if isinstance(auc, int | float) and "protocol" in name:  # the same protocol as the learned score
+            out.setdefault("baselines", {})[name] = auc
     return out
 
 
