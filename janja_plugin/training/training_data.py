@@ -9,21 +9,19 @@ them can be labelled in-sample.
 
 import numpy as np
 
+from ..core.inference.distribution import QUANTILE_PERCENT
+from ..core.inference.distribution import input_quantiles as core_input_quantiles
 from ..core.inference.model_card import ElementSpec
-from ..core.inference.windows import transform_values
 
-PERCENT = [0, 1, 5, 25, 50, 75, 95, 99, 100]
+PERCENT = list(QUANTILE_PERCENT)
 
 
 def input_quantiles(data, specs):
-    """{"percent": PERCENT, "values": {name: [9 numbers]}} of the transformed, unstandardised values."""
-    values = {}
-    for band, s in zip(data, specs):
-        e = ElementSpec(s["name"], s["unit"], s["transform"], 0.0, 1.0, float(s.get("offset", 0.0)))
-        t = transform_values(band[None], [e])[0]
-        v = t[np.isfinite(t)].astype(np.float64)
-        values[s["name"]] = [float(q) for q in np.percentile(v, PERCENT)] if v.size else [None] * len(PERCENT)
-    return {"percent": list(PERCENT), "values": values}
+    """{"percent": PERCENT, "values": {name: [9 numbers]}} of the transformed, unstandardised values: the plugin's
+    own computation (core.inference.distribution), so the guard compares like with like."""
+    elements = [ElementSpec(s["name"], s["unit"], s["transform"], 0.0, 1.0, float(s.get("offset", 0.0)))
+                for s in specs]
+    return core_input_quantiles([np.asarray(band).ravel() for band in data], elements)
 
 
 def crs_text(crs_wkt):
