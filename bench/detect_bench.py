@@ -38,7 +38,12 @@ sys.path.insert(0, str(REPO))
 
 from janja_plugin.core.anomaly.multivariate import robust_mahalanobis  # noqa: E402
 from janja_plugin.core.evaluation.evaluate import (  # noqa: E402
-    auc_mann_whitney, half_min_positive, prediction_area, raster_roc, sample_protocol_auc)
+    auc_mann_whitney,
+    half_min_positive,
+    prediction_area,
+    raster_roc,
+    sample_protocol_auc,
+)
 from janja_plugin.training import dataset as ds  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -95,7 +100,8 @@ def wa_survey(stack_path=REPO / "out" / "wa" / "wa_stack_250m.tif"):
     slon, slat = ds.read_points(gpkg, None, "samples")
     from osgeo import ogr
 
-    lyr = ogr.Open(str(gpkg)).GetLayerByName("samples")
+    src = ogr.Open(str(gpkg))  # kept alive: OGR frees the layer with its data source
+    lyr = src.GetLayerByName("samples")
     au = np.array([f.GetField("Au_ppm") if f.GetField("Au_ppm") is not None else np.nan for f in lyr], float)
     dx, dy = warp("EPSG:4283", stack.crs_wkt, list(dlon), list(dlat))
     sx, sy = warp("EPSG:4283", stack.crs_wkt, list(slon), list(slat))
@@ -304,6 +310,7 @@ class Audit:
 
     used: dict = field(default_factory=dict)
     heldout: dict = field(default_factory=dict)  # key -> {"cells": labelled cells of the outer test fold, "deposits"}
+    labels: dict = field(default_factory=dict)  # survey name -> its Labels (indices above point into them)
 
     def touch(self, key, idx):
         self.used.setdefault(key, set()).update(np.asarray(idx).tolist())
@@ -464,6 +471,7 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
     lookup[feats.rows, feats.cols] = np.arange(feats.rows.size)
     cell_index = lookup[labels.rows, labels.cols]
     audit = audit if audit is not None else Audit()
+    audit.labels[survey.name] = labels
     learner = Learner(survey, feats, labels, cell_index, audit)
     cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
     choices = []
@@ -529,14 +537,17 @@ def table(results, repeats):
 def run(argv=None):
     """The benchmark; returns (results per survey, audit, output folder)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one synthetic survey and South Tianshan, 2 repeats")
+    parser.add_argument("--quick", action="store_true", help="one synthetic survey, 2 repeats (for make test)")
     parser.add_argument("--surveys", default=None, help="comma list of wa, tianshan, synthetic (default: all)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--synthetic", type=int, default=3, help="number of synthetic surveys")
     parser.add_argument("--out", default=str(REPO / "out" / "detect_bench"))
     args = parser.parse_args(argv)
-    surveys = args.surveys.split(",") if args.surveys else (["synthetic", "tianshan"] if args.quick else
+    surveys = args.surveys.split(",") if args.surveys else (["synthetic"] if args.quick else
                                                             ["wa", "tianshan", "synthetic"])
+    unknown = sorted(set(surveys) - {"wa", "tianshan", "synthetic"})
+    if unknown:
+        parser.error(f"unknown survey(s) {unknown}: choose from wa, tianshan, synthetic (comma separated).")
     repeats = args.repeats or (2 if args.quick else 5)
     n_syn = 1 if args.quick else args.synthetic
     t0 = time.perf_counter()
