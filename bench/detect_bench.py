@@ -51,6 +51,7 @@ SCALES = (1.0, 2.0, 4.0)  # window scales in sample spacings
 C_GRID = (0.003, 0.03, 0.3, 3.0)  # inverse L2 strength of the logistic regression
 PU_GRID = (0.0, 0.1)  # share of the training background ranked highest that is down-weighted (PU)
 FUSION_GRID = (0.25, 0.5, 0.75)  # weight of the learned map in its rank fusion with the kriged target
+FUSION_SCALES = (0.0, 2.0, 4.0)  # ... the kriged target smoothed at this many sample spacings (0: as kriged)
 
 
 # ------------------------------------------------------------------ surveys
@@ -239,6 +240,11 @@ class Features:
         self.blocks = {k: self._cells(b) for k, b in blocks.items()}
         self.kriged = v[ti]
         self.kriged_pct = self._pct(self.kriged[self.valid])
+        self.kriged_pct_at = {0.0: self.kriged_pct}  # the kriged target smoothed at n sample spacings, percentiles
+        for sc in FUSION_SCALES[1:]:
+            self.kriged_pct_at[sc] = self._pct(smooth(self.kriged, sc * survey.spacing / st.cell)[self.valid])
+        n = self.rows.size  # cells that stand for the whole map when inner folds turn scores into percentiles
+        self.reference = np.sort(np.random.default_rng(0).choice(n, min(n, 20000), replace=False))
 
     def _cells(self, bands):
         x = np.stack([b[self.rows, self.cols] for b in bands], axis=1)
@@ -299,7 +305,8 @@ VARIANTS = [
     Variant("LR, survey ranks + windows at 1/2/4 sample spacings", "multiscale"),
     Variant("LR, ranks + windows + kriged target and its kriging variance", "multiscale+variance"),
     Variant("  … + positive-unlabelled weighting of background", "multiscale+variance", pu=True),
-    Variant("  … + rank fusion with the kriged target", "multiscale+variance", fusion=True),
+    Variant("  … + rank fusion with the kriged target (raw or smoothed, weight and scale chosen inside)",
+            "multiscale+variance", fusion=True),
 ]
 NESTED = "learned map, variant chosen inside the training folds (nested)"
 
@@ -311,6 +318,7 @@ class Audit:
     used: dict = field(default_factory=dict)
     heldout: dict = field(default_factory=dict)  # key -> {"cells": labelled cells of the outer test fold, "deposits"}
     labels: dict = field(default_factory=dict)  # survey name -> its Labels (indices above point into them)
+    deposits: dict = field(default_factory=dict)  # key -> deposits whose nearest sample scored an inner choice
 
     def touch(self, key, idx):
         self.used.setdefault(key, set()).update(np.asarray(idx).tolist())
@@ -324,8 +332,12 @@ def subset_labels(labels, idx):
 class Learner:
     """Fits one variant on given labelled cells, choosing C, PU share and fusion weight by inner block CV."""
 
-    def __init__(self, survey, feats, labels, cell_index, audit):
+    def __init__(self, survey, feats, labels, cell_index, audit, scorer=None):
         self.s, self.f, self.labels, self.cell_index, self.audit = survey, feats, labels, cell_index, audit
+        scorer = scorer or Scorer(survey, feats)
+        self.sample_cells = np.zeros(feats.rows.size, bool)
+        self.sample_cells[scorer.sample_cell[scorer.sample_cell >= 0]] = True
+        self.dep_sample_cell = scorer.deposit_sample_cell
 
     def _x(self, variant, idx):
         return self.f.blocks[variant.block][self.cell_index[idx]]
@@ -342,11 +354,17 @@ class Learner:
             model = fit_logistic(x, y, c, wts)
         return model
 
-    def _map(self, variant, model, fusion_w):
-        p = Features._pct(predict_logistic(model, self.f.blocks[variant.block]))
-        if variant.fusion:
-            p = fusion_w * p + (1 - fusion_w) * self.f.kriged_pct
-        return p
+    def _map(self, variant, model, params, cells=None):
+        """Survey percentiles of the model's map (all cells, or `cells` against a fixed reference sample)."""
+        x = self.f.blocks[variant.block]
+        k = self.f.kriged_pct_at[params["scale"]]
+        if cells is None:
+            p = Features._pct(predict_logistic(model, x))
+        else:
+            ref = np.sort(predict_logistic(model, x[self.f.reference]))
+            p = np.searchsorted(ref, predict_logistic(model, x[cells])) / ref.size
+            k = k[cells]
+        return params["w"] * p + (1 - params["w"]) * k if variant.fusion else p
 
     def inner_score(self, variant, idx, params, key, seed):
         """Mean inner-fold AUC (labelled cells) of one parameter choice, on the training folds only."""
@@ -356,24 +374,33 @@ class Learner:
         aucs = []
         for g in range(k):
             tr, va = idx[inner != g], idx[inner == g]
-            if self.labels.y[va].sum() == 0 or (self.labels.y[va] == 0).sum() == 0:
-                continue
+            y_tr, y_va = self.labels.y[tr], self.labels.y[va]
+            if min(np.bincount(y_va, minlength=2).min(), np.bincount(y_tr, minlength=2).min()) == 0:
+                continue  # an inner fold without both classes on each side cannot score a choice
             self.audit.touch(key, va)
             model = self._fit(variant, tr, params["c"], params["pu"], key)
-            score = self._map(variant, model, params["w"])[self.cell_index[va]]
-            y = self.labels.y[va]
-            aucs.append(auc_mann_whitney(score[y == 1], score[y == 0]))
+            # scored as the outer protocol is: each inner-held-out deposit by its nearest sample's cell,
+            # against the inner fold's background cells that hold a sample
+            deps = np.unique(self.labels.nearest_deposit[va][y_va == 1])
+            self.audit.deposits.setdefault(key, set()).update(deps.tolist())
+            neg = self.cell_index[va][y_va == 0]
+            at_sample = neg[self.sample_cells[neg]]
+            neg = at_sample if at_sample.size >= 5 else neg
+            cells = np.r_[self.dep_sample_cell[deps], neg]
+            score = self._map(variant, model, params, cells)
+            aucs.append(auc_mann_whitney(score[:deps.size], score[deps.size:]))
         return float(np.mean(aucs)) if aucs else 0.5
 
     def choose_and_fit(self, variant, idx, key, seed):
-        grid = [{"c": c, "pu": pu if variant.pu else 0.0, "w": w if variant.fusion else 1.0}
+        grid = [{"c": c, "pu": pu, "w": w, "scale": sc}
                 for c in C_GRID for pu in (PU_GRID if variant.pu else (0.0,))
-                for w in (FUSION_GRID if variant.fusion else (1.0,))]
+                for w in (FUSION_GRID if variant.fusion else (1.0,))
+                for sc in (FUSION_SCALES if variant.fusion else (0.0,))]
         scored = [(self.inner_score(variant, idx, p, key, seed), i) for i, p in enumerate(grid)]
         best_score, best = max(scored)
         params = grid[best]
         model = self._fit(variant, idx, params["c"], params["pu"], key)
-        return self._map(variant, model, params["w"]), best_score, params
+        return self._map(variant, model, params), best_score, params
 
 
 # ------------------------------------------------------------------ scoring
@@ -406,6 +433,12 @@ class Scorer:
         dr, dc = st.cell_of(survey.dep_x, survey.dep_y)
         ok = (dr >= 0) & (dr < st.shape[0]) & (dc >= 0) & (dc < st.shape[1])
         self.dep_cell = np.where(ok, lookup[np.clip(dr, 0, st.shape[0] - 1), np.clip(dc, 0, st.shape[1] - 1)], -1)
+        from scipy.spatial import cKDTree
+
+        has = self.sample_cell >= 0  # each deposit's nearest sample (with a valid cell): what the protocol reads
+        _, near = cKDTree(np.column_stack([survey.sample_x[has], survey.sample_y[has]])).query(
+            np.column_stack([survey.dep_x, survey.dep_y]))
+        self.deposit_sample_cell = self.sample_cell[has][near]
 
     def protocol(self, sample_scores):
         sx, sy, dx, dy = self.s.protocol_xy
@@ -441,7 +474,30 @@ def fixed_contenders(survey, feats):
     return out
 
 
-def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0):
+def training_labels(survey, feats, scorer, label_at, seed):
+    """Labelled cells: every valid cell by distance (as make train labels windows), or ('samples') what the
+    protocol reads: each deposit's nearest sample's cell positive, cells holding a sample beyond the negative
+    distance from every deposit negative."""
+    if label_at == "cells":
+        return ds.label_cells(survey.stack, feats.valid, survey.dep_x, survey.dep_y, survey.positive_within,
+                              survey.negative_beyond, survey.max_negatives, seed=seed)
+    from scipy.spatial import cKDTree
+
+    pos_cell, first = np.unique(scorer.deposit_sample_cell, return_index=True)
+    cells = np.unique(scorer.sample_cell[scorer.sample_cell >= 0])
+    x, y = survey.stack.cell_centres(feats.rows[cells], feats.cols[cells])
+    dist, near = cKDTree(np.column_stack([survey.dep_x, survey.dep_y])).query(np.column_stack([x, y]))
+    neg = cells[(dist > survey.negative_beyond) & ~np.isin(cells, pos_cell)]
+    neg_near = near[np.searchsorted(cells, neg)]
+    neg_dist = dist[np.searchsorted(cells, neg)]
+    all_cells = np.r_[pos_cell, neg]
+    return ds.Labels(feats.rows[all_cells], feats.cols[all_cells], np.r_[np.ones(pos_cell.size, np.int64),
+                                                                         np.zeros(neg.size, np.int64)],
+                     np.r_[first, neg_near], np.r_[np.zeros(pos_cell.size), neg_dist],
+                     {"positive": int(pos_cell.size), "negative_used": int(neg.size)})
+
+
+def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0, label_at="cells"):
     """All rows for one survey: {name: dict(metrics lists)} plus wall seconds per contender."""
     t0 = time.perf_counter()
     feats = Features(survey)
@@ -465,14 +521,13 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
         t = time.perf_counter()
         add(name, scorer.score_map(np.asarray(m, float)), time.perf_counter() - t)
     log(f"  fixed maps scored ({time.perf_counter() - t0:.0f} s)")
-    labels = ds.label_cells(survey.stack, feats.valid, survey.dep_x, survey.dep_y, survey.positive_within,
-                            survey.negative_beyond, survey.max_negatives, seed=seed)
+    labels = training_labels(survey, feats, scorer, label_at, seed)
     lookup = np.full(survey.stack.shape, -1)
     lookup[feats.rows, feats.cols] = np.arange(feats.rows.size)
     cell_index = lookup[labels.rows, labels.cols]
     audit = audit if audit is not None else Audit()
     audit.labels[survey.name] = labels
-    learner = Learner(survey, feats, labels, cell_index, audit)
+    learner = Learner(survey, feats, labels, cell_index, audit, scorer)
     cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
     choices = []
     for r in range(repeats):
@@ -541,6 +596,8 @@ def run(argv=None):
     parser.add_argument("--surveys", default=None, help="comma list of wa, tianshan, synthetic (default: all)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--synthetic", type=int, default=3, help="number of synthetic surveys")
+    parser.add_argument("--label-at", choices=["cells", "samples"], default="cells",
+                        help="learned maps train on every cell (as make train) or only on cells holding a sample")
     parser.add_argument("--out", default=str(REPO / "out" / "detect_bench"))
     args = parser.parse_args(argv)
     surveys = args.surveys.split(",") if args.surveys else (["synthetic"] if args.quick else
@@ -560,7 +617,7 @@ def run(argv=None):
             survey = make()
             print(f"{survey.name}: {survey.stack.shape} cells of {survey.stack.cell:g} m, sample spacing "
                   f"{survey.spacing:.0f} m, {len(survey.dep_x)} deposits; {survey.note}", flush=True)
-            results[survey.name] = run_survey(survey, repeats, audit=audit)
+            results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at)
     md, csv = table(results, repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,8 @@ def test_nested_cv_never_lets_a_heldout_deposit_block_into_any_choice(quick):
         used_idx = np.fromiter(used, int)
         touched = set(labels.nearest_deposit[used_idx][labels.y[used_idx] == 1].tolist())
         assert not touched & held["deposits"], f"{key}: a held-out deposit's cells were used"
+        scored = audit.deposits[key]  # deposits whose nearest sample scored an inner choice
+        assert scored and not scored & held["deposits"], f"{key}: a held-out deposit scored an inner choice"
 
 
 def test_the_audit_catches_a_leak():
