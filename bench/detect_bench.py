@@ -113,21 +113,41 @@ def wa_survey(stack_path=REPO / "out" / "wa" / "wa_stack_250m.tif"):
                   "protocol ≥ 5 km (the 0.922 yardstick); labels and blocks as configs/wa_au.json")
 
 
-def tianshan_survey():
-    """South Tianshan: five 1 km element grids and 10 Au deposit cells; every cell is a 'sample'."""
+PATHFINDERS = ["Au", "Ag", "Cu", "Pb", "Zn", "As", "Sb", "Hg", "Bi", "W", "Mo"]  # classic Au pathfinders
+
+
+def tianshan_survey(elements=None):
+    """South Tianshan: 1 km element grids and 10 Au deposit cells; every cell is a 'sample'.
+
+    Default: the study's five elements through tools/make_tianshan_stack.py; `elements` reads more grids
+    (e.g. PATHFINDERS) straight from ../shared/data/south_tianshan_gkdcn/Geochemical_data.
+    """
     import tempfile
 
+    import rasterio
+
     sys.path.insert(0, str(REPO / "tools"))
-    from make_tianshan_stack import make_stack
+    from make_tianshan_stack import SOURCE, make_stack
 
     with tempfile.TemporaryDirectory() as tmp:
         stack_path, dep_path = make_stack(tmp)
         stack = ds.read_stack(stack_path)
         dx, dy = ds.read_points(dep_path, stack.crs_wkt)
+    name = "South Tianshan (1 km grids, 10 Au deposits)"
+    if elements:
+        bands = []
+        for e in elements:
+            with rasterio.open(SOURCE / "Geochemical_data" / f"{e}.tif") as src:
+                b = src.read(1).astype(np.float32)
+                if src.nodata is not None:
+                    b[b == np.float32(src.nodata)] = np.nan
+                bands.append(b)
+        stack = ds.Stack(np.stack(bands), list(elements), stack.x0, stack.y0, stack.cell, stack.crs_wkt)
+        name = f"South Tianshan with pathfinders ({' '.join(elements)})"
     rows, cols = np.nonzero(np.all(np.isfinite(stack.data), axis=0))
     sx, sy = stack.cell_centres(rows, cols)
     target = stack.data[0][rows, cols]
-    return Survey("South Tianshan (1 km grids, 10 Au deposits)", stack, "Au_ppb", None, dx, dy, sx, sy, target,
+    return Survey(name, stack, stack.names[0], None, dx, dy, sx, sy, target,
                   (sx, sy, dx, dy), False, stack.cell, 1500.0, 5000.0, 40000.0, 3, 5.0, 1000,
                   "gridded survey: every cell is a sample, the Au grid is the 'kriged' target; no variance")
 
@@ -309,6 +329,8 @@ VARIANTS = [
             "multiscale+variance", fusion=True),
 ]
 NESTED = "learned map, variant chosen inside the training folds (nested)"
+REFERENCE = ("study configuration, reduced (frozen ImageNet Inception-v3 Au Ag Cu, head fixed at the bundled "
+             "model's, WGAN-GP positives per training split; samples only; bench/detect_reference.py)")
 
 
 @dataclass
@@ -497,7 +519,8 @@ def training_labels(survey, feats, scorer, label_at, seed):
                      {"positive": int(pos_cell.size), "negative_used": int(neg.size)})
 
 
-def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0, label_at="cells"):
+def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0, label_at="cells",
+               reference=None):
     """All rows for one survey: {name: dict(metrics lists)} plus wall seconds per contender."""
     t0 = time.perf_counter()
     feats = Features(survey)
@@ -515,6 +538,12 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
     pm, psd = scorer.protocol(np.log10(np.where(survey.sample_target > 0, survey.sample_target, np.nan)))
     rows["log target (sample values)"] = {"protocol": [pm], "protocol_draw_sd": [psd], "cell_auc": [np.nan],
                                           "pa_p": [np.nan], "pa_we": [np.nan], "seconds": 0.0}
+    if reference is not None:  # the study's configuration, cached by bench/detect_reference.py (torch venv)
+        reps = sorted(k for k in reference.files if k.startswith("repeat"))
+        res = [scorer.protocol(reference[k]) for k in reps]
+        rows[REFERENCE] = {"protocol": [m for m, _ in res], "protocol_draw_sd": [sd for _, sd in res],
+                           "cell_auc": [np.nan] * len(res), "pa_p": [np.nan] * len(res),
+                           "pa_we": [np.nan] * len(res), "seconds": float(reference["seconds"])}
     fixed = fixed_contenders(survey, feats)
     fixed.pop("_target_index")
     for name, m in fixed.items():
@@ -593,7 +622,8 @@ def run(argv=None):
     """The benchmark; returns (results per survey, audit, output folder)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one synthetic survey, 2 repeats (for make test)")
-    parser.add_argument("--surveys", default=None, help="comma list of wa, tianshan, synthetic (default: all)")
+    parser.add_argument("--surveys", default=None,
+                        help="comma list of wa, tianshan, tianshan-pathfinders, synthetic (default: all)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--synthetic", type=int, default=3, help="number of synthetic surveys")
     parser.add_argument("--label-at", choices=["cells", "samples"], default="cells",
@@ -601,10 +631,11 @@ def run(argv=None):
     parser.add_argument("--out", default=str(REPO / "out" / "detect_bench"))
     args = parser.parse_args(argv)
     surveys = args.surveys.split(",") if args.surveys else (["synthetic"] if args.quick else
-                                                            ["wa", "tianshan", "synthetic"])
-    unknown = sorted(set(surveys) - {"wa", "tianshan", "synthetic"})
+                                                            ["wa", "tianshan", "tianshan-pathfinders", "synthetic"])
+    known = {"wa", "tianshan", "tianshan-pathfinders", "synthetic"}
+    unknown = sorted(set(surveys) - known)
     if unknown:
-        parser.error(f"unknown survey(s) {unknown}: choose from wa, tianshan, synthetic (comma separated).")
+        parser.error(f"unknown survey(s) {unknown}: choose from {', '.join(sorted(known))} (comma separated).")
     repeats = args.repeats or (2 if args.quick else 5)
     n_syn = 1 if args.quick else args.synthetic
     t0 = time.perf_counter()
@@ -612,12 +643,16 @@ def run(argv=None):
     audit = Audit()
     for name in surveys:
         makers = {"wa": [wa_survey], "tianshan": [tianshan_survey],
+                  "tianshan-pathfinders": [lambda: tianshan_survey(PATHFINDERS)],
                   "synthetic": [lambda i=i: synthetic_survey(i) for i in range(n_syn)]}[name]
         for make in makers:
             survey = make()
+            ref_path = Path(args.out) / "reference_wa.npz"
+            reference = np.load(ref_path) if name == "wa" and ref_path.is_file() else None
             print(f"{survey.name}: {survey.stack.shape} cells of {survey.stack.cell:g} m, sample spacing "
                   f"{survey.spacing:.0f} m, {len(survey.dep_x)} deposits; {survey.note}", flush=True)
-            results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at)
+            results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at,
+                                              reference=reference)
     md, csv = table(results, repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
