@@ -1,0 +1,89 @@
+"""The detection benchmark (bench/detect_bench.py): its reduced mode runs, its nested CV never lets a held-out
+deposit's block into a choice, and a planted multi-element signature is found better by the learned map than by
+any single element."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import detect_bench as db  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("detect_bench")
+    results, audit, folder = db.run(["--quick", "--out", str(out)])
+    return results, audit, folder
+
+
+def _protocol(rows, name):
+    return float(np.mean(rows[name]["protocol"]))
+
+
+def _cell(rows, name):
+    v = np.asarray(rows[name]["cell_auc"], float)
+    return float(np.mean(v)) if np.isfinite(v).all() else float("nan")
+
+
+def test_quick_mode_writes_one_table_with_every_contender(quick):
+    results, _, folder = quick
+    md = (folder / "detect_bench.md").read_text()
+    csv = (folder / "detect_bench.csv").read_text().strip().splitlines()
+    (rows, choices, _), = results.values()
+    for name in ["log target (sample values)", "kriged target", "robust Mahalanobis (ilr, MCD) of all elements",
+                 db.NESTED, *[v.name for v in db.VARIANTS]]:
+        assert name in rows and name in md
+    assert any("smoothed at 2 sample spacings" in n for n in rows)
+    assert len(csv) == 1 + len(rows)
+    assert len(choices) == 2 * 4  # 2 repeats x 4 outer folds, each with its own nested choice
+    assert all(len(rows[v.name]["protocol"]) == 2 for v in db.VARIANTS)
+
+
+def test_nested_cv_never_lets_a_heldout_deposit_block_into_any_choice(quick):
+    _, audit, _ = quick
+    assert audit.heldout, "the benchmark recorded no outer folds"
+    for key, held in audit.heldout.items():
+        used = audit.used[key]
+        labels = audit.labels[key[0]]
+        assert used and held["cells"] and held["deposits"]
+        assert not used & held["cells"], f"{key}: a held-out cell informed a fit or a choice"
+        used_idx = np.fromiter(used, int)
+        touched = set(labels.nearest_deposit[used_idx][labels.y[used_idx] == 1].tolist())
+        assert not touched & held["deposits"], f"{key}: a held-out deposit's cells were used"
+        scored = audit.deposits[key]  # deposits whose nearest sample scored an inner choice
+        assert scored and not scored & held["deposits"], f"{key}: a held-out deposit scored an inner choice"
+
+
+def test_the_audit_catches_a_leak():
+    """The instrument itself can fail: fitting on every labelled cell shows up as a leak into each fold."""
+    survey = db.synthetic_survey(0, size=60, n_deposits=16)
+    feats = db.Features(survey)
+    labels = db.ds.label_cells(survey.stack, feats.valid, survey.dep_x, survey.dep_y, survey.positive_within,
+                               survey.negative_beyond, survey.max_negatives)
+    lookup = np.full(survey.stack.shape, -1)
+    lookup[feats.rows, feats.cols] = np.arange(feats.rows.size)
+    audit = db.Audit()
+    learner = db.Learner(survey, feats, labels, lookup[labels.rows, labels.cols], audit)
+    folds = db.ds.spatial_block_folds(survey.stack, labels, survey.dep_x, survey.dep_y, survey.block_size, 4, 0)
+    learner.choose_and_fit(db.VARIANTS[0], np.arange(labels.y.size), "leaky", 0)  # no fold left out
+    assert audit.used["leaky"] & set(np.nonzero(folds == 0)[0].tolist())
+
+
+def test_planted_signature_is_found_better_by_the_learned_map_than_by_any_single_element(quick):
+    results, _, _ = quick
+    (rows, _, _), = results.values()
+    singles = ["log target (sample values)", "kriged target"] + [n for n in rows if n.startswith("single element")]
+    assert len(singles) == 6  # log target, and the five elements' maps
+    best_single = max(_protocol(rows, n) for n in singles)
+    assert _protocol(rows, db.NESTED) > best_single + 0.05
+    best_single_cells = max(_cell(rows, n) for n in singles if np.isfinite(_cell(rows, n)))
+    assert _cell(rows, db.NESTED) > best_single_cells + 0.03
+
+
+def test_an_unknown_survey_name_is_refused_with_the_choices():
+    with pytest.raises(SystemExit):
+        db.run(["--surveys", "mars"])
