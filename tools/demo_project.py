@@ -397,7 +397,7 @@ def held_out_section(rep, card):
     """Lead with the model card's held-out (spatial-block) numbers beside the kriged target, and the verdict."""
     from janja_plugin.core.errors import JanjaInputError
     from janja_plugin.core.inference.model_card import card_from_dict
-    from janja_plugin.core.inference.prospectivity import held_out_verdict
+    from janja_plugin.core.inference.prospectivity import benchmark_rows, held_out_verdict
 
     try:
         rows, verdict = held_out_verdict(card_from_dict(card))
@@ -407,6 +407,10 @@ def held_out_section(rep, card):
     rep.paragraph(verdict, "warning" if "NOT" in verdict or "no held-out" in verdict else "note")
     if rows:
         rep.table(["map (model card)", "sample-protocol AUC"], rows)
+    bench = benchmark_rows(card_from_dict(card))
+    if bench:
+        rep.paragraph(bench[0], "note")
+        rep.table(["map (held out by spatial blocks)", "sample-protocol AUC", "cell ROC AUC"], bench[1])
 
 
 def read_targets(path, limit=15):

@@ -161,3 +161,19 @@ def test_held_out_summary_reads_baselines_computed_by_training():
     assert summary["baselines"] == {"kriged_target_protocol_auc": 0.93, "log_target_protocol_auc": 0.7}
     rows, verdict = pr.held_out_verdict(mc.card_from_dict(card))
     assert verdict.startswith("On held-out deposits the learned map (0.970) beats") and len(rows) == 3
+
+
+def test_bundled_card_carries_its_detection_benchmark_table():
+    """The bundled classifier's card holds the nested-CV table of make detect-bench, shown in every report."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "models" / "wa_au_inception.json"
+    card = mc.card_from_dict(json.loads(path.read_text()))
+    title, rows = pr.benchmark_rows(card)
+    maps = [r[0] for r in rows]
+    assert "kriged target" in maps and any(m.startswith("study configuration") for m in maps)
+    kriged = float(rows[maps.index("kriged target")][1].split(" ")[0])
+    assert kriged == pytest.approx(0.922, abs=0.001)  # the yardstick of ../shared/data/README.md
+    rep = HtmlReport("r")
+    rep.table(["Map", "AUC", "cell"], rows)
+    assert "Detection benchmark on WA sed1" in title

@@ -331,6 +331,16 @@ def held_out_verdict(card):
                   "them as fractal:ca_classes and thresholds:mad_classes); use this map only beside it.")
 
 
+def benchmark_rows(card):
+    """(title, rows) of the card's detection-benchmark table (every contender held out alike), or None."""
+    bench = ((card.validation or {}).get("metrics") or {}).get("detection_benchmark")
+    if not bench or not bench.get("rows"):
+        return None
+    rows = [[r["map"], f"{r['protocol_auc']:.3f} ± {r.get('protocol_draw_sd', float('nan')):.3f}",
+             f"{r['cell_auc']:.3f}" if "cell_auc" in r else "-"] for r in bench["rows"]]
+    return f"Detection benchmark on {bench.get('survey', 'the training survey')}: {bench.get('source', '')}", rows
+
+
 def report_section(report, result):
     """Add the prospectivity section to an HtmlReport: warnings first, held-out verdict, card, classes, targets."""
     card = result.card
@@ -343,6 +353,10 @@ def report_section(report, result):
     report.paragraph(verdict, css_class="warning" if "NOT" in verdict or "no " in verdict[:40] else "note")
     if rows:
         report.table(["Held-out validation from the model card", "AUC"], rows)
+    bench = benchmark_rows(card)
+    if bench:
+        report.paragraph(bench[0], css_class="note")
+        report.table(["Map (held out by spatial blocks)", "Sample-protocol AUC", "Cell ROC AUC"], bench[1])
     if result.distribution is not None:
         report.table(["Element", "Cells outside training 1–99 %", "Training 1–99 % (transformed)",
                       "This stack 1–99 %", "Median shift (training SD)"], result.distribution.table_rows())
