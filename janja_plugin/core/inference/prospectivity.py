@@ -365,8 +365,9 @@ def report_section(report, result):
     report.table(
         ["Card field", "Value"],
         [["Training", card.training.get("summary", "")],
-         ["Validation", f"{card.validation.get('method', '')}: "
-                        + (", ".join(f"{k} = {v}" for k, v in metrics.items()) or "no metrics")],
+         ["Validation", f"{card.validation.get('method', '').replace('_', ' ')}: "
+                        + (card.validation.get("description") or "")
+                        + ("" if metrics else " (the card records no metrics)")],
          ["Pretrained weights", card.pretrained.get("source", "")],
          ["Libraries", ", ".join(f"{k} {v}" for k, v in card.libraries.items())],
          ["Model file", result.model_path]],
