@@ -87,8 +87,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             self.STRIDE, "Stride (score every k-th cell, interpolate the rest)",
             QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=16))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.EXTRAPOLATE, "Extrapolate beyond the training data (run on a stack unlike the model's training "
-            "survey; every output is marked as extrapolation)", False))
+            self.EXTRAPOLATE, "Extrapolate beyond the training data (outputs marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
             self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
             minValue=0))

@@ -122,8 +122,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterBoolean(
             self.SHARED_TRUNK, "Shared trunk (one trunk pass over the stack; faster, approximate)", False))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.EXTRAPOLATE, "Extrapolate beyond the training data (run on a stack unlike the model's training "
-            "survey; every output is marked as extrapolation)", False))
+            self.EXTRAPOLATE, "Extrapolate beyond the training data (outputs marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
             self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
             minValue=0))
