@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 # Offline training (torch) lives in its own venv; QGIS's Python never sees it.
 TPY := .venv-train/bin/python
 
-.PHONY: compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
+.PHONY: compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench bench-quick clean
 
 setup:
 	@tools/setup.sh
@@ -75,6 +75,10 @@ install-plugin: setup
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# the reduced form (kriging 2,000 -> 200 x 200 and the variogram at 5,000 samples, every contender on 1 thread)
+bench-quick: setup
+	$(PY) bench/bench_kriging.py --quick
 
 clean:
 	rm -rf $(OUT) dist .pytest_cache .ruff_cache
