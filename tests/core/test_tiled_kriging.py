@@ -136,3 +136,21 @@ def test_streamed_cells_equal_ordinary_kriging_in_float64(monkeypatch, neighbour
     assert sorted(rows_seen) == list(range(0, grid.nrows, 7))
     for i, ref in enumerate((whole.prediction, whole.variance, whole.lagrange)):
         np.testing.assert_array_equal(got[i].ravel(), ref)
+
+
+def test_chunked_leave_one_out_equals_the_whole_one():
+    from janja_plugin.core.geostatistics import variogram
+
+    rng = np.random.default_rng(9)
+    x, y = rng.uniform(0, 12_000, 700), rng.uniform(0, 9_000, 700)
+    z = np.sin(x / 2000) + 0.3 * rng.standard_normal(700)
+    model = variogram.make_model("exponential", 0.05, 1.0, 1500.0)
+    for k, radius in ((16, None), (10, 250.0)):  # 250 m: some samples have no neighbour (NaN)
+        whole = kriging.cross_validate(x, y, z, model, neighbours=k, search_radius=radius)
+        one = tk.cross_validate_chunked(x, y, z, model, k, radius)  # one chunk: the same computation
+        np.testing.assert_array_equal(one.predicted, whole.predicted)
+        np.testing.assert_array_equal(one.variance, whole.variance)
+        many = tk.cross_validate_chunked(x, y, z, model, k, radius, chunk=97)
+        np.testing.assert_allclose(many.predicted, whole.predicted, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(many.variance, whole.variance, rtol=1e-12, atol=1e-12)
+        assert np.isnan(whole.predicted).any() == (radius is not None)
