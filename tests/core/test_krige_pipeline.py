@@ -133,6 +133,7 @@ def test_default_neighbourhood_follows_the_number_of_samples(tmp_path):
     (g,) = kp.krige_elements(*big[:2], {"Au": list(big[2])}, kp.KrigeSettings(neighbours=0), GRID,
                              log=lambda s: None)
     assert r.neighbourhood.startswith(f"{kp.AUTO_NEIGHBOURS} nearest samples, chosen automatically")
+    assert kp.stack_tags([r], kp.KrigeSettings())["JANJA_NEIGHBOURHOOD"] == r.neighbourhood
     np.testing.assert_array_equal(r.prediction, k.prediction)
     assert not np.array_equal(r.prediction, g.prediction)
     kp.write_report([r], kp.KrigeSettings(), tmp_path / "r.html", crs_name="x", grid=GRID)

@@ -244,6 +244,8 @@ def style_classes(band):
 def stack_tags(results, settings):
     """GeoTIFF metadata recording how each band was made (for provenance and the classifier)."""
     tags = {"JANJA_SETTINGS": str(asdict(settings))}
+    if results and results[0].neighbourhood:
+        tags["JANJA_NEIGHBOURHOOD"] = results[0].neighbourhood  # what 'automatic' resolved to
     for r in results:
         tags[f"JANJA_VARIOGRAM_{r.name}"] = str(r.fit.to_dict())
     return tags
