@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 # Offline training (torch) lives in its own venv; QGIS's Python never sees it.
 TPY := .venv-train/bin/python
 
-.PHONY: detect-bench compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench clean
+.PHONY: detect-bench compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench bench-quick clean
 
 setup:
 	@tools/setup.sh
@@ -86,6 +86,10 @@ detect-bench: setup wa-stack
 		OMP_NUM_THREADS=1 nice -n 10 $(TPY) bench/detect_reference.py --out $(OUT)/detect_bench; \
 		else echo "no .venv-train (make setup-train): the reference row is left out"; fi;; esac
 	nice -n 10 $(PY) bench/detect_bench.py --out $(OUT)/detect_bench $(DETECT_ARGS)
+
+# the reduced form (kriging 2,000 -> 200 x 200 and the variogram at 5,000 samples, every contender on 1 thread)
+bench-quick: setup
+	$(PY) bench/bench_kriging.py --quick
 
 clean:
 	rm -rf $(OUT) dist .pytest_cache .ruff_cache

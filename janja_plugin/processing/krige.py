@@ -101,7 +101,11 @@ class KrigeAlgorithm(JanjaAlgorithm):
             "zone of their centre unless you give a CRS.\n\n"
             "Variogram: experimental variogram with gstat's defaults (15 lags up to one third of the "
             "bounding-box diagonal), fitted per element by weighted least squares (N/h² weights) or given "
-            "by you; optional geometric anisotropy. Neighbourhood: all samples (global) or the n nearest.\n\n"
+            "by you; optional geometric anisotropy. Beyond about 4,000 locations the experimental variogram is "
+            "estimated from 8 million random pairs and the report gives its standard error; a variogram "
+            "given by hand skips it. Neighbourhood: automatic by default (all samples up to "
+            f"{krige_pipeline.AUTO_GLOBAL_MAX}, the {krige_pipeline.AUTO_NEIGHBOURS} nearest beyond), "
+            "all samples (global) or the n nearest; the report says which was used.\n\n"
             "Outputs: prediction stack (data units), variance stack (for lognormal runs: the kriging "
             "variance of the natural-log values, the one to read as uncertainty), optional log-scale stack, "
             "a leave-one-out "
@@ -127,8 +131,9 @@ class KrigeAlgorithm(JanjaAlgorithm):
             self.CELL_SIZE, "Cell size in metres; in feet for a layer in feet (0 = about 200 cells across)",
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.NEIGHBOURS, "Nearest samples per cell (0 = all samples, global kriging)",
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+            self.NEIGHBOURS, f"Nearest samples per cell (-1 = automatic: all samples up to "
+            f"{krige_pipeline.AUTO_GLOBAL_MAX}, else {krige_pipeline.AUTO_NEIGHBOURS}; 0 = all samples, global)",
+            QgsProcessingParameterNumber.Integer, defaultValue=krige_pipeline.AUTO, minValue=krige_pipeline.AUTO))
         params = [
             QgsProcessingParameterEnum(self.MODEL, "Variogram model", options=MODELS, defaultValue=0),
             QgsProcessingParameterEnum(self.FIT, "Variogram fit", options=FIT_LABELS, defaultValue=0),

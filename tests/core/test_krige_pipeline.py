@@ -61,7 +61,7 @@ def test_global_refused_for_large_surveys():
     rng = np.random.default_rng(0)
     with pytest.raises(JanjaInputError, match="to 32"):
         kp.krige_elements(rng.uniform(0, 1, n), rng.uniform(0, 1, n), {"Cu": list(rng.uniform(1, 2, n))},
-                          kp.KrigeSettings(), GRID, log=lambda s: None)
+                          kp.KrigeSettings(neighbours=0), GRID, log=lambda s: None)
 
 
 def test_progress_and_cancel():
@@ -100,3 +100,60 @@ def test_mixed_detection_limit_warning_reaches_the_report(tmp_path):
     import html
 
     assert html.escape(r.notes[0]) in (tmp_path / "r.html").read_text()
+
+
+def test_manual_variogram_skips_the_experimental_variogram(tmp_path, monkeypatch):
+    from janja_plugin.core.geostatistics import variogram
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("experimental variogram computed although the model was given by hand")
+
+    monkeypatch.setattr(variogram, "experimental_variogram", refuse)
+    x, y, z = field()
+    settings = kp.KrigeSettings(fit="manual", nugget=0.01, psill=0.5, range=3000.0)
+    logged = []
+    (r,) = kp.krige_elements(x, y, {"Au": list(z)}, settings, GRID, log=logged.append)
+    assert r.experimental is None and r.fit_se is None and r.fit.range == 3000.0
+    assert any("not computed (variogram given by hand)" in line for line in logged)
+    kp.write_report([r], settings, tmp_path / "r.html", crs_name="x", grid=GRID)
+    assert "not computed, because the variogram was given by hand" in (tmp_path / "r.html").read_text()
+
+
+def test_default_neighbourhood_follows_the_number_of_samples(tmp_path):
+    small = field(n=60)
+    (r,) = kp.krige_elements(*small[:2], {"Au": list(small[2])}, kp.KrigeSettings(), GRID, log=lambda s: None)
+    (g,) = kp.krige_elements(*small[:2], {"Au": list(small[2])}, kp.KrigeSettings(neighbours=0), GRID,
+                             log=lambda s: None)
+    assert "global" in r.neighbourhood and "automatically" in r.neighbourhood
+    np.testing.assert_array_equal(r.prediction, g.prediction)
+    big = field(n=kp.AUTO_GLOBAL_MAX + 1)
+    (r,) = kp.krige_elements(*big[:2], {"Au": list(big[2])}, kp.KrigeSettings(), GRID, log=lambda s: None)
+    (k,) = kp.krige_elements(*big[:2], {"Au": list(big[2])}, kp.KrigeSettings(neighbours=kp.AUTO_NEIGHBOURS),
+                             GRID, log=lambda s: None)
+    (g,) = kp.krige_elements(*big[:2], {"Au": list(big[2])}, kp.KrigeSettings(neighbours=0), GRID,
+                             log=lambda s: None)
+    assert r.neighbourhood.startswith(f"{kp.AUTO_NEIGHBOURS} nearest samples, chosen automatically")
+    assert kp.stack_tags([r], kp.KrigeSettings())["JANJA_NEIGHBOURHOOD"] == r.neighbourhood
+    np.testing.assert_array_equal(r.prediction, k.prediction)
+    assert not np.array_equal(r.prediction, g.prediction)
+    kp.write_report([r], kp.KrigeSettings(), tmp_path / "r.html", crs_name="x", grid=GRID)
+    assert f"neighbourhood: {kp.AUTO_NEIGHBOURS} nearest samples, chosen automatically for 501 samples" in \
+        (tmp_path / "r.html").read_text()
+    with pytest.raises(JanjaInputError, match="-1 \\(automatic\\)"):
+        kp.krige_elements(*small[:2], {"Au": list(small[2])}, kp.KrigeSettings(neighbours=-2), GRID,
+                          log=lambda s: None)
+
+
+def test_sampled_variogram_error_reaches_the_report(tmp_path, monkeypatch):
+    from janja_plugin.core.geostatistics import variogram
+
+    monkeypatch.setattr(variogram, "EXACT_MAX_PAIRS", 1000)  # 60 samples: 1,770 pairs, so sampled
+    monkeypatch.setattr(variogram, "SAMPLED_PAIRS", 200_000)
+    x, y, z = field()
+    (r,) = kp.krige_elements(x, y, {"Au": list(z)}, kp.KrigeSettings(), GRID, log=lambda s: None)
+    assert r.experimental.sampled and set(r.fit_se) >= {"range", "sill", "nugget"}
+    assert r.fit_se["sill"] > 0 and r.fit_se["batches"] == variogram.SAMPLE_BATCHES
+    kp.write_report([r], kp.KrigeSettings(), tmp_path / "r.html", crs_name="x", grid=GRID)
+    text = (tmp_path / "r.html").read_text()
+    assert "200,000 random pairs (seed" in text and f"range SE {r.fit_se['range']:.4g} m" in text
+    assert "experimental variogram: sampled pairs" in text

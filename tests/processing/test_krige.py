@@ -153,3 +153,18 @@ def test_mask_outside_the_samples_is_refused(qgis_app, tmp_path):
     mask = polygon_layer("POLYGON((0 0, 1000 0, 1000 1000, 0 1000, 0 0))")
     assert "outside the samples" in processing_error("janja:krige", krige_params(tmp_path, MASK=mask))
     assert not list(tmp_path.glob("*.tif"))
+
+
+def test_default_neighbourhood_is_automatic_and_reported(qgis_app, tmp_path):
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().algorithmById("janja:krige")
+    assert alg.parameterDefinition("NEIGHBOURS").defaultValue() == -1
+    params = krige_params(tmp_path)
+    del params["NEIGHBOURS"]
+    import processing
+
+    processing.run("janja:krige", params)
+    text = (tmp_path / "report.html").read_text()
+    assert "neighbourhood: all samples (global kriging), chosen automatically for 155 samples" in text
+    assert "all 11,935 pairs of the 155 locations (exact)" in text

@@ -19,6 +19,9 @@ from . import kriging, samples, survey_checks, variogram
 GLOBAL_MAX_SAMPLES = 5000  # above this a global system is too slow/large: ask for a neighbourhood
 MOSTLY_CENSORED = 0.8  # above this share of below-detection values a map is mostly substitutes: warn
 OUT_OF_RANGE_SHARE = 0.01  # back-transformed cells beyond the sample range above this share: warn
+AUTO = -1  # KrigeSettings.neighbours: choose by the number of samples (the default)
+AUTO_GLOBAL_MAX = 500  # automatic: global kriging up to this many samples, AUTO_NEIGHBOURS nearest beyond
+AUTO_NEIGHBOURS = 32  # measured (2 cores, 200 x 200 cells): global costs 2.5x this at 200 samples, 17x at 820
 
 
 @dataclass
@@ -33,7 +36,7 @@ class KrigeSettings:
     max_lag: float | None = None
     anisotropy_angle: float = 0.0
     anisotropy_ratio: float = 1.0
-    neighbours: int = 0  # 0 = global
+    neighbours: int = AUTO  # AUTO (-1) = by the number of samples (see neighbourhood), 0 = global
     search_radius: float | None = None
     substitution: str = "half_dl"
     dl_factor: float = 0.5
@@ -55,7 +58,7 @@ class ElementResult:
     n_locations: int
     n_merged_groups: int
     stats: dict
-    experimental: dict
+    experimental: object  # variogram.ExperimentalVariogram; None when the model was given by hand
     fit: object
     prediction: np.ndarray
     variance: np.ndarray
@@ -64,6 +67,8 @@ class ElementResult:
     cv: dict
     cv_summary: dict
     notes: list = field(default_factory=list)
+    fit_se: dict | None = None  # standard errors of the fit from pair sampling (None: all pairs or manual)
+    neighbourhood: str = ""  # the sentence the report gives
 
 
 def default_cell_size(width, height, cells_across=200):
@@ -78,9 +83,33 @@ def default_cell_size(width, height, cells_across=200):
     return 10 * magnitude
 
 
+def neighbourhood(settings, n_samples):
+    """(neighbours for kriging.ordinary_kriging, None = global; the sentence the report gives).
+
+    Automatic (settings.neighbours == AUTO): all samples (global kriging) up to AUTO_GLOBAL_MAX
+    samples, where it costs at most a few times a local neighbourhood; the AUTO_NEIGHBOURS nearest
+    beyond, where the global system's cost grows with n per cell and gives practically the same map.
+    """
+    k = settings.neighbours
+    radius = "" if settings.search_radius is None else f" within {settings.search_radius:g} m"
+    if k == AUTO:
+        if n_samples <= AUTO_GLOBAL_MAX and settings.search_radius is None:
+            return None, (f"all samples (global kriging), chosen automatically for {n_samples:,} samples "
+                          f"(global up to {AUTO_GLOBAL_MAX:,}, {AUTO_NEIGHBOURS} nearest beyond)")
+        return AUTO_NEIGHBOURS, (f"{AUTO_NEIGHBOURS} nearest samples{radius}, chosen automatically for "
+                                 f"{n_samples:,} samples (global up to {AUTO_GLOBAL_MAX:,})")
+    if k is None or k < 0:
+        raise JanjaInputError(f"The number of nearest samples per cell must be -1 (automatic), 0 (all "
+                              f"samples) or a positive number (got {k}).")
+    if k == 0:
+        return None, f"all samples (global kriging){radius}, as set"
+    return int(k), f"{k} nearest samples{radius}, as set"
+
+
 def _check_settings(settings, n_samples):
     if settings.transform not in ("log", "none"):
         raise JanjaInputError(f"Unknown transform '{settings.transform}': use 'log' or 'none'.")
+    neighbourhood(settings, n_samples)
     if settings.neighbours == 0 and settings.search_radius is None and n_samples > GLOBAL_MAX_SAMPLES:
         raise JanjaInputError(
             f"Global kriging with {n_samples:,} samples would solve a {n_samples + 1:,}-square system "
@@ -132,10 +161,11 @@ def prepare_element(name, x, y, raw, settings, flags=None):
 
 
 def fit_model(name, x, y, z_t, settings):
-    """Experimental variogram and model (automatic WLS fit or the user's) on the transformed values."""
-    ev = variogram.experimental_variogram(x, y, z_t, n_lags=settings.n_lags, max_lag=settings.max_lag,
-                                          anisotropy_angle=settings.anisotropy_angle,
-                                          anisotropy_ratio=settings.anisotropy_ratio)
+    """Experimental variogram and model (automatic WLS fit or the user's) on the transformed values.
+
+    A model given by hand is used as it is: no experimental variogram is computed (ev is None), since
+    at national-survey size that alone would cost more than the kriging.
+    """
     if settings.fit == "manual":
         missing = [k for k in ("nugget", "psill", "range") if getattr(settings, k) is None]
         if missing:
@@ -144,13 +174,16 @@ def fit_model(name, x, y, z_t, settings):
                 "not given. Give them (in the transformed units), or choose the automatic fit."
             )
         model = variogram.manual_variogram(settings.model, settings.nugget, settings.psill, settings.range,
-                                           settings.anisotropy_angle, settings.anisotropy_ratio, ev=ev)
-    else:
-        try:
-            model = variogram.fit_variogram(ev, settings.model, settings.anisotropy_angle,
-                                            settings.anisotropy_ratio)
-        except JanjaInputError as exc:
-            raise JanjaInputError(f"Element '{name}': {exc}") from exc
+                                           settings.anisotropy_angle, settings.anisotropy_ratio)
+        return None, model
+    ev = variogram.experimental_variogram(x, y, z_t, n_lags=settings.n_lags, max_lag=settings.max_lag,
+                                          anisotropy_angle=settings.anisotropy_angle,
+                                          anisotropy_ratio=settings.anisotropy_ratio)
+    try:
+        model = variogram.fit_variogram(ev, settings.model, settings.anisotropy_angle,
+                                        settings.anisotropy_ratio)
+    except JanjaInputError as exc:
+        raise JanjaInputError(f"Element '{name}': {exc}") from exc
     return ev, model
 
 
@@ -263,7 +296,9 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
     survey_checks.check_search_radius(x, y, settings.search_radius)
     cx, cy = grid.cell_centres()
     cells = np.ones(cx.size, bool) if inside is None else np.asarray(inside, bool).ravel()
-    kwargs = {"neighbours": settings.neighbours or None, "search_radius": settings.search_radius}
+    k, how = neighbourhood(settings, x.size)
+    kwargs = {"neighbours": k, "search_radius": settings.search_radius}
+    log(f"Neighbourhood: {how}.")
     results = []
     names = list(raw_columns)
     # every field is parsed and checked before the first is kriged: a refusal comes at once, not late
@@ -277,9 +312,13 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
         z_t = np.log(mz) if settings.transform == "log" else mz
         ev, model = fit_model(name, mx, my, z_t, settings)
         model, nugget_note = survey_checks.gaussian_nugget(model, log)
-        bound_note = survey_checks.range_bound_note(name, model, ev)
+        bound_note = None if ev is None else survey_checks.range_bound_note(name, model, ev)
         if bound_note:
             warn(bound_note)
+        fit_se = None if ev is None else variogram.fit_standard_errors(
+            ev, settings.model, settings.anisotropy_angle, settings.anisotropy_ratio)
+        log(f"{name}: experimental variogram: "
+            f"{'not computed (variogram given by hand)' if ev is None else ev.describe()}.")
         pred = np.full(cx.size, np.nan)
         var = np.full(cx.size, np.nan)
         log_pred = log_var = None
@@ -327,7 +366,7 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
             cv={"x": cv.x, "y": cv.y, "observed": cv.observed, "predicted": cv.predicted,
                 "variance": cv.variance, "residual": cv.residual, "zscore": cv.zscore,
                 "n_merged": np.asarray(merged.group_sizes, float)},
-            cv_summary=cv.summary(), notes=notes,
+            cv_summary=cv.summary(), notes=notes, fit_se=fit_se, neighbourhood=how,
         )
         log(summary_line(result))
         results.append(result)
@@ -367,6 +406,8 @@ def layer_names(name, transform):
 def stack_tags(results, settings):
     """GeoTIFF metadata recording how each band was made (for provenance and the classifier)."""
     tags = {"JANJA_SETTINGS": str(asdict(settings))}
+    if results and results[0].neighbourhood:
+        tags["JANJA_NEIGHBOURHOOD"] = results[0].neighbourhood  # what 'automatic' resolved to
     for r in results:
         tags[f"JANJA_VARIOGRAM_{r.name}"] = str(r.fit.to_dict())
     return tags
@@ -379,8 +420,7 @@ def write_report(results, settings, path, crs_name, grid):
     rep.paragraph(
         f"Ordinary kriging ({'lognormal, unbiased back-transform' if settings.transform == 'log' else 'no transform'}) "
         f"in {crs_name}; grid {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m; neighbourhood: "
-        f"{'all samples (global)' if not settings.neighbours else f'{settings.neighbours} nearest samples'}"
-        f"{'' if settings.search_radius is None else f' within {settings.search_radius:g} m'}; below-detection "
+        f"{results[0].neighbourhood if results else ''}; below-detection "
         f"values: {settings.substitution.replace('_', ' ')}"
         f"{f' (factor {settings.dl_factor:g})' if settings.substitution == 'dl_factor' else ''}; negative numbers "
         f"{'are below-detection codes' if settings.reads_negative_codes() else 'and zeros are values (signed)'}"
@@ -406,10 +446,10 @@ def write_report(results, settings, path, crs_name, grid):
                   [[k, v if k in no_unit or not isinstance(v, float) else units.concentration(v, unit, 4)]
                    for k, v in r.stats.items()])
         ev, f = r.experimental, r.fit
-        h = np.linspace(0, ev.cutoff, 100)
+        h = np.linspace(0, ev.cutoff if ev is not None else 2.0 * max(f.range, 1.0), 100)
+        curves = [] if ev is None else [{"x": ev.dist, "y": ev.gamma, "label": "experimental"}]
         vario = chart(
-            [{"x": ev.dist, "y": ev.gamma, "label": "experimental"},
-             {"x": h[1:], "y": f(h[1:]), "style": "line", "label": f"{f.model} model"}],
+            curves + [{"x": h[1:], "y": f(h[1:]), "style": "line", "label": f"{f.model} model"}],
             title=f"{r.name} variogram", xlabel="lag distance (m)", ylabel=f"semivariance ({scale})")
         cv = r.cv
         lo = float(np.nanmin([cv["observed"].min(), cv["predicted"].min()]))
@@ -431,8 +471,31 @@ def write_report(results, settings, path, crs_name, grid):
                 "range is searched globally, so no starting values are needed; gstat iterates from starting "
                 "values and may stop at a local minimum. On Meuse log(zinc) both give nugget 0.0507, partial "
                 "sill 0.5906, range 897 m (ours 897.006, weighted SSE lower by 1.5 × 10⁻⁹).", "note")
-        rep.table(["experimental variogram: pairs", "distance (m)", "semivariance"],
-                  [[int(n), float(d), float(g)] for n, d, g in zip(ev.np, ev.dist, ev.gamma)])
+        if ev is None:
+            rep.paragraph("Experimental variogram: not computed, because the variogram was given by hand.",
+                          "note")
+        else:
+            rep.paragraph(f"Experimental variogram: {ev.describe()}.", "note")
+            if ev.sampled:
+                rep.paragraph(
+                    "Beyond about 4,000 locations the all-pairs table costs over a second and grows with the "
+                    "square of the number of samples, so it is estimated from uniformly random pairs (the "
+                    "same pairs for every run with this seed). Each lag's value is an unbiased estimate of "
+                    "the all-pairs one; its standard error (SE) is in the table below. Pair sampling moves "
+                    "the fitted model by about one SE: "
+                    + (f"range SE {r.fit_se['range']:.4g} m ({100 * r.fit_se['range'] / f.range:.2g} %), sill "
+                       f"SE {r.fit_se['sill']:.4g} ({100 * r.fit_se['sill'] / f.sill:.2g} %), nugget SE "
+                       f"{r.fit_se['nugget']:.4g}, from {r.fit_se['batches']} independent batches of the pairs."
+                       if r.fit_se else "its standard errors could not be estimated (batch fits failed).")
+                    + " The estimator's stated tolerance is 2 % on the fitted range and sill against the all-"
+                    "pairs fit (measured at 50,000 samples: range 0.6-0.9 %, sill 0.01-0.3 %).",
+                    "note")
+                rep.table(["experimental variogram: sampled pairs", "distance (m)", "semivariance", "SE"],
+                          [[int(n), float(d), float(g), float(e)]
+                           for n, d, g, e in zip(ev.np, ev.dist, ev.gamma, ev.gamma_se)])
+            else:
+                rep.table(["experimental variogram: pairs", "distance (m)", "semivariance"],
+                          [[int(n), float(d), float(g)] for n, d, g in zip(ev.np, ev.dist, ev.gamma)])
         rep.table(["cross-validation", ""], [[k, v] for k, v in r.cv_summary.items()])
         for note in r.notes:
             rep.paragraph(note, "note")

@@ -1,0 +1,103 @@
+"""A GeoTIFF stack written row tile by row tile through GDAL, so no whole band is ever in memory.
+
+Same contract as raster_grid.write_stack (float32, one band per name, NaN written as nodata, band
+descriptions, metadata tags, the file appears at its path only when complete), but the caller hands
+over rows as they are computed. The file is internally tiled (256 x 256) and deflate-compressed,
+BigTIFF when it may exceed 4 GB, with average overviews down to under 256 cells so QGIS opens a
+10^8-cell result smoothly. Kept apart from raster_grid.py (which writes whole bands) on purpose.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import require
+from .raster_grid import NODATA
+
+BLOCK = 256
+
+
+class TiledStackWriter:
+    """Context manager: `with TiledStackWriter(path, names, grid, crs_wkt) as w: w.write_rows(r0, bands)`.
+
+    Rows may come in any order; every row must be written once. On an exception inside the block
+    the temporary file is removed and nothing appears at `path`.
+    """
+
+    def __init__(self, path, names, grid, crs_wkt, nodata=NODATA, tags=None, overviews=True):
+        self.gdal = require("osgeo.gdal", "writing GeoTIFF rasters tile by tile")
+        self.path = Path(path)
+        self.names = list(names)
+        self.grid = grid
+        self.crs_wkt = crs_wkt
+        self.nodata = float(nodata)
+        self.tags = tags or {}
+        self.overviews = overviews
+        self._rows = [0] * len(self.names)
+        self._tmp = None
+        self._ds = None
+
+    def __enter__(self):
+        gdal = self.gdal
+        gdal.UseExceptions()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".tif")
+        os.close(fd)
+        self._tmp = Path(tmp)
+        g = self.grid
+        options = ["TILED=YES", f"BLOCKXSIZE={BLOCK}", f"BLOCKYSIZE={BLOCK}", "COMPRESS=DEFLATE",
+                   "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
+        self._ds = gdal.GetDriverByName("GTiff").Create(str(self._tmp), g.ncols, g.nrows, len(self.names),
+                                                        gdal.GDT_Float32, options)
+        self._ds.SetGeoTransform((g.xmin, g.cell, 0.0, g.ymax, 0.0, -g.cell))
+        self._ds.SetProjection(self.crs_wkt)
+        for i, name in enumerate(self.names, start=1):
+            band = self._ds.GetRasterBand(i)
+            band.SetNoDataValue(self.nodata)
+            band.SetDescription(name)
+        if self.tags:
+            self._ds.SetMetadata({k: str(v) for k, v in self.tags.items()})
+        return self
+
+    def write_rows(self, row0, bands):
+        """Write rows [row0, row0 + rows) of every band; `bands` is one (rows, ncols) array per name."""
+        if len(bands) != len(self.names):
+            raise ValueError(f"{len(bands)} bands given, the stack has {len(self.names)}")
+        for i, data in enumerate(bands):
+            self.write_band_rows(i, row0, data)
+
+    def write_band_rows(self, index, row0, data):
+        """Write rows [row0, row0 + rows) of band `index` (0-based) from a (rows, ncols) array."""
+        data = np.asarray(data, dtype=np.float32).reshape(-1, self.grid.ncols)
+        nodata = np.float32(self.nodata)
+        self._ds.GetRasterBand(index + 1).WriteArray(np.where(np.isfinite(data), data, nodata), 0, int(row0))
+        self._rows[index] += data.shape[0]
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                if self._rows != [self.grid.nrows] * len(self.names):
+                    raise RuntimeError(f"rows written per band {self._rows}, the grid has {self.grid.nrows}")
+                levels = []
+                size = max(self.grid.ncols, self.grid.nrows)
+                while self.overviews and size > BLOCK:
+                    levels.append(2 ** (len(levels) + 1))
+                    size //= 2
+                if levels:
+                    before = self.gdal.GetConfigOption("COMPRESS_OVERVIEW")
+                    self.gdal.SetConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
+                    try:
+                        self._ds.BuildOverviews("AVERAGE", levels)
+                    finally:
+                        self.gdal.SetConfigOption("COMPRESS_OVERVIEW", before)
+                self._ds.FlushCache()
+            self._ds = None  # closes the file
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            self._ds = None
+            if self._tmp is not None:
+                self._tmp.unlink(missing_ok=True)  # gone already after a complete write
+        return False
