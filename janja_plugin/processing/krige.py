@@ -5,11 +5,9 @@ import math
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterCrs,
     QgsProcessingParameterDistance,
@@ -21,12 +19,11 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.geostatistics import krige_pipeline
 from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm, progress_callback
 from .layers import mask_cells_from, metric_crs_for, read_sample_points
 from .styling import attach_style, write_class_style
@@ -104,12 +101,12 @@ class KrigeAlgorithm(JanjaAlgorithm):
         )
 
     def initAlgorithm(self, config=None):
-        adv = QgsProcessingParameterNumber.FlagAdvanced
+        adv = compat.FLAG_ADVANCED
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, "Sample points", [QgsProcessing.TypeVectorPoint]))
+            self.INPUT, "Sample points", [compat.SOURCE_POINT]))
         self.addParameter(QgsProcessingParameterField(
             self.FIELDS, "Element fields", parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.Any, allowMultiple=True))
+            type=compat.FIELD_ANY, allowMultiple=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.TRANSFORM, "Transform", options=TRANSFORM_LABELS, defaultValue=0))
         self.addParameter(QgsProcessingParameterDistance(
@@ -117,43 +114,43 @@ class KrigeAlgorithm(JanjaAlgorithm):
             minValue=0.0, parentParameterName=self.INPUT))
         self.addParameter(QgsProcessingParameterNumber(
             self.NEIGHBOURS, "Nearest samples per cell (0 = all samples, global kriging)",
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0))
+            compat.NUMBER_INTEGER, defaultValue=0, minValue=0))
         params = [
             QgsProcessingParameterEnum(self.MODEL, "Variogram model", options=MODELS, defaultValue=0),
             QgsProcessingParameterEnum(self.FIT, "Variogram fit", options=FIT_LABELS, defaultValue=0),
             QgsProcessingParameterNumber(self.NUGGET, "Nugget (manual fit, transformed units)",
-                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
             QgsProcessingParameterNumber(self.PSILL, "Partial sill (manual fit, transformed units)",
-                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
             QgsProcessingParameterNumber(self.RANGE, "Range in metres (manual fit)",
-                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
             QgsProcessingParameterNumber(self.N_LAGS, "Number of lags of the experimental variogram",
-                                         QgsProcessingParameterNumber.Integer, defaultValue=15, minValue=3),
+                                         compat.NUMBER_INTEGER, defaultValue=15, minValue=3),
             QgsProcessingParameterNumber(self.MAX_LAG, "Maximum lag in metres (0 = one third of the diagonal)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0),
             QgsProcessingParameterNumber(self.ANIS_ANGLE, "Anisotropy: major axis, degrees clockwise from north",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0,
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0,
                                          minValue=0.0, maxValue=180.0),
             QgsProcessingParameterNumber(self.ANIS_RATIO, "Anisotropy: minor/major range ratio (1 = isotropic)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=1.0,
+                                         compat.NUMBER_DOUBLE, defaultValue=1.0,
                                          minValue=0.01, maxValue=1.0),
             QgsProcessingParameterNumber(self.SEARCH_RADIUS, "Search radius in metres (0 = unlimited)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0),
             QgsProcessingParameterEnum(self.CENSORED, "Below-detection values", options=CENSORING_LABELS,
                                        defaultValue=0),
             QgsProcessingParameterNumber(self.DL_FACTOR, "Detection-limit factor (for 'Detection limit × factor')",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.5, minValue=0.0),
             QgsProcessingParameterNumber(self.DUPLICATE_TOLERANCE,
                                          "Merge samples closer than (metres)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0),
             QgsProcessingParameterCrs(self.CRS, "Kriging CRS (default: the layer's, or its UTM zone if "
                                       "geographic)", optional=True),
             QgsProcessingParameterExtent(self.EXTENT, "Output extent (default: samples plus margin)",
                                          optional=True),
             QgsProcessingParameterNumber(self.MARGIN, "Margin around the samples, in cells",
-                                         QgsProcessingParameterNumber.Integer, defaultValue=2, minValue=0),
+                                         compat.NUMBER_INTEGER, defaultValue=2, minValue=0),
             QgsProcessingParameterFeatureSource(self.MASK, "Mask polygons (cells outside are nodata)",
-                                                [QgsProcessing.TypeVectorPolygon], optional=True),
+                                                [compat.SOURCE_POLYGON], optional=True),
         ]
         for p in params:
             p.setFlags(p.flags() | adv)
@@ -165,7 +162,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
         log_out.setFlags(log_out.flags() | adv)
         self.addParameter(log_out)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.CV_TABLE, "Leave-one-out cross-validation", QgsProcessing.TypeVectorPoint,
+            self.CV_TABLE, "Leave-one-out cross-validation", compat.SOURCE_POINT,
             optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.REPORT, "Kriging report", "HTML files (*.html)", optional=True, createByDefault=True))
@@ -199,7 +196,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException("The sample layer could not be opened.")
-        fields = self.parameterAsFields(parameters, self.FIELDS, context)
+        fields = compat.parameter_as_strings(self, parameters, self.FIELDS, context)
         if not fields:
             raise QgsProcessingException("Choose at least one element field to krige.")
         settings = self.settings_from(parameters, context)
@@ -274,10 +271,10 @@ class KrigeAlgorithm(JanjaAlgorithm):
 
     def write_cv_table(self, parameters, context, results, points, crs, source):
         fields = QgsFields()
-        fields.append(QgsField("element", QVariant.String))
+        fields.append(compat.field("element", "string"))
         for name in ("observed", "predicted", "variance", "residual", "zscore", "n_merged"):
-            fields.append(QgsField(name, QVariant.Double))
-        sink, dest = self.parameterAsSink(parameters, self.CV_TABLE, context, fields, QgsWkbTypes.Point, crs)
+            fields.append(compat.field(name, "double"))
+        sink, dest = self.parameterAsSink(parameters, self.CV_TABLE, context, fields, compat.WKB_POINT, crs)
         if sink is None:
             raise QgsProcessingException("The cross-validation output could not be created.")
         for r in results:
@@ -287,5 +284,5 @@ class KrigeAlgorithm(JanjaAlgorithm):
                 feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(cv["x"][i], cv["y"][i])))
                 values = [cv[k][i] for k in ("observed", "predicted", "variance", "residual", "zscore", "n_merged")]
                 feature.setAttributes([r.name] + [float(v) if math.isfinite(v) else None for v in values])
-                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+                sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
         return dest
