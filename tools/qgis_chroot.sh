@@ -41,12 +41,16 @@ for tool in debootstrap unshare flock chroot; do
         echo "qgis_chroot: '$tool' is missing; install it with: apt-get install -y debootstrap util-linux" >&2; exit 1; }
 done
 
-# Re-exec in a private mount namespace once; a lock keeps two runs from sharing one chroot's setup.
+# Re-exec once in a private mount namespace.
 if [ -z "${JANJA_CHROOT_NS:-}" ]; then
     mkdir -p "$ROOT_DIR"
     export JANJA_CHROOT_NS=1
-    exec flock "$ROOT_DIR/$SUITE.lock" unshare --mount --propagation private "$0" "$VERSION" "$ACTION" "$@"
+    exec unshare --mount --propagation private "$0" "$VERSION" "$ACTION" "$@"
 fi
+# Runs share the chroot (shared lock for their whole life); building or refreshing it takes the
+# lock alone, so a rebuild never pulls the chroot from under a running test.
+exec 9>"$ROOT_DIR/$SUITE.lock"
+flock -s 9
 
 log() { echo "qgis_chroot[QGIS $VERSION, $SUITE]: $*"; }
 
@@ -113,12 +117,23 @@ build_base() {
     log "chroot built in $((SECONDS - t0)) s"
 }
 
+pip_stamp() {  # the chroot's numpy and the requirement files
+    local numpy
+    numpy=$(chroot "$C" dpkg-query -W -f='${Version}' python3-numpy)
+    (echo "$numpy"; cat "$PIP_REQUIREMENTS" "$REPO/requirements.txt") | sha256sum | cut -d' ' -f1
+}
+
+up_to_date() {
+    [ "$(cat "$C/.janja-apt-stamp" 2>/dev/null)" = "$apt_stamp" ] &&
+        [ "$(cat "$C/.janja-pip-stamp" 2>/dev/null)" = "$(pip_stamp)" ]
+}
+
 install_pip_deps() {
     # numpy pinned to the chroot's own, so QGIS's scipy and GDAL keep working (the installer's rule).
     local numpy want t0=$SECONDS
-    numpy=$(in_chroot python3 -c 'import numpy; print(numpy.__version__)')
-    want=$( (echo "numpy==$numpy"; cat "$PIP_REQUIREMENTS" "$REPO/requirements.txt") | sha256sum | cut -d' ' -f1)
+    want=$(pip_stamp)
     [ "$(cat "$C/.janja-pip-stamp" 2>/dev/null)" = "$want" ] && return 0
+    numpy=$(in_chroot python3 -c 'import numpy; print(numpy.__version__)')
     log "pip install --target $DEPS (numpy pinned to $numpy)"
     echo "numpy==$numpy" > "$C/etc/janja-constraints.txt"
     cp "$REPO/requirements.txt" "$C/etc/janja-requirements.txt"
@@ -140,9 +155,15 @@ apt_stamp=$( (printf '%s\n' "$SUITE" "$MIRROR" $APT_PACKAGES; declare -f build_b
 
 setup() {
     local t0=$SECONDS
-    if [ "$(cat "$C/.janja-apt-stamp" 2>/dev/null)" != "$apt_stamp" ]; then build_base; fi
-    mount_system
-    install_pip_deps
+    if ! up_to_date; then
+        flock -u 9; flock -x 9   # alone while building; checked again, another run may have done it
+        if [ "$(cat "$C/.janja-apt-stamp" 2>/dev/null)" != "$apt_stamp" ]; then build_base; fi
+        mount_system
+        install_pip_deps
+        flock -s 9
+    else
+        mount_system
+    fi
     QGIS_FULL=$(chroot "$C" dpkg-query -W -f='${Version}' qgis)
     log "ready (QGIS $QGIS_FULL, setup $((SECONDS - t0)) s)"
 }
