@@ -42,7 +42,7 @@ test-matrix-clear:
 	@rm -rf $(OUT)/test-matrix
 
 test-core: setup
-	$(PYTEST) tests/core
+	@tools/test_tier.sh $(PY) core
 
 test-processing: setup
 	@tools/test_tier.sh $(PY) processing
@@ -53,7 +53,7 @@ test-e2e: setup
 test-desktop: setup
 	@tools/test_tier.sh $(PY) desktop
 
-# Each chroot version runs processing, e2e and desktop; all versions run, then any failure fails.
+# Each chroot version runs core, processing, e2e and desktop; all versions run, then any failure fails.
 test-chroots:
 	@rc=0; for v in $(CHROOT_QGIS); do tools/qgis_chroot.sh $$v test || rc=1; done; \
 	if [ $$rc != 0 ]; then echo "make test: tier counts per QGIS version"; cat $(OUT)/test-matrix/*.txt; \
@@ -61,7 +61,7 @@ test-chroots:
 
 test-training: setup-train
 	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
-	$(TPY) -m pytest -p no:cacheprovider tests/training
+	@tools/test_tier.sh $(TPY) training
 
 setup-train:
 	@tools/setup_train.sh

@@ -4,7 +4,7 @@
 # when its package list changes (hash stamp), so a second run adds no setup time.
 #
 #   tools/qgis_chroot.sh 3.40 setup                       build or refresh the chroot only
-#   tools/qgis_chroot.sh 3.40 test [processing e2e desktop] run tiers, counts in out/test-matrix/
+#   tools/qgis_chroot.sh 3.40 test [core processing e2e desktop]  run tiers, counts in out/test-matrix/
 #   tools/qgis_chroot.sh 3.40 run CMD...                  any command, in the checkout, inside it
 #
 # Everything runs in a private mount namespace (unshare -m), so the bind mounts of /proc, /dev and
@@ -19,7 +19,7 @@ VERSION=$1; ACTION=$2; shift 2
 case "$VERSION" in
     3.40) SUITE=trixie ;;   # QGIS 3.40.x LTR, Python 3.13, numpy 2.2
     3.44) SUITE=forky ;;    # QGIS 3.44.x, Python 3.14, numpy 2.4 (forky = Debian testing, like sid)
-    *) echo "qgis_chroot: no chroot for QGIS '$VERSION'; choose 3.40 or 3.44 (3.22 is the host's)." >&2; exit 2 ;;
+    *) echo "qgis_chroot: no chroot for QGIS '$VERSION'; choose 3.40 or 3.44 (make test QGIS=3.22 is the host's)" >&2; exit 2 ;;
 esac
 MIRROR=${JANJA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 ROOT_DIR=${JANJA_CHROOTS:-$REPO/.chroots}
@@ -35,6 +35,10 @@ DEPS=/opt/janja-deps   # inside the chroot; on PYTHONPATH for pytest, qgis_proce
 if [ "$(id -u)" != 0 ]; then
     echo "qgis_chroot: QGIS $VERSION runs in a chroot, which needs root (run make test as root, or QGIS=3.22)." >&2
     exit 1
+fi
+if ! command -v debootstrap >/dev/null; then
+    echo "qgis_chroot: installing debootstrap (first use)"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends debootstrap >/dev/null
 fi
 for tool in debootstrap unshare flock chroot; do
     command -v "$tool" >/dev/null || {
@@ -181,7 +185,7 @@ case "$ACTION" in
         setup; mount_checkout
         in_chroot /bin/sh -c 'cd "$0" && exec "$@"' "$REPO" "$@" ;;
     test)
-        tiers=("$@"); [ ${#tiers[@]} -gt 0 ] || tiers=(processing e2e desktop)
+        tiers=("$@"); [ ${#tiers[@]} -gt 0 ] || tiers=(core processing e2e desktop)
         setup; mount_checkout
         rc=0
         for tier in "${tiers[@]}"; do
