@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 # Offline training (torch) lives in its own venv; QGIS's Python never sees it.
 TPY := .venv-train/bin/python
 
-.PHONY: detect-bench compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-core test-processing test-e2e test-desktop lint package install-plugin bench bench-quick clean
+.PHONY: detect-bench compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-matrix-clear test-chroots test-core test-processing test-e2e test-desktop lint package install-plugin bench bench-quick clean clean-chroots
 
 setup:
 	@tools/setup.sh
@@ -20,27 +20,48 @@ demo: setup
 	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
 	$(PY) tools/run_demo.py --out $(OUT)
 
-test: setup lint test-core test-processing test-e2e test-desktop test-training
-	@echo "make test: all tiers passed"
+# QGIS version matrix (README: QGIS versions). QGIS=all: the host's 3.22 and every chroot version;
+# QGIS=3.22: the host alone; QGIS=3.40 or 3.44: that version's QGIS tiers alone, in its Debian chroot.
+QGIS ?= all
+CHROOT_QGIS := 3.40 3.44
+ifeq ($(QGIS),all)
+TEST_TIERS := lint test-core test-processing test-e2e test-desktop test-training test-chroots
+else ifeq ($(QGIS),3.22)
+TEST_TIERS := lint test-core test-processing test-e2e test-desktop test-training
+CHROOT_QGIS :=
+else
+TEST_TIERS := test-chroots
+CHROOT_QGIS := $(QGIS)
+endif
+
+test: test-matrix-clear $(TEST_TIERS)
+	@echo "make test: tier counts per QGIS version"; cat $(OUT)/test-matrix/*.txt
+	@echo "make test: all tiers passed (QGIS=$(QGIS))"
+
+test-matrix-clear:
+	@rm -rf $(OUT)/test-matrix
 
 test-core: setup
-	$(PYTEST) tests/core
+	@tools/test_tier.sh $(PY) core
 
 test-processing: setup
-	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
-	$(PYTEST) tests/processing
+	@tools/test_tier.sh $(PY) processing
 
 test-e2e: setup
-	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
-	$(PYTEST) tests/e2e
+	@tools/test_tier.sh $(PY) e2e
 
 test-desktop: setup
-	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
-	$(PYTEST) tests/desktop
+	@tools/test_tier.sh $(PY) desktop
+
+# Each chroot version runs core, processing, e2e and desktop; all versions run, then any failure fails.
+test-chroots:
+	@rc=0; for v in $(CHROOT_QGIS); do tools/qgis_chroot.sh $$v test || rc=1; done; \
+	if [ $$rc != 0 ]; then echo "make test: tier counts per QGIS version"; cat $(OUT)/test-matrix/*.txt; \
+	    echo "make test: FAILED (see the lines marked FAILED above)" >&2; fi; exit $$rc
 
 test-training: setup-train
 	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)
-	$(TPY) -m pytest -p no:cacheprovider tests/training
+	@tools/test_tier.sh $(TPY) training
 
 setup-train:
 	@tools/setup_train.sh
@@ -93,6 +114,10 @@ bench-quick: setup
 
 clean:
 	rm -rf $(OUT) dist .pytest_cache .ruff_cache
+
+# The QGIS matrix chroots (several GB); never while a test run uses them.
+clean-chroots:
+	rm -rf --one-file-system .chroots
 
 compare: setup
 	@mkdir -p -m 0700 $(XDG_RUNTIME_DIR)

@@ -130,7 +130,7 @@ def target_style(layer):
     settings.fieldName = "CASE WHEN \"rank\" <= 5 THEN \"name\" END"  # the five best areas named on the map
     settings.isExpression = True
     text = QgsTextFormat()
-    text.setFont(QFont("DejaVu Sans", 9, QFont.Bold))
+    text.setFont(QFont("DejaVu Sans", 9, QFont.Weight.Bold))
     text.setSize(9)
     buffer = QgsTextBufferSettings()
     buffer.setEnabled(True)
@@ -313,24 +313,24 @@ def render_picture(project, out_png, subtitle=""):
     if prob is not None:
         panels.append(("Prospectivity, target areas, known deposits", overlays, prob))
     width = panel_w * len(panels) + 20 * (len(panels) + 1)
-    image = QImage(width, head + panel_h + foot, QImage.Format_RGB32)
+    image = QImage(width, head + panel_h + foot, QImage.Format.Format_RGB32)
     image.fill(QColor("white"))
     painter = QPainter(image)
-    painter.setRenderHint(QPainter.Antialiasing)
-    painter.setFont(QFont("DejaVu Sans", 13, QFont.Bold))
-    painter.drawText(QRect(20, 6, width - 40, 26), Qt.AlignLeft, project.title())
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setFont(QFont("DejaVu Sans", 13, QFont.Weight.Bold))
+    painter.drawText(QRect(20, 6, width - 40, 26), Qt.AlignmentFlag.AlignLeft, project.title())
     painter.setFont(QFont("DejaVu Sans", 9))
-    painter.drawText(QRect(20, 30, width - 40, 20), Qt.AlignLeft, subtitle)
+    painter.drawText(QRect(20, 30, width - 40, 20), Qt.AlignmentFlag.AlignLeft, subtitle)
     for i, (title, top, raster) in enumerate(panels):
         x = 20 + i * (panel_w + 20)
         picture = render_panel([*top, raster], extent, base.crs(), QSize(panel_w, panel_h))
         painter.drawImage(x, head, picture)
         painter.setPen(QColor("#888888"))
-        painter.setBrush(Qt.NoBrush)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRect(x, head, panel_w - 1, panel_h - 1)
         painter.setPen(QColor("black"))
-        painter.setFont(QFont("DejaVu Sans", 10, QFont.Bold))
-        painter.drawText(QRect(x, head + panel_h + 6, panel_w, 18), Qt.AlignLeft, title)
+        painter.setFont(QFont("DejaVu Sans", 10, QFont.Weight.Bold))
+        painter.drawText(QRect(x, head + panel_h + 6, panel_w, 18), Qt.AlignmentFlag.AlignLeft, title)
         painter.setFont(QFont("DejaVu Sans", 8))
         entries = legend_items(raster)
         if raster is prob and targets is not None:
@@ -346,12 +346,13 @@ def render_picture(project, out_png, subtitle=""):
                                                        ly + 7 - (7 if k % 2 == 0 else 3) * math.cos(k * math.pi / 5))
                                                for k in range(10)]))
             elif colour is None:
-                painter.setBrush(Qt.NoBrush)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawRect(lx, ly, 14, 14)
             else:
                 painter.setBrush(colour)
                 painter.drawRect(lx, ly, 14, 14)
-            painter.drawText(QRect(lx + 20, ly, panel_w // 2 - 24, 16), Qt.AlignLeft | Qt.AlignVCenter, str(label))
+            painter.drawText(QRect(lx + 20, ly, panel_w // 2 - 24, 16),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, str(label))
     painter.end()
     if not image.save(str(out_png), "PNG"):  # class colours: about 80 KB
         raise RuntimeError(f"could not write {out_png}")

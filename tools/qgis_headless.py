@@ -13,9 +13,16 @@ PLUGIN_NAME = "janja"
 QGIS_PROCESS = "/usr/bin/qgis_process.bin"  # not Debian's wrapper: it adds --noversioncheck and fails
 
 
-def venv_site_packages() -> Path:
-    """The venv's site-packages, which qgis_process and the desktop only see through PYTHONPATH."""
-    return next(Path(sys.prefix).glob("lib/python3*/site-packages"))
+def extra_python_path() -> str:
+    """What qgis_process and the desktop must add to their Python to see this interpreter's packages.
+
+    In a venv that is its site-packages (they only see it through PYTHONPATH); in a chroot of the
+    QGIS matrix it is the inherited PYTHONPATH (the pip --target folder of tools/qgis_chroot.sh).
+    """
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if sys.prefix != sys.base_prefix:
+        paths.insert(0, str(next(Path(sys.prefix).glob("lib/python3*/site-packages"))))
+    return os.pathsep.join(paths)
 
 
 def make_plugin_folder(root: Path) -> Path:
@@ -38,7 +45,7 @@ def qgis_environment(tmp: Path, headless=True) -> dict:
         XDG_RUNTIME_DIR=str(runtime),
         QGIS_CUSTOM_CONFIG_PATH=str(profile),
         QGIS_PLUGINPATH=str(make_plugin_folder(tmp / "plugins")),
-        PYTHONPATH=str(venv_site_packages()),
+        PYTHONPATH=extra_python_path(),
     )
     if headless:
         env["QT_QPA_PLATFORM"] = "offscreen"

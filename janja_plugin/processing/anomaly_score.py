@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFeatureSink,
@@ -20,6 +19,7 @@ from qgis.core import (
 
 from ..core.inference import anomaly_score as an
 from ..core.reporting.report import HtmlReport
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm, parse_number_list, progress_callback
 from .classified_outputs import write_class_points
 from .layers import mask_cells_from, read_sample_points
@@ -76,28 +76,28 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             self.MODEL, "Anomaly model (.onnx; its card beside it or inside the file)", extension="onnx",
             defaultValue=str(default) if default else None, optional=default is not None))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.POINTS, "Samples to score (optional)", [QgsProcessing.TypeVectorPoint], optional=True))
+            self.POINTS, "Samples to score (optional)", [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.MASK, "Mask polygons (cells outside are not scored)", [QgsProcessing.TypeVectorPolygon],
+            self.MASK, "Mask polygons (cells outside are not scored)", [compat.SOURCE_POLYGON],
             optional=True))
         self.addParameter(QgsProcessingParameterString(
             self.PERCENTILES, "Class breaks (percentiles of the map)",
             ",".join(f"{p:g}" for p in an.DEFAULT_PERCENTILES)))
         self.addParameter(QgsProcessingParameterNumber(
             self.STRIDE, "Stride (score every k-th cell, interpolate the rest)",
-            QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=16))
+            compat.NUMBER_INTEGER, 1, minValue=1, maxValue=16))
         self.addParameter(QgsProcessingParameterBoolean(
             self.EXTRAPOLATE, "Extrapolate beyond the training data (outputs marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
-            self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
+            self.THREADS, "onnxruntime threads (0 = all cores)", compat.NUMBER_INTEGER, 0,
             minValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BATCH, "Windows per batch", QgsProcessingParameterNumber.Integer, 256, minValue=1))
+            self.BATCH, "Windows per batch", compat.NUMBER_INTEGER, 256, minValue=1))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Anomaly score"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASSES, "Anomaly classes (percentiles)", optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_POINTS, "Scored samples", QgsProcessing.TypeVectorPoint, optional=True,
+            self.OUTPUT_POINTS, "Scored samples", compat.SOURCE_POINT, optional=True,
             createByDefault=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.REPORT, "Report", "HTML files (*.html)", optional=True, createByDefault=True))

@@ -1,10 +1,10 @@
 """Writing class results: a point layer with class fields, or a styled class raster."""
 
 import numpy as np
-from qgis.core import QgsFeature, QgsFeatureSink, QgsField, QgsFields, QgsProcessingException, QgsWkbTypes
-from qgis.PyQt.QtCore import QVariant
+from qgis.core import QgsFeature, QgsFeatureSink, QgsFields, QgsProcessingException
 
 from ..core.raster_grid import Grid, write_stack
+from . import qgis_compat as compat
 from .styling import attach_style, write_class_style
 
 
@@ -12,9 +12,9 @@ def write_class_points(alg, parameters, output_name, context, source, points, va
                        value_field="value"):
     """Copy the sample points with their attributes plus value, class and class name."""
     fields = QgsFields(source.fields())
-    for name, kind in ((value_field, QVariant.Double), ("class", QVariant.Int), ("class_name", QVariant.String)):
-        fields.append(QgsField(name, kind))
-    sink, dest = alg.parameterAsSink(parameters, output_name, context, fields, QgsWkbTypes.Point, source.sourceCrs())
+    for name, kind in ((value_field, "double"), ("class", "int"), ("class_name", "string")):
+        fields.append(compat.field(name, kind))
+    sink, dest = alg.parameterAsSink(parameters, output_name, context, fields, compat.WKB_POINT, source.sourceCrs())
     if sink is None:
         raise QgsProcessingException(f"The output {output_name} could not be created.")
     row = {fid: i for i, fid in enumerate(points.feature_ids)}
@@ -28,7 +28,7 @@ def write_class_points(alg, parameters, output_name, context, source, points, va
         v = float(values[i])
         out.setAttributes(list(feature.attributes()) + [v if np.isfinite(v) else None,
                                                         c if c >= 0 else None, labels[c] if c >= 0 else None])
-        sink.addFeature(out, QgsFeatureSink.FastInsert)
+        sink.addFeature(out, QgsFeatureSink.Flag.FastInsert)
     return dest
 
 

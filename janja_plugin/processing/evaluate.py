@@ -5,12 +5,10 @@ import csv
 import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -21,6 +19,7 @@ from qgis.core import (
 
 from ..core.evaluation import evaluate as ev
 from ..core.reporting.report import HtmlReport, write_text_atomic
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm
 from .inputs import choose_input, read_point_values, read_raster_band
 from .layers import read_sample_points
@@ -81,7 +80,7 @@ class EvaluateAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterRasterLayer(self.SCORE_RASTER, "Score raster", optional=True))
         self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.SCORE_RASTER, optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.SCORE_POINTS, "or: scored sample points", [QgsProcessing.TypeVectorPoint], optional=True))
+            self.SCORE_POINTS, "or: scored sample points", [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.SCORE_FIELD, "Score field", parentLayerParameterName=self.SCORE_POINTS, optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
@@ -90,7 +89,7 @@ class EvaluateAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.CENSORED, "Below-detection concentrations", CENSORING_LABELS, defaultValue=0))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.DEPOSITS, "Known deposits / occurrences", [QgsProcessing.TypeVectorPoint]))
+            self.DEPOSITS, "Known deposits / occurrences", [compat.SOURCE_POINT]))
         self.addParameter(QgsProcessingParameterRasterLayer(
             self.BASELINE, "Baseline to score beside it (e.g. the kriged target element)", optional=True))
         self.addParameter(QgsProcessingParameterBand(
@@ -99,18 +98,18 @@ class EvaluateAlgorithm(JanjaAlgorithm):
             self.ALLOW_OUTSIDE, "Leave out deposits outside the map (raster)", defaultValue=False))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_DISTANCE, "Negatives at least this far from every deposit, metres (sample protocol; empty = "
-            "per-area rule from the sample spacing)", QgsProcessingParameterNumber.Double, None, optional=True,
+            "per-area rule from the sample spacing)", compat.NUMBER_DOUBLE, None, optional=True,
             minValue=0.0))
         merge = QgsProcessingParameterBoolean(
             self.MERGE, "Samples at the same location are one location scored by their mean (off: every row "
             "counts, as the OpenGADBench code does)", defaultValue=True)
-        merge.setFlags(merge.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        merge.setFlags(merge.flags() | compat.FLAG_ADVANCED)
         self.addParameter(merge)
         self.addParameter(QgsProcessingParameterNumber(
-            self.DRAWS, "Number of negative draws (sample protocol)", QgsProcessingParameterNumber.Integer, 20,
+            self.DRAWS, "Number of negative draws (sample protocol)", compat.NUMBER_INTEGER, 20,
             minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
-            self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, 42))
+            self.SEED, "Random seed", compat.NUMBER_INTEGER, 42))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.TABLE, "Curves table", "CSV files (*.csv)", optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFileDestination(

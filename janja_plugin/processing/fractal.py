@@ -1,7 +1,6 @@
 """janja:fractal — concentration–area (raster) and concentration–number (samples) thresholds."""
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBand,
     QgsProcessingParameterFeatureSink,
@@ -15,6 +14,7 @@ from qgis.core import (
 
 from ..core.anomaly import fractal
 from ..core.reporting.report import HtmlReport
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm
 from .classified_outputs import write_class_points, write_class_raster
 from .inputs import add_censoring_parameters, choose_input, read_censored_column, read_raster_band
@@ -53,20 +53,20 @@ class FractalAlgorithm(JanjaAlgorithm):
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.POINTS, "Sample points (C–N)", [QgsProcessing.TypeVectorPoint], optional=True))
+            self.POINTS, "Sample points (C–N)", [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.FIELD, "Element field", parentLayerParameterName=self.POINTS, optional=True))
         add_censoring_parameters(self, self.POINTS)
         self.addParameter(QgsProcessingParameterRasterLayer(self.RASTER, "or: raster (C–A)", optional=True))
         self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.RASTER, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.N_SEGMENTS, "Number of segments (0 = choose by BIC)", QgsProcessingParameterNumber.Integer,
+            self.N_SEGMENTS, "Number of segments (0 = choose by BIC)", compat.NUMBER_INTEGER,
             defaultValue=0, minValue=0, maxValue=5))
         self.addParameter(QgsProcessingParameterNumber(
-            self.N_LEVELS, "Concentration levels on the curve", QgsProcessingParameterNumber.Integer,
+            self.N_LEVELS, "Concentration levels on the curve", compat.NUMBER_INTEGER,
             defaultValue=100, minValue=20, maxValue=1000))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_POINTS, "Classified samples", QgsProcessing.TypeVectorPoint, optional=True))
+            self.OUTPUT_POINTS, "Classified samples", compat.SOURCE_POINT, optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_RASTER, "Classified raster", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -9,6 +9,7 @@ from qgis.core import QgsCoordinateReferenceSystem, QgsProcessingException
 from ..core.errors import JanjaInputError
 from ..core.geostatistics.samples import parse_censored
 from ..core.raster_grid import open_raster
+from . import qgis_compat as compat
 from .layers import read_sample_points
 
 
@@ -122,12 +123,12 @@ def add_censoring_parameters(alg, parent, signed=False):
         parentLayerParameterName=parent, optional=True)
     limit = QgsProcessingParameterNumber(
         "DETECTION_LIMIT", "Stated detection limit of the element (for zeros and flag-only '<'; 0 = unknown)",
-        QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0)
+        compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0)
     extra = [QgsProcessingParameterBoolean(
         "SIGNED", "Signed values (clr, ilr, factor scores): negatives and zeros are values, not detection-limit "
         "codes (percentiles only)", defaultValue=False)] if signed else []
     for p in (flag, limit, *extra):
-        p.setFlags(p.flags() | QgsProcessingParameterNumber.FlagAdvanced)
+        p.setFlags(p.flags() | compat.FLAG_ADVANCED)
         alg.addParameter(p)
 
 

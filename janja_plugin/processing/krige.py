@@ -5,11 +5,9 @@ import math
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
@@ -23,12 +21,11 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
     QgsUnitTypes,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.geostatistics import krige_pipeline
 from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm, progress_callback
 from .layers import is_metric, mask_cells_from, metric_crs_for, read_sample_points, unit_name
 from .styling import CallbackPostProcessor, add_band_layers, attach_processor, write_class_style
@@ -118,47 +115,47 @@ class KrigeAlgorithm(JanjaAlgorithm):
         )
 
     def initAlgorithm(self, config=None):
-        adv = QgsProcessingParameterNumber.FlagAdvanced
+        adv = compat.FLAG_ADVANCED
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.INPUT, "Sample points", [QgsProcessing.TypeVectorPoint]))
+            self.INPUT, "Sample points", [compat.SOURCE_POINT]))
         self.addParameter(QgsProcessingParameterField(
             self.FIELDS, "Element fields", parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.Any, allowMultiple=True))
+            type=compat.FIELD_ANY, allowMultiple=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.TRANSFORM, "Transform", options=TRANSFORM_LABELS, defaultValue=0))
         # A plain number: a distance parameter bound to a geographic layer shows "250 degrees" (issue 14)
         self.addParameter(QgsProcessingParameterNumber(
             self.CELL_SIZE, "Cell size in metres; in feet for a layer in feet (0 = about 200 cells across)",
-            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
+            compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.NEIGHBOURS, f"Nearest samples per cell (-1 = automatic: all samples up to "
             f"{krige_pipeline.AUTO_GLOBAL_MAX}, else {krige_pipeline.AUTO_NEIGHBOURS}; 0 = all samples, global)",
-            QgsProcessingParameterNumber.Integer, defaultValue=krige_pipeline.AUTO, minValue=krige_pipeline.AUTO))
+            compat.NUMBER_INTEGER, defaultValue=krige_pipeline.AUTO, minValue=krige_pipeline.AUTO))
         params = [
             QgsProcessingParameterEnum(self.MODEL, "Variogram model", options=MODELS, defaultValue=0),
             QgsProcessingParameterEnum(self.FIT, "Variogram fit", options=FIT_LABELS, defaultValue=0),
             QgsProcessingParameterNumber(self.NUGGET, "Nugget (manual fit, transformed units)",
-                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
             QgsProcessingParameterNumber(self.PSILL, "Partial sill (manual fit, transformed units)",
-                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
             QgsProcessingParameterNumber(self.RANGE, "Range in metres (manual fit)",
-                                         QgsProcessingParameterNumber.Double, optional=True, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, optional=True, minValue=0.0),
             QgsProcessingParameterNumber(self.N_LAGS, "Number of lags of the experimental variogram",
-                                         QgsProcessingParameterNumber.Integer, defaultValue=15, minValue=3),
+                                         compat.NUMBER_INTEGER, defaultValue=15, minValue=3),
             QgsProcessingParameterNumber(self.MAX_LAG, "Maximum lag in metres (0 = one third of the diagonal)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0),
             QgsProcessingParameterNumber(self.ANIS_ANGLE, "Anisotropy: major axis, degrees clockwise from north",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0,
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0,
                                          minValue=0.0, maxValue=180.0),
             QgsProcessingParameterNumber(self.ANIS_RATIO, "Anisotropy: minor/major range ratio (1 = isotropic)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=1.0,
+                                         compat.NUMBER_DOUBLE, defaultValue=1.0,
                                          minValue=0.01, maxValue=1.0),
             QgsProcessingParameterNumber(self.SEARCH_RADIUS, "Search radius in metres (0 = unlimited)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0),
             QgsProcessingParameterEnum(self.CENSORED, "Below-detection values", options=CENSORING_LABELS,
                                        defaultValue=0),
             QgsProcessingParameterNumber(self.DL_FACTOR, "Detection-limit factor (for 'Detection limit × factor')",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.5, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.5, minValue=0.0),
             QgsProcessingParameterString(
                 self.FLAG_FIELDS, "Flag fields ('<' = below detection): a pattern such as {element}_511P_T or "
                 "{field}_flag, or pairs Zr_ppm=Zr_flag", optional=True),
@@ -170,15 +167,15 @@ class KrigeAlgorithm(JanjaAlgorithm):
                 "without the log transform", defaultValue=False),
             QgsProcessingParameterNumber(self.DUPLICATE_TOLERANCE,
                                          "Merge samples closer than (metres)",
-                                         QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0),
+                                         compat.NUMBER_DOUBLE, defaultValue=0.0, minValue=0.0),
             QgsProcessingParameterCrs(self.CRS, "Kriging CRS (default: the layer's, or its UTM zone if "
                                       "geographic)", optional=True),
             QgsProcessingParameterExtent(self.EXTENT, "Output extent (default: samples plus margin)",
                                          optional=True),
             QgsProcessingParameterNumber(self.MARGIN, "Margin around the samples, in cells",
-                                         QgsProcessingParameterNumber.Integer, defaultValue=2, minValue=0),
+                                         compat.NUMBER_INTEGER, defaultValue=2, minValue=0),
             QgsProcessingParameterFeatureSource(self.MASK, "Mask polygons (cells outside are nodata)",
-                                                [QgsProcessing.TypeVectorPolygon], optional=True),
+                                                [compat.SOURCE_POLYGON], optional=True),
         ]
         for p in params:
             p.setFlags(p.flags() | adv)
@@ -190,7 +187,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
         log_out.setFlags(log_out.flags() | adv)
         self.addParameter(log_out)
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.CV_TABLE, "Leave-one-out cross-validation", QgsProcessing.TypeVectorPoint,
+            self.CV_TABLE, "Leave-one-out cross-validation", compat.SOURCE_POINT,
             optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.REPORT, "Kriging report", "HTML files (*.html)", optional=True, createByDefault=True))
@@ -220,7 +217,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
             duplicate_tolerance=self.parameterAsDouble(parameters, self.DUPLICATE_TOLERANCE, context),
             detection_limits=krige_pipeline.detection_limits_from(
                 self.parameterAsString(parameters, self.DETECTION_LIMITS, context),
-                self.parameterAsFields(parameters, self.FIELDS, context)),
+                compat.parameter_as_strings(self, parameters, self.FIELDS, context)),
             negative_codes=True if self.parameterAsBoolean(parameters, self.NEGATIVE_CODES, context) else None,
         )
 
@@ -228,7 +225,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException("The sample layer could not be opened.")
-        fields = self.parameterAsFields(parameters, self.FIELDS, context)
+        fields = compat.parameter_as_strings(self, parameters, self.FIELDS, context)
         if not fields:
             raise QgsProcessingException("Choose at least one element field to krige.")
         settings = self.settings_from(parameters, context)
@@ -333,10 +330,10 @@ class KrigeAlgorithm(JanjaAlgorithm):
 
     def write_cv_table(self, parameters, context, results, points, crs, source):
         fields = QgsFields()
-        fields.append(QgsField("element", QVariant.String))
+        fields.append(compat.field("element", "string"))
         for name in ("observed", "predicted", "variance", "residual", "zscore", "n_merged"):
-            fields.append(QgsField(name, QVariant.Double))
-        sink, dest = self.parameterAsSink(parameters, self.CV_TABLE, context, fields, QgsWkbTypes.Point, crs)
+            fields.append(compat.field(name, "double"))
+        sink, dest = self.parameterAsSink(parameters, self.CV_TABLE, context, fields, compat.WKB_POINT, crs)
         if sink is None:
             raise QgsProcessingException("The cross-validation output could not be created.")
         for r in results:
@@ -346,5 +343,5 @@ class KrigeAlgorithm(JanjaAlgorithm):
                 feature.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(cv["x"][i], cv["y"][i])))
                 values = [cv[k][i] for k in ("observed", "predicted", "variance", "residual", "zscore", "n_merged")]
                 feature.setAttributes([r.name] + [float(v) if math.isfinite(v) else None for v in values])
-                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+                sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
         return dest

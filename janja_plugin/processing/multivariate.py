@@ -2,7 +2,6 @@
 
 import numpy as np
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
@@ -15,6 +14,7 @@ from qgis.core import (
 from ..core.anomaly import multivariate
 from ..core.geostatistics.samples import parse_censored
 from ..core.reporting.report import HtmlReport
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm
 from .classified_outputs import write_class_points
 from .inputs import read_raster_band
@@ -51,13 +51,13 @@ class RobustMahalanobisAlgorithm(JanjaAlgorithm):
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.POINTS, "Sample points", [QgsProcessing.TypeVectorPoint], optional=True))
+            self.POINTS, "Sample points", [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.FIELDS, "Element fields (three or more)", parentLayerParameterName=self.POINTS,
             allowMultiple=True, optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(self.STACK, "or: element stack", optional=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_POINTS, "Scored samples", QgsProcessing.TypeVectorPoint, optional=True))
+            self.OUTPUT_POINTS, "Scored samples", compat.SOURCE_POINT, optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_RASTER, "Distance raster", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -70,7 +70,7 @@ class RobustMahalanobisAlgorithm(JanjaAlgorithm):
             raise QgsProcessingException("Give either sample points with element fields, or an element stack.")
         outputs = {}
         if source is not None:
-            fields = self.parameterAsFields(parameters, self.FIELDS, context)
+            fields = compat.parameter_as_strings(self, parameters, self.FIELDS, context)
             points = read_sample_points(source, fields, source.sourceCrs(), context, feedback)
             x = np.column_stack([parse_censored(points.raw[f], column=f).values for f in fields])
             result = multivariate.robust_mahalanobis(x, elements=fields)

@@ -8,10 +8,8 @@ import numpy as np
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -24,14 +22,13 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
 from ..core.dependencies import MODELS_BUTTON
 from ..core.inference import prospectivity as pr
 from ..core.reporting.report import HtmlReport
 from . import profile
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm
 from .layers import mask_cells_from, read_sample_points
 from .styling import CallbackPostProcessor, attach_processor, attach_style, write_class_style
@@ -97,7 +94,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             self.STACK, "Element stack (multi-band, from janja:krige)", optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.ELEMENT_RASTERS, "…or one single-band raster per element (named by band description or file name)",
-            QgsProcessing.TypeRaster, optional=True))
+            compat.SOURCE_RASTER, optional=True))
         # Installed classifiers by name (QGIS profile first, then the plugin's models/); the file parameter
         # below overrides the list (any .onnx with a janja card, e.g. in the modeler or qgis_process).
         self.installed = profile.installed_models("supervised_classifier")
@@ -111,37 +108,37 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             self.MODEL, "…or an ONNX model file (its card: the .json beside it or inside the file)",
             extension="onnx", optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.MASK, "Mask polygons (cells outside are not predicted)", [QgsProcessing.TypeVectorPolygon],
+            self.MASK, "Mask polygons (cells outside are not predicted)", [compat.SOURCE_POLYGON],
             optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
             self.DEPOSITS, "Known deposits (classes by the prediction–area intersection)",
-            [QgsProcessing.TypeVectorPoint], optional=True))
+            [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.STRIDE, "Stride (predict every k-th cell, interpolate the rest)",
-            QgsProcessingParameterNumber.Integer, 1, minValue=1, maxValue=16))
+            compat.NUMBER_INTEGER, 1, minValue=1, maxValue=16))
         self.addParameter(QgsProcessingParameterBoolean(
             self.SHARED_TRUNK, "Shared trunk (one trunk pass over the stack; faster, approximate)", False))
         self.addParameter(QgsProcessingParameterBoolean(
             self.EXTRAPOLATE, "Extrapolate beyond the training data (outputs marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
-            self.THREADS, "onnxruntime threads (0 = all cores)", QgsProcessingParameterNumber.Integer, 0,
+            self.THREADS, "onnxruntime threads (0 = all cores)", compat.NUMBER_INTEGER, 0,
             minValue=0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.BATCH, "Windows per batch", QgsProcessingParameterNumber.Integer, 64, minValue=1))
+            self.BATCH, "Windows per batch", compat.NUMBER_INTEGER, 64, minValue=1))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MODERATE, "Moderate class from probability", QgsProcessingParameterNumber.Double, 0.5,
+            self.MODERATE, "Moderate class from probability", compat.NUMBER_DOUBLE, 0.5,
             minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.HIGH, "High class from probability", QgsProcessingParameterNumber.Double, 0.8,
+            self.HIGH, "High class from probability", compat.NUMBER_DOUBLE, 0.8,
             minValue=0.0, maxValue=1.0))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_TARGET_CELLS, "Smallest target area (cells)", QgsProcessingParameterNumber.Integer, 1,
+            self.MIN_TARGET_CELLS, "Smallest target area (cells)", compat.NUMBER_INTEGER, 1,
             minValue=1))
         self.addParameter(QgsProcessingParameterRasterDestination(self.PROBABILITY, "Prospectivity probability"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASSES, "Prospectivity classes", optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.TARGETS, "Target areas", QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=True))
+            self.TARGETS, "Target areas", compat.SOURCE_POLYGON, optional=True, createByDefault=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.REPORT, "Report", "HTML files (*.html)", optional=True, createByDefault=True))
 
@@ -269,11 +266,11 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         from osgeo import gdal, ogr, osr
 
         fields = QgsFields()
-        for name, kind in (("rank", QVariant.Int), ("name", QVariant.String), ("cells", QVariant.Int),
-                           ("area_km2", QVariant.Double), ("mean_prob", QVariant.Double),
-                           ("max_prob", QVariant.Double)):
-            fields.append(QgsField(name, kind))
-        sink, dest = self.parameterAsSink(parameters, self.TARGETS, context, fields, QgsWkbTypes.MultiPolygon, crs)
+        for name, kind in (("rank", "int"), ("name", "string"), ("cells", "int"),
+                           ("area_km2", "double"), ("mean_prob", "double"),
+                           ("max_prob", "double")):
+            fields.append(compat.field(name, kind))
+        sink, dest = self.parameterAsSink(parameters, self.TARGETS, context, fields, compat.WKB_MULTIPOLYGON, crs)
         if sink is None:
             raise QgsProcessingException("The target areas output could not be created.")
         g = result.grid
@@ -297,7 +294,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             feature.setGeometry(QgsGeometry.collectGeometry(parts.get(target.rank, [])))
             feature.setAttributes([target.rank, target.name + suffix, target.n_cells, target.area_km2,
                                    target.mean_probability, target.max_probability])
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
         return dest
 
 

@@ -20,6 +20,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
+from . import qgis_compat as compat
+
 # Low = blue to high = red (ColorBrewer RdYlBu reversed), one colour per class.
 BLUE_TO_RED = ["#313695", "#4575b4", "#abd9e9", "#ffffbf", "#fdae61", "#f46d43", "#d73027", "#a50026"]
 
@@ -37,7 +39,7 @@ def class_renderer(provider, band, breaks, labels, colours=BLUE_TO_RED):
         QgsColorRampShader.ColorRampItem(breaks[i + 1], QColor(picks[i]), labels[i]) for i in range(n)
     ]
     ramp = QgsColorRampShader(breaks[0], breaks[-1])
-    ramp.setColorRampType(QgsColorRampShader.Discrete)
+    ramp.setColorRampType(compat.SHADER_DISCRETE)
     ramp.setColorRampItemList(items)
     shader = QgsRasterShader()
     shader.setRasterShaderFunction(ramp)

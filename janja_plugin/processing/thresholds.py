@@ -1,7 +1,6 @@
 """janja:thresholds — conventional anomaly thresholds on sample values or a raster band."""
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBand,
     QgsProcessingParameterEnum,
@@ -16,6 +15,7 @@ from qgis.core import (
 
 from ..core.anomaly import thresholds as th
 from ..core.reporting.report import HtmlReport
+from . import qgis_compat as compat
 from .base import JanjaAlgorithm, parse_number_list
 from .classified_outputs import write_class_points, write_class_raster
 from .inputs import add_censoring_parameters, choose_input, read_censored_column, read_raster_band
@@ -59,7 +59,7 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
-            self.POINTS, "Sample points", [QgsProcessing.TypeVectorPoint], optional=True))
+            self.POINTS, "Sample points", [compat.SOURCE_POINT], optional=True))
         self.addParameter(QgsProcessingParameterField(
             self.FIELD, "Element field", parentLayerParameterName=self.POINTS, optional=True))
         add_censoring_parameters(self, self.POINTS, signed=True)
@@ -70,7 +70,7 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterString(self.PERCENTILES, "Percentiles (comma separated)",
                                                        "75,90,95,98"))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT_POINTS, "Classified samples", QgsProcessing.TypeVectorPoint, optional=True))
+            self.OUTPUT_POINTS, "Classified samples", compat.SOURCE_POINT, optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_RASTER, "Classified raster", optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(

@@ -27,13 +27,19 @@ def test_auc_is_mann_whitney_with_half_ties():
     assert ev.auc_mann_whitney(pos, neg) == pytest.approx(np.mean(pairs))
 
 
+def test_trapezoid_area_exact_on_a_piecewise_linear_curve():
+    # uneven steps: 0.2 * 0.5 + 0.8 * 1 (the success-rate area; no np.trapz, which numpy 2 dropped)
+    assert ev.trapezoid_area([0.0, 1.0, 1.0], [0.0, 0.2, 1.0]) == pytest.approx(0.9)
+    assert ev.success_rate_curve([4.0, 3.0, 2.0, 1.0], [4.0]).auc == pytest.approx(1 - 0.25 / 2)
+
+
 def test_roc_curve_area_equals_auc():
     rng = np.random.default_rng(0)
     pos, neg = rng.normal(1, 1, 40).round(1), rng.normal(0, 1, 300).round(1)  # rounded: ties
     roc = ev.roc_curve(pos, neg)
     assert (roc.false_positive_rate[0], roc.true_positive_rate[0]) == (0.0, 0.0)
     assert (roc.false_positive_rate[-1], roc.true_positive_rate[-1]) == (1.0, 1.0)
-    assert np.trapz(roc.true_positive_rate, roc.false_positive_rate) == pytest.approx(roc.auc)
+    assert ev.trapezoid_area(roc.true_positive_rate, roc.false_positive_rate) == pytest.approx(roc.auc)
 
 
 @pytest.mark.parametrize("element, mean, sd", [("Au_ppm", 0.73, 0.03), ("Ag_ppm", 0.75, 0.05)])

@@ -42,11 +42,12 @@ def expected_score(au, as_, r, c):
 
 
 def points_layer(cells, crs="EPSG:28350"):
-    from qgis.core import QgsFeature, QgsField, QgsGeometry, QgsPointXY, QgsVectorLayer
-    from qgis.PyQt.QtCore import QVariant
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    from janja_plugin.processing.qgis_compat import field
 
     layer = QgsVectorLayer(f"Point?crs={crs}", "samples", "memory")
-    layer.dataProvider().addAttributes([QgsField("sample_id", QVariant.String)])
+    layer.dataProvider().addAttributes([field("sample_id", "string")])
     layer.updateFields()
     feats = []
     for i, (r, c) in enumerate(cells):

@@ -31,9 +31,10 @@ def read_reference(name):
 
 def sample_raster(path, band, x, y):
     import rasterio
+    from rasterio.transform import rowcol
 
     with rasterio.open(path) as src:
-        rows, cols = src.index(x, y)
+        rows, cols = rowcol(src.transform, x, y)  # src.index takes one point only since rasterio 1.4
         data = src.read(band)
         return data[np.asarray(rows), np.asarray(cols)].astype(float), src
 

@@ -368,7 +368,14 @@ def success_rate_curve(scores, deposit_scores, weights=None):
     dep_sorted = np.sort(ds)
     captured = (ds.size - np.searchsorted(dep_sorted, levels, side="left")) / ds.size
     area, captured = np.r_[0.0, area], np.r_[0.0, captured]
-    return SuccessRate(area, captured, np.r_[np.inf, levels], float(np.trapz(captured, area)))
+    return SuccessRate(area, captured, np.r_[np.inf, levels], trapezoid_area(captured, area))
+
+
+def trapezoid_area(y, x):
+    """Area under y(x) by the trapezoid rule, written out: np.trapz is gone in numpy 2 and
+    np.trapezoid is missing from numpy 1.24 (QGIS 3.22 on Debian 12)."""
+    y, x = np.asarray(y, float), np.asarray(x, float)
+    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2.0))
 
 
 @dataclass
