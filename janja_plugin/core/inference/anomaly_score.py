@@ -186,14 +186,8 @@ def write_rasters(result, score_path=None, classes_path=None):
 def report_section(report, result):
     """The anomaly section of an HtmlReport: model card, percentile classes, histogram."""
     card = result.card
-    report.heading("Unsupervised anomaly score" + (" — EXTRAPOLATION" if result.extrapolated else "")
-                   + (" — CONSTANT MAP" if result.constant else ""))
-    for note in result.notes:
-        if note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
-            report.paragraph(note, css_class="warning")
-    if result.distribution is not None:
-        report.table(["Element", "Cells outside training 1–99 %", "Training 1–99 % (transformed)",
-                      "This stack 1–99 %", "Median shift (training SD)"], result.distribution.table_rows())
+    dist.report_heading(report, "Unsupervised anomaly score", result)
+    dist.report_table(report, result.distribution)
     report.paragraph(
         card.describe() + " High = the window's multivariate pattern is unlike the bulk of the area the model was "
         "trained on; it is not a probability of a deposit."
@@ -226,7 +220,7 @@ def report_section(report, result):
         report.paragraph(f"{v.size} samples scored (median {np.median(v):.3f}, 90th percentile "
                          f"{np.percentile(v, 90):.3f}).")
     for note in result.notes:
-        if not note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
+        if not dist.is_warning(note):
             report.paragraph(note, css_class="note")
     p = result.score[np.isfinite(result.score)]
     if p.size:

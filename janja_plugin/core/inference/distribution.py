@@ -208,3 +208,25 @@ def constant_note(spread, low, high):
         "it ranks no area above another. No classes and no target areas were made. This usually means the stack "
         "is far from the model's training data; use the kriged target element's map instead, or retrain."
     )
+
+
+WARNING_PREFIXES = ("CONSTANT MAP", "EXTRAPOLATION", "Warning")
+
+
+def is_warning(note):
+    return note.startswith(WARNING_PREFIXES)
+
+
+def report_heading(report, title, result):
+    """A learned map's report section opens with what must be read first: extrapolation, a constant map."""
+    report.heading(title + (" — EXTRAPOLATION" if result.extrapolated else "")
+                   + (" — CONSTANT MAP" if result.constant else ""))
+    for note in result.notes:
+        if is_warning(note):
+            report.paragraph(note, css_class="warning")
+
+
+def report_table(report, check):
+    if check is not None:
+        report.table(["Element", "Cells outside training 1–99 %", "Training 1–99 % (transformed)",
+                      "This stack 1–99 %", "Median shift (training SD)"], check.table_rows())

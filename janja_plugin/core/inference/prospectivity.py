@@ -344,11 +344,7 @@ def benchmark_rows(card):
 def report_section(report, result):
     """Add the prospectivity section to an HtmlReport: warnings first, held-out verdict, card, classes, targets."""
     card = result.card
-    report.heading("Prospectivity" + (" — EXTRAPOLATION" if result.extrapolated else "")
-                   + (" — CONSTANT MAP" if result.constant else ""))
-    for note in result.notes:
-        if note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
-            report.paragraph(note, css_class="warning")
+    dist.report_heading(report, "Prospectivity", result)
     rows, verdict = held_out_verdict(card)
     report.paragraph(verdict, css_class="warning" if "NOT" in verdict or "no " in verdict[:40] else "note")
     if rows:
@@ -357,9 +353,7 @@ def report_section(report, result):
     if bench:
         report.paragraph(bench[0], css_class="note")
         report.table(["Map (held out by spatial blocks)", "Sample-protocol AUC", "Cell ROC AUC"], bench[1])
-    if result.distribution is not None:
-        report.table(["Element", "Cells outside training 1–99 %", "Training 1–99 % (transformed)",
-                      "This stack 1–99 %", "Median shift (training SD)"], result.distribution.table_rows())
+    dist.report_table(report, result.distribution)
     report.paragraph(card.describe() + f" Probability of '{card.prospective_class}'.")
     metrics = card.validation.get("metrics", {})
     report.table(
@@ -402,7 +396,7 @@ def report_section(report, result):
               f"{a.max_probability:.2f}", units.coordinate(a.x, a.y)] for a in result.targets],
         )
     for note in result.notes:
-        if not note.startswith(("CONSTANT MAP", "EXTRAPOLATION", "Warning")):
+        if not dist.is_warning(note):
             report.paragraph(note, css_class="note")
     if p.size:
         hist, edges = np.histogram(p, bins=20, range=(0.0, 1.0))
