@@ -133,3 +133,36 @@ def test_single_band_element_rasters_give_the_stack_result(qgis_app, tmp_path):
     message = processing_error("janja:prospectivity", {"STACK": stack, "ELEMENT_RASTERS": [str(p) for p in singles],
                                                        "MODEL": model, "PROBABILITY": str(tmp_path / "both.tif")})
     assert "not both" in message
+
+
+def test_a_stack_unlike_the_training_data_is_refused_and_nothing_is_written(qgis_app, tmp_path):
+    """Au in ppb where the model read ppm-like values (x 1000): every cell outside the card's range."""
+    stack, model, au, as_ = make_inputs(tmp_path)
+    write_stack(tmp_path / "shifted.tif", [au * 1000.0, as_], ["Au_ppb", "As_ppm"], GRID, "EPSG:28350")
+    outputs = {"PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": str(tmp_path / "c.tif"),
+               "TARGETS": str(tmp_path / "t.gpkg"), "REPORT": str(tmp_path / "r.html")}
+    message = processing_error("janja:prospectivity", {"STACK": str(tmp_path / "shifted.tif"), "MODEL": model,
+                                                       **outputs})
+    assert "outside what the model" in message and "Au_ppb" in message and "Extrapolate" in message
+    assert not any(Path(p).exists() for p in outputs.values())
+
+
+def test_extrapolate_runs_and_marks_the_outputs(qgis_app, tmp_path):
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    stack, model, au, as_ = make_inputs(tmp_path)
+    write_stack(tmp_path / "shifted.tif", [au / 30.0, as_], ["Au_ppb", "As_ppm"], GRID, "EPSG:28350")
+    result = processing.run("janja:prospectivity", {
+        "STACK": str(tmp_path / "shifted.tif"), "MODEL": model, "EXTRAPOLATE": True, "HIGH": 0.01,
+        "MODERATE": 0.005, "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": str(tmp_path / "c.tif"),
+        "TARGETS": str(tmp_path / "t.gpkg"), "REPORT": str(tmp_path / "r.html")})
+    from osgeo import gdal
+
+    assert gdal.Open(result["PROBABILITY"]).GetMetadata()["janja_extrapolation"] == "yes"
+    html = (tmp_path / "r.html").read_text()
+    assert "Prospectivity — EXTRAPOLATION" in html
+    targets = QgsVectorLayer(result["TARGETS"], "t", "ogr")
+    names = [f["name"] for f in targets.getFeatures()]
+    assert names and all(n.endswith("(extrapolation)") for n in names)
+    del targets
