@@ -33,7 +33,7 @@ def write_points(path, epsg, x, y, fields, geometry="point", layer="samples"):
     for i in range(len(x)):
         feature = ogr.Feature(lyr.GetLayerDefn())
         if geometry == "point":
-            wkt = f"POINT ({x[i]!r} {y[i]!r})"
+            wkt = f"POINT ({float(x[i])!r} {float(y[i])!r})"
         else:
             d = 1.0
             wkt = (f"POLYGON (({x[i] - d} {y[i] - d}, {x[i] + d} {y[i] - d}, {x[i] + d} {y[i] + d}, "

@@ -28,7 +28,7 @@ C=$ROOT_DIR/$SUITE
 # What the processing, e2e (qgis_process) and desktop (Xvfb) tiers need from Debian. OpenBLAS as on
 # the host (a minbase chroot without it gets the reference BLAS, and kriging runs several times slower).
 APT_PACKAGES="qgis python3-qgis qgis-providers python3-numpy python3-scipy python3-gdal python3-pytest \
-python3-pip xvfb xauth ca-certificates libopenblas0-pthread"
+python3-pip xvfb xauth ca-certificates libopenblas0-pthread e2fsprogs gdal-bin chromium"
 # Pip-only packages go into a --target folder, as the plugin's own dependency installer does it.
 PIP_REQUIREMENTS=$REPO/tools/qgis_chroot_requirements.txt
 DEPS=/opt/janja-deps   # inside the chroot; on PYTHONPATH for pytest, qgis_process and the desktop

@@ -27,7 +27,7 @@ import package  # noqa: E402
 
 GPKG = SAMPLE_DATA / "wa_sample_data.gpkg"
 BOX = ["117.6", "-34.0", "118.2", "-33.2"]  # lon/lat: 326 samples (fewer: Ag fits a pure nugget)
-WHEELHOUSE = REPO / "out" / "wheelhouse"
+WHEELHOUSE = REPO / "out" / "wheelhouse" / f"py{sys.version_info[0]}{sys.version_info[1]}"  # one per QGIS Python
 SHOTS = REPO / "out"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
