@@ -145,7 +145,7 @@ class EvaluateAlgorithm(JanjaAlgorithm):
         if baseline_layer is not None:
             band = self.parameterAsInt(parameters, self.BASELINE_BAND, context) or 1
             baseline = self.score_baseline(parameters, context, feedback, score, baseline_layer, band)
-        if baseline is None and raster_tags(score.get("band")).get("janja_model_kind") == "supervised_classifier":
+        if baseline is None and score.get("tags", {}).get("janja_model_kind") == "supervised_classifier":
             score["notes"].insert(0, "WARNING: this is a learned map and no baseline was given. Give the kriged "
                                      "target element as BASELINE (band 1 of janja:krige's stack): a learned map "
                                      "is only worth using where it beats it.")
@@ -232,7 +232,8 @@ class EvaluateAlgorithm(JanjaAlgorithm):
         allow = self.parameterAsBool(parameters, self.ALLOW_OUTSIDE, context)
         result = self.raster_scores(band, deposits, allow)
         result.update(title=band.name, band=band, deposits=deposits)
-        mask = training_site_mask_from_tags(band, deposits)
+        result["tags"] = raster_tags(band)  # read once: the model's training sites and held-out numbers
+        mask = training_site_mask_from_tags(result["tags"], band, deposits)
         result["in_sample"] = mask
         if mask is not None and mask.any() and not mask.all():
             cells = result["cells"][~mask]
@@ -293,7 +294,7 @@ class EvaluateAlgorithm(JanjaAlgorithm):
 
     def report_summary(self, rep, score, baseline, scope, verdict):
         """Lead with what a geologist must know: in-sample or not, the held-out numbers, and the baseline."""
-        held_out = held_out_from_tags(score.get("band"))
+        held_out = held_out_from_tags(score.get("tags", {}))
         if scope == ev.IN_SAMPLE_LABEL or (scope and scope.startswith("partly")):
             rep.paragraph(f"These deposits were the map's training labels: every figure below is {scope}.",
                           css_class="warning")
@@ -332,24 +333,23 @@ def raster_tags(band):
     return (ds.GetMetadata() or {}) if ds is not None else {}
 
 
-def held_out_from_tags(band):
+def held_out_from_tags(tags):
     import json
 
-    text = raster_tags(band).get("janja_held_out")
+    text = tags.get("janja_held_out")
     try:
         return json.loads(text) if text else None
     except ValueError:
         return None
 
 
-def training_site_mask_from_tags(band, deposits):
+def training_site_mask_from_tags(tags, band, deposits):
     """Which deposits are the training sites written into the map by janja:prospectivity (None: not a learned
     map, or its card does not record them)."""
     import json
 
     from qgis.core import QgsCoordinateTransform, QgsPointXY, QgsProject
 
-    tags = raster_tags(band)
     if not tags.get("janja_training_sites"):
         return None
     try:

@@ -338,6 +338,18 @@ def raster_roc(cell_scores, deposit_cell_index):
 
 # ---------------------------------------------------------------- success rate and P-A
 
+def _finite_scores(scores, deposit_scores, weights, what):
+    """(scores, weights, deposit scores) with every non-finite value left out; refuse when nothing is left."""
+    s = np.asarray(scores, float).ravel()
+    w = np.ones(s.size) if weights is None else np.asarray(weights, float).ravel()
+    keep = np.isfinite(s)
+    ds = np.asarray(deposit_scores, float).ravel()
+    ds = ds[np.isfinite(ds)]
+    if not keep.any() or ds.size == 0:
+        raise JanjaInputError(f"{what} needs valid cells and at least one deposit with a score.")
+    return s[keep], w[keep], ds
+
+
 @dataclass
 class SuccessRate:
     area_share: np.ndarray  # share of the valid area (or samples) at or above each threshold, 0..1
@@ -352,14 +364,7 @@ def success_rate_curve(scores, deposit_scores, weights=None):
     `scores` are all valid units (cells), `deposit_scores` the score of the unit holding each
     deposit; `weights` the area of each unit (equal by default). Ties are stepped over at once.
     """
-    s = np.asarray(scores, float).ravel()
-    w = np.ones(s.size) if weights is None else np.asarray(weights, float).ravel()
-    keep = np.isfinite(s)
-    s, w = s[keep], w[keep]
-    ds = np.asarray(deposit_scores, float).ravel()
-    ds = ds[np.isfinite(ds)]
-    if s.size == 0 or ds.size == 0:
-        raise JanjaInputError("A success-rate curve needs valid cells and at least one deposit with a score.")
+    s, w, ds = _finite_scores(scores, deposit_scores, weights, "A success-rate curve")
     levels = np.unique(s)[::-1]
     order = np.argsort(-s, kind="mergesort")
     s_sorted, cum_w = s[order], np.cumsum(w[order])
@@ -398,14 +403,7 @@ def prediction_area(scores, deposit_scores, weights=None, n_levels=200):
     scoring >= t. They cross where P = 100 - A: a zone holding P % of the deposits in A % of the area.
     Nd = P / A measures how much denser in deposits the zone is than the map; We = ln(Nd).
     """
-    s = np.asarray(scores, float).ravel()
-    w = np.ones(s.size) if weights is None else np.asarray(weights, float).ravel()
-    keep = np.isfinite(s)
-    s, w = s[keep], w[keep]
-    ds = np.asarray(deposit_scores, float).ravel()
-    ds = ds[np.isfinite(ds)]
-    if s.size == 0 or ds.size == 0:
-        raise JanjaInputError("A prediction–area plot needs valid cells and at least one deposit with a score.")
+    s, w, ds = _finite_scores(scores, deposit_scores, weights, "A prediction–area plot")
     t = np.unique(np.quantile(s, np.linspace(0.0, 1.0, n_levels)))
     order = np.argsort(s)
     s_sorted, cum_w = s[order], np.concatenate([[0.0], np.cumsum(w[order])])

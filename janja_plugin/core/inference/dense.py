@@ -231,10 +231,7 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
     """
     card = model.card
     nrows, ncols = stack.nrows, stack.ncols
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (nrows, ncols):
-            raise ValueError(f"mask shape {mask.shape} differs from the stack's {(nrows, ncols)}")
+    mask = wn.checked_mask(mask, stack)
     t_start = time.perf_counter()
     tiler = _DenseTiler(card, parts, stack, bands, shifts, tile)
     stats = wn.EngineStats(mode=f"shared trunk, {tiler.shifts}x{tiler.shifts} shift(s)")

@@ -406,6 +406,16 @@ def stride_nodes(n, k):
     return nodes if nodes[-1] == n - 1 else np.append(nodes, n - 1)
 
 
+def checked_mask(mask, stack):
+    """The mask as bool (rows, cols) of the stack, or None; a mask of another shape is a programming error."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (stack.nrows, stack.ncols):
+        raise ValueError(f"mask shape {mask.shape} differs from the stack's {(stack.nrows, stack.ncols)}")
+    return mask
+
+
 def check_valid_cells(valid, mask, card):
     """The number of cells with every element; refuse a stack (or mask) that leaves none to predict."""
     n = int(valid.sum())
@@ -434,10 +444,7 @@ def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, 
     if model.fixed_batch:
         batch_size = model.fixed_batch
     nrows, ncols = stack.nrows, stack.ncols
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != (nrows, ncols):
-            raise ValueError(f"mask shape {mask.shape} differs from the stack's {(nrows, ncols)}")
+    mask = checked_mask(mask, stack)
     t_start = time.perf_counter()
     stats = EngineStats()
     prep = _Preparer(model.card, stack, bands, batch_size, tile_rows)
