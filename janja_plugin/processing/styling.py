@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qgis.core import (
     QgsColorRampShader,
+    QgsLayerTreeRegistryBridge,
     QgsProcessingLayerPostProcessorInterface,
     QgsProject,
     QgsRasterLayer,
@@ -182,4 +183,7 @@ def add_band_layers(stack_layer, project, group_name, bands, visible=True):
         clone.setExpanded(False)
         group.addChildNode(clone)
         parent.removeChildNode(stack_node)
+    # New layers go above the groups, not into them: the desktop moves its insertion point to the node it had
+    # selected (the stack, now inside the group), so the next run's map landed in an unticked variance group.
+    project.layerTreeRegistryBridge().setLayerInsertionPoint(QgsLayerTreeRegistryBridge.InsertionPoint(parent, 0))
     return group

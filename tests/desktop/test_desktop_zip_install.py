@@ -136,6 +136,8 @@ def test_zip_to_maps_from_the_dialogs(tmp_path, model_server):
     probability = [lyr for lyr in result["layers"]["janja:prospectivity"] if "probability" in lyr["source"]]
     classes = [lyr for lyr in result["layers"]["janja:prospectivity"] if "classes" in lyr["source"]]
     assert probability and classes
+    # a later run's map is drawn, not filed into an unticked group of an earlier run (the variances)
+    assert all(lyr["drawn"] for lyr in probability), [(lyr["name"], lyr["drawn"]) for lyr in probability]
     for lyr in probability + classes:
         if lyr.get("classes") != 3:
             problems.append(f"{lyr['name']}: {lyr.get('classes')} classes, expected low/moderate/high")

@@ -55,6 +55,8 @@ def action(object_name):
 def describe_layer(layer):
     """Renderer type, band(s) and number of classes, as the user sees them in the Layers panel."""
     info = {"name": layer.name(), "source": layer.source()}
+    node = QgsProject.instance().layerTreeRoot().findLayer(layer.id())
+    info["drawn"] = bool(node is not None and node.isVisible())  # ticked, and every group above it ticked
     if layer.type() == QgsMapLayerType.RasterLayer:
         r = layer.renderer()
         info.update(kind="raster", band_count=layer.bandCount(), renderer=r.type() if r else None)
