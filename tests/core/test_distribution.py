@@ -177,3 +177,14 @@ def test_bundled_card_carries_its_detection_benchmark_table():
     rep = HtmlReport("r")
     rep.table(["Map", "AUC", "cell"], rows)
     assert "Detection benchmark on WA sed1" in title
+
+
+def test_bundled_anomaly_model_says_first_that_it_loses_to_kriged_au():
+    """The unsupervised score is a learned score too: its report leads with 0.637 against kriged Au's 0.922."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "models" / "wa_anomaly" / "wa_anomaly_fanogan.json"
+    card = mc.card_from_dict(json.loads(path.read_text()))
+    rows, verdict = pr.held_out_verdict(card)
+    assert "does NOT beat the kriged target" in verdict and "0.637 against 0.922" in verdict
+    assert "known sites never used in training" in rows[0][0]

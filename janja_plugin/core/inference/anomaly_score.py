@@ -187,6 +187,12 @@ def report_section(report, result):
     """The anomaly section of an HtmlReport: model card, percentile classes, histogram."""
     card = result.card
     dist.report_heading(report, "Unsupervised anomaly score", result)
+    from .prospectivity import held_out_verdict
+
+    rows, verdict = held_out_verdict(card)
+    report.paragraph(verdict, css_class="warning" if "NOT" in verdict or "no " in verdict[:40] else "note")
+    if rows:
+        report.table(["Validation from the model card", "AUC"], rows)
     dist.report_table(report, result.distribution)
     report.paragraph(
         card.describe() + " High = the window's multivariate pattern is unlike the bulk of the area the model was "

@@ -109,6 +109,9 @@ def held_out_summary(card):
     out = {}
     if "protocol_auc_held_out_blocks" in metrics:
         out["learned"] = [metrics["protocol_auc_held_out_blocks"], metrics.get("protocol_auc_sd")]
+    elif "protocol_auc_sites_not_used" in metrics:  # an unsupervised model: the sites never touched training
+        out["learned"] = [metrics["protocol_auc_sites_not_used"], metrics.get("protocol_auc_sd")]
+        out["how"] = "known sites never used in training, sample protocol"
     for name, value in (metrics.get("measured_baselines") or {}).items():
         out.setdefault("baselines", {})[name] = value
     for key in ("kriged_target_protocol_auc", "log_target_protocol_auc"):
@@ -311,7 +314,8 @@ def held_out_verdict(card):
     learned = summary.get("learned")
     if learned:
         sd = f" ± {learned[1]:.3f}" if learned[1] is not None else ""
-        rows.append([f"Learned map '{card.name}' (held-out spatial blocks, sample protocol)", f"{learned[0]:.3f}{sd}"])
+        how = summary.get("how", "held-out spatial blocks, sample protocol")
+        rows.append([f"Learned map '{card.name}' ({how})", f"{learned[0]:.3f}{sd}"])
     baselines = summary.get("baselines", {})
     for name, value in baselines.items():
         rows.append([f"Baseline: {name.replace('_', ' ')} (same protocol)", f"{float(value):.3f}"])
