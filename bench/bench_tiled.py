@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sizes", default="2000x1000,50000x2000,1000000x3000")
     ap.add_argument("--whole-max", type=int, default=4_000_000)
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds per run before it is called failed")
     args, _ = ap.parse_known_args()
     if args.worker:
         n, side = (int(v) for v in args.worker.split("x"))
@@ -98,7 +99,7 @@ def main():
             if mode == "whole" and side * side > args.whole_max:
                 print(f"{n:10,d} {side * side:12,d} {mode:6s} skipped (over --whole-max cells)")
                 continue
-            r = spawn(n, side, mode, args.threads)
+            r = spawn(n, side, mode, args.threads, args.timeout)
             if "error" in r:
                 print(f"{n:10,d} {side * side:12,d} {mode:6s} failed: {r['error']}")
                 continue
