@@ -135,6 +135,7 @@ INCEPTION_WINDOW, INCEPTION_SIZE = 15, 75
 BENCH_DIR = REPO / "out" / "bench"
 WA_STACK = REPO / "out" / "wa" / "wa_stack_250m.tif"
 TRAIN_PY = REPO / ".venv-train" / "bin" / "python"
+BUNDLED = REPO / "models" / "wa_au_inception.onnx"  # the model users get: what the benchmark measures first
 
 
 def _fit_logistic(feats, y, weight_decay=3e-2):
@@ -333,6 +334,9 @@ def main():
     ap.add_argument("--full-stride", type=int, default=8, help="stride of the full per-window WA run")
     ap.add_argument("--no-full", action="store_true", help="skip the whole-WA runs")
     ap.add_argument("--stand-in", action="store_true", help="the small conv-stack model instead of Inception-v3")
+    ap.add_argument("--quick-head-model", action="store_true",
+                    help="the benchmark's own Inception-v3 with quick heads (built with .venv-train; has the "
+                    "shared-trunk parts the bundled model lacks) instead of the bundled model")
     ap.add_argument("--child", action="store_true")
     ap.add_argument("--model")
     ap.add_argument("--stack")
@@ -347,17 +351,24 @@ def main():
 
     from janja_plugin.core.inference import dense
 
-    path = None if args.stand_in else ensure_inception()
+    if args.stand_in:
+        path = None
+    elif args.quick_head_model:
+        path = ensure_inception()
+    else:
+        path = BUNDLED if BUNDLED.exists() else None
     if path is None or not WA_STACK.exists():
         why = ("--stand-in" if args.stand_in
-               else "needs .venv-train and out/wa/wa_stack_250m.tif: make setup-train wa-stack")
+               else "needs the model and out/wa/wa_stack_250m.tif: make wa-stack (and make setup-train for "
+               "--quick-head-model)")
         print(f"Inception-v3 benchmark skipped ({why}); running the conv-stack stand-in on a synthetic stack")
         return stand_in_main(args)
     model = mc.load_model(path, threads=args.threads)
-    parts = dense.load_parts(model)
+    parts = dense.load_parts(model) if model.card.dense else None
     card = model.card
     bands = list(range(len(card.elements)))
-    print(f"model: Inception-v3 (ImageNet trunk, quick logistic head), input {card.channels}x{card.input_height}x"
+    print(f"model: {Path(path).name}: '{card.name}', Inception-v3, elements {', '.join(card.element_names)}, "
+          f"input {card.channels}x{card.input_height}x"
           f"{card.input_width}, window {card.window_pixels} cells; batch {args.batch}, intra-op threads "
           f"{args.threads}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
 
@@ -399,12 +410,15 @@ def main():
         pk, _, sk = wn.predict(model, sub, bands, stride=k, batch_size=args.batch)
         rows.append((f"window by window, stride {k}", f"{sk.n_windows / sk.seconds:.0f}",
                      f"{s1.seconds / sk.seconds:.1f}x faster ({sk.n_windows:,} windows); {diff_note(pk, prob1)}"))
-    window_head = parts.head
     import onnxruntime as ort
 
     head_path = Path(path).with_name(Path(path).stem + "_head_window.onnx")
-    heads = {"dense-fit head": parts.head}
-    if head_path.exists():
+    heads = {"dense-fit head": parts.head} if parts else {}
+    window_head = parts.head if parts else None
+    if parts is None:
+        rows.append(("shared trunk", "-", "not measured: this model has no shared-trunk parts (window by "
+                     "window only; --quick-head-model measures them)"))
+    if parts and head_path.exists():
         heads["per-window head"] = ort.InferenceSession(str(head_path), providers=["CPUExecutionProvider"])
     dense_rate = None
     for label, head in heads.items():
@@ -415,7 +429,8 @@ def main():
                 dense_rate = sd.n_windows / sd.seconds
             rows.append((f"shared trunk {k}x{k}, {label}", f"{sd.n_windows / sd.seconds:.0f}",
                          f"{s1.seconds / sd.seconds:.1f}x faster; {diff_note(pd, prob1)}" + auc_note(pd)))
-    parts.head = window_head
+    if parts:
+        parts.head = window_head
     print_rows(f"stride and shared trunk on a {args.rows} x {args.cols} WA 250 m block at {tuple(args.at)} "
                f"(cells/s; {truth[ok].mean():.0%} of its cells carry the heads' label)", rows)
 
@@ -424,7 +439,7 @@ def main():
     # 3. the whole WA 250 m survey, in subprocesses (peak memory = VmHWM of each)
     base = run_child(path, None, args.threads, args.batch)
     full_w = run_child(path, WA_STACK, args.threads, args.batch, stride=args.full_stride)
-    full_d = run_child(path, WA_STACK, args.threads, args.batch, shifts=1)
+    full_d = run_child(path, WA_STACK, args.threads, args.batch, shifts=1) if parts else None
     cells, valid = full_w["cells"], full_w["valid"]
     rate_w = full_w["windows"] / full_w["seconds"]
     print(f"\nWA 250 m stack {WA_STACK.name}: {cells:,} cells, {valid:,} with all five elements")
@@ -432,9 +447,10 @@ def main():
           f"({full_w['windows']:,} windows, {rate_w:.0f}/s), peak memory {full_w['maxrss_mib']:.0f} MiB")
     print(f"  window by window, stride 1 (extrapolated at that rate): {valid / rate_w / 60:.1f} min; "
           f"at the round's engine rate {valid / hm[1] / 60:.1f} min; stride 2 {valid / 4 / rate_w / 60:.1f} min")
-    print(f"  shared trunk 1x1, every cell: {full_d['seconds']:.0f} s measured ({full_d['windows']:,} cells), "
-          f"peak memory {full_d['maxrss_mib']:.0f} MiB; "
-          f"{valid / rate_w / full_d['seconds']:.0f}x faster than per-window stride 1 (extrapolated)")
+    if full_d:
+        print(f"  shared trunk 1x1, every cell: {full_d['seconds']:.0f} s measured ({full_d['windows']:,} cells), "
+              f"peak memory {full_d['maxrss_mib']:.0f} MiB; "
+              f"{valid / rate_w / full_d['seconds']:.0f}x faster than per-window stride 1 (extrapolated)")
     print(f"  model loaded + one bare batch of {args.batch}: peak memory {base['maxrss_mib']:.0f} MiB")
     if dense_rate:
         print(f"  (block rates: shared trunk {dense_rate:.0f} cells/s vs window by window {s1.windows_per_second:.0f})")
