@@ -128,6 +128,30 @@ def test_cancel_cancels_the_tasks_and_leaves_no_file(tmp_path, monkeypatch, clus
     assert 0.2 < seen[-1] < 0.5  # stopped soon after the request, not at the end
 
 
+def test_workers_without_the_code_are_refused_before_any_task(tmp_path, monkeypatch, cluster):
+    """Code only this process can import (as when workers lack the plugin): a sentence, and no worker lost."""
+    from distributed import Client
+
+    (tmp_path / "only_on_the_driver.py").write_text("def solve(setup, x, y):\n    return x, y\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # after the workers started: they cannot import it
+    import only_on_the_driver  # noqa: F401
+
+    monkeypatch.setattr(dk.Cluster, "code", "only_on_the_driver")
+    x, y, cols = samples()
+    setup = dk.make_setup(x, y, np.log(cols["Au"]), kp.variogram.make_model("spherical", 0.05, 1.0, 3000.0),
+                          16, None)
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        workers = set(client.nthreads())
+        with pytest.raises(JanjaInputError, match=r"cannot load the plugin's kriging code \(package "
+                                                  r"'only_on_the_driver': not importable on tcp://.*start "
+                                                  r"'dask scheduler' and every 'dask worker' .* on PYTHONPATH"):
+            dk.Cluster(client, cluster.scheduler_address, ()).executor(setup)
+        assert set(client.nthreads()) == workers
+    monkeypatch.undo()
+    with Client(cluster.scheduler_address, set_as_default=False) as client:
+        dk.Cluster(client, cluster.scheduler_address, ()).check_code()  # the plugin itself is importable there
+
+
 def test_an_unreachable_scheduler_is_a_sentence_within_seconds(tmp_path, monkeypatch):
     monkeypatch.setattr(dk, "CONNECT_TIMEOUT", 2.0)
     x, y, cols = samples()

@@ -15,10 +15,12 @@ import hashlib
 import os
 import pickle
 import re
+import sys
 import threading
 from collections import Counter, OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -143,12 +145,12 @@ class _Pending:
     def result(self):
         try:
             return self.future.result()
-        except (ModuleNotFoundError, ImportError) as exc:
-            raise JanjaInputError(
-                f"The Dask workers of {self.cluster.address} cannot import what kriging needs ({exc}): start "
-                "every worker with the plugin on its PYTHONPATH (the folder that holds the plugin folder, "
-                "e.g. PYTHONPATH=~/.local/share/QGIS/QGIS3/profiles/default/python/plugins dask worker ...), "
-                f"with the same plugin version and {DISTRIBUTED_PIN}.") from exc
+        except ImportError as exc:  # a worker could not import the task's code
+            raise JanjaInputError(self.cluster.cannot_import(exc)) from exc
+        except RuntimeError as exc:  # the scheduler could not (it unpickles the tasks too)
+            if "deserializ" not in str(exc):
+                raise
+            raise JanjaInputError(self.cluster.cannot_import(exc)) from exc
         except self.cluster.killed as exc:
             raise JanjaInputError(
                 f"A Dask worker of {self.cluster.address} died while kriging a chunk ({exc}); it may have run "
@@ -174,12 +176,42 @@ class Cluster:
     def __init__(self, client, address, killed):
         self.client, self.address, self.killed = client, address, killed
 
+    def cannot_import(self, exc):
+        """The sentence for a scheduler or worker that lacks the plugin: where it is here, what to start."""
+        top = self.code.split(".")[0]  # 'janja' as QGIS loads the plugin, 'janja_plugin' from a checkout
+        here = Path(os.path.abspath(sys.modules[top].__file__)).parent.parent  # not resolve(): a symlinked plugin
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return (f"The Dask scheduler or workers at {self.address} cannot load the plugin's kriging code "
+                f"(package '{top}': {why}): start 'dask scheduler' and every 'dask worker' with the folder that "
+                f"holds '{top}' on PYTHONPATH (here: PYTHONPATH={here}), with the same plugin version and "
+                f"{DISTRIBUTED_PIN}.")
+
     @property
     def slots(self):
         """Threads of all workers now connected: stream_cells keeps twice that many chunks in flight."""
         return max(1, sum(self.client.nthreads().values()))
 
+    code = __name__  # the module every task's function comes from: the scheduler and workers import it
+
+    def check_code(self):
+        """Refuse, before any task, a scheduler or worker that cannot import the plugin: a worker that
+        fails to unpickle a task is removed from the cluster (and the scattered samples with it)."""
+
+        def importable(name, **_):  # pickled by value: runs where the plugin may be missing
+            import importlib.util
+
+            try:
+                return importlib.util.find_spec(name) is not None
+            except ImportError:
+                return False
+
+        where = [] if self.client.run_on_scheduler(importable, self.code) else ["the scheduler"]
+        where += [w for w, ok in self.client.run(importable, self.code).items() if not ok]
+        if where:
+            raise JanjaInputError(self.cannot_import(f"not importable on {', '.join(where)}"))
+
     def executor(self, setup):
+        self.check_code()
         return _Executor(self, self.client.scatter(setup, broadcast=True, hash=True))
 
     def stream(self, grid, inside, chunk, setup, n_out, emit, tile_rows, progress):
