@@ -47,7 +47,7 @@ def worker(n, side, mode, threads, out, scheduler=None):
     if mode == "dask" and scheduler == "local":
         from distributed import LocalCluster
 
-        cluster = LocalCluster(n_workers=threads, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=threads, threads_per_worker=1, processes=True, dashboard_address=":0")
         scheduler = cluster.scheduler_address
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t = time.perf_counter()

@@ -20,7 +20,7 @@ WKT = 'LOCAL_CS["metres",UNIT["metre",1]]'
 def cluster():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c
 
 
@@ -165,6 +165,18 @@ def test_an_unreachable_scheduler_is_a_sentence_within_seconds(tmp_path, monkeyp
     with pytest.raises(JanjaInputError, match="not an address of the form tcp://host:port"):
         kp.krige_elements(x, y, cols, kp.KrigeSettings(neighbours=16), GRID, log=lambda s: None,
                           scheduler="http://cluster/")
+
+
+def test_a_scheduler_without_workers_is_a_sentence(tmp_path, monkeypatch):
+    from distributed import LocalCluster
+
+    monkeypatch.setattr(dk, "CONNECT_TIMEOUT", 1.0)
+    x, y, cols = samples()
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as empty:
+        with pytest.raises(JanjaInputError, match="no worker joined within 1 s"):
+            tk.krige_elements_to_files(x, y, cols, kp.KrigeSettings(neighbours=16), GRID, tmp_path / "p.tif",
+                                       tmp_path / "v.tif", WKT, log=lambda s: None, scheduler=empty.scheduler_address)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_without_distributed_the_sentence_says_what_to_install(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ def cluster(qgis_app):
     # after qgis_app: the workers are spawned with this sys.path, so they import the plugin as QGIS does
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
         yield c
 
 

@@ -29,7 +29,7 @@ from . import kriging, tiled_kriging
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler and to see a first worker
 DISTRIBUTED_PIN = "distributed==2026.8.0"  # the version tested; driver and workers must match
-_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+$|^[^\s/:]+:\d+$")
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://\S+$|^[^\s/:]+:\d+$")
 
 
 def _distributed(address):
