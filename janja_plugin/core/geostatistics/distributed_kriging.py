@@ -173,6 +173,8 @@ class _Executor:
 class Cluster:
     """A connected client; `executor(setup)` scatters the samples once and gives stream_cells' pool."""
 
+    code = __name__  # the module every task's function comes from: the scheduler and workers import it
+
     def __init__(self, client, address, killed):
         self.client, self.address, self.killed = client, address, killed
 
@@ -190,8 +192,6 @@ class Cluster:
     def slots(self):
         """Threads of all workers now connected: stream_cells keeps twice that many chunks in flight."""
         return max(1, sum(self.client.nthreads().values()))
-
-    code = __name__  # the module every task's function comes from: the scheduler and workers import it
 
     def check_code(self):
         """Refuse, before any task, a scheduler or worker that cannot import the plugin: a worker that
