@@ -73,6 +73,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
     LOG_OUTPUT = "LOG_OUTPUT"
     CV_TABLE = "CV_TABLE"
     REPORT = "REPORT"
+    SCHEDULER = "SCHEDULER"
 
     def name(self):
         return "krige"
@@ -100,7 +101,8 @@ class KrigeAlgorithm(JanjaAlgorithm):
             "bounding-box diagonal), fitted per element by weighted least squares (N/h² weights) or given "
             "by you; optional geometric anisotropy. Beyond about 4,000 locations the experimental variogram is "
             "estimated from 8 million random pairs and the report gives its standard error; a variogram "
-            "given by hand skips it. Neighbourhood: automatic by default (all samples up to "
+            "given by hand skips it. A Dask scheduler address (advanced) solves the same chunks of cells on "
+            "a cluster, with the same results. Neighbourhood: automatic by default (all samples up to "
             f"{krige_pipeline.AUTO_GLOBAL_MAX}, the {krige_pipeline.AUTO_NEIGHBOURS} nearest beyond), "
             "all samples (global) or the n nearest; the report says which was used.\n\n"
             "Outputs: prediction stack (data units), variance stack (for lognormal runs: the kriging "
@@ -176,6 +178,9 @@ class KrigeAlgorithm(JanjaAlgorithm):
                                          compat.NUMBER_INTEGER, defaultValue=2, minValue=0),
             QgsProcessingParameterFeatureSource(self.MASK, "Mask polygons (cells outside are nodata)",
                                                 [compat.SOURCE_POLYGON], optional=True),
+            QgsProcessingParameterString(
+                self.SCHEDULER, "Dask scheduler address (optional; empty = this computer's threads), e.g. "
+                "tcp://10.0.0.5:8786", optional=True),
         ]
         for p in params:
             p.setFlags(p.flags() | adv)
@@ -245,7 +250,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
         results = krige_pipeline.krige_elements(
             points.x, points.y, raw, settings, grid, inside=inside,
             progress=progress_callback(feedback, 5, 90), log=feedback.pushInfo, flags=flags,
-            warn=feedback.pushWarning)
+            warn=feedback.pushWarning, scheduler=self.parameterAsString(parameters, self.SCHEDULER, context))
         if feedback.isCanceled():
             return {}
         crs_wkt = crs.toWkt()

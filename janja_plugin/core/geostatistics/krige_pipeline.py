@@ -280,12 +280,13 @@ def range_warning(name, prediction, z):
 
 
 def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None, log=print, flags=None,
-                   warn=None):
+                   warn=None, scheduler=None):
     """Krige every element of `raw_columns` (name -> raw values) onto `grid`.
 
     inside: optional boolean (nrows, ncols) mask; cells outside are NaN. progress(fraction) -> True
     cancels (kriging.KrigingCancelled). flags: optional name -> flag column ('<', '>'). warn: where
-    warnings go (default: log); they are also kept in each result's notes for the report.
+    warnings go (default: log); they are also kept in each result's notes for the report. scheduler: a
+    Dask scheduler address (or Client) whose workers solve the same chunks (distributed_kriging).
     """
     warn = warn or log
     flags = flags or {}
@@ -301,6 +302,11 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
     log(f"Neighbourhood: {how}.")
     results = []
     names = list(raw_columns)
+    engine = kriging
+    if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
+        from .distributed_kriging import RemoteKriging
+
+        engine = RemoteKriging(scheduler)
     # every field is parsed and checked before the first is kriged: a refusal comes at once, not late
     prepared = {name: prepare_element(name, x, y, raw_columns[name], settings, flags.get(name)) for name in names}
     for i, name in enumerate(names):
@@ -323,14 +329,14 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
         var = np.full(cx.size, np.nan)
         log_pred = log_var = None
         if settings.transform == "log":
-            r = kriging.lognormal_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
+            r = engine.lognormal_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
             log_pred, log_var = pred.copy(), var.copy()
             pred[cells], log_pred[cells], log_var[cells] = r.prediction, r.log_prediction, r.log_variance
             var = log_var
             log_pred = log_pred.reshape(grid.nrows, grid.ncols)
             log_var = log_var.reshape(grid.nrows, grid.ncols)
         else:
-            r = kriging.ordinary_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
+            r = engine.ordinary_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
             pred[cells], var[cells] = r.prediction, r.variance
         if cells.any() and r.n_missing >= int(cells.sum()):
             raise JanjaInputError(

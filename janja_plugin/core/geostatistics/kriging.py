@@ -509,17 +509,8 @@ def _k_nearest(tree, tx, ty, qx, qy, k):
     return idx
 
 
-@contextmanager
-def _blas_threads_limited():
-    """Yield True with OpenBLAS held to one thread (restored after), False if that is not possible.
-
-    Our worker threads each run many tiny LAPACK solves; if OpenBLAS also starts its threads for
-    them, the cores are oversubscribed and the run gets several times slower.
-    """
-    if os.environ.get("OPENBLAS_NUM_THREADS") == "1" or os.environ.get("OMP_NUM_THREADS") == "1":
-        yield True
-        return
-    lib = None
+def _openblas():
+    """The loaded OpenBLAS library (ctypes), or None when numpy uses another BLAS or none is found."""
     try:
         import ctypes
 
@@ -528,19 +519,33 @@ def _blas_threads_limited():
         for path in sorted(paths):
             candidate = ctypes.CDLL(path)
             if hasattr(candidate, "openblas_set_num_threads"):
-                lib = candidate
-                break
+                return candidate
     except OSError:
-        lib = None
+        pass
+    return None
+
+
+@contextmanager
+def _blas_threads_limited():
+    """Yield True with OpenBLAS held to one thread (restored after), False if that is not possible.
+
+    Our worker threads each run many tiny LAPACK solves; if OpenBLAS also starts its threads for
+    them, the cores are oversubscribed and the run gets several times slower. OpenBLAS itself is asked,
+    not the environment: OPENBLAS_NUM_THREADS set after it loaded (a Dask LocalCluster's nanny sets it in
+    its own process) changes nothing, and one thread or several give different last bits.
+    """
+    lib = _openblas()
     if lib is None:
-        yield False
+        yield os.environ.get("OPENBLAS_NUM_THREADS") == "1" or os.environ.get("OMP_NUM_THREADS") == "1"
         return
     before = lib.openblas_get_num_threads()
-    lib.openblas_set_num_threads(1)
+    if before != 1:
+        lib.openblas_set_num_threads(1)
     try:
         yield True
     finally:
-        lib.openblas_set_num_threads(before)
+        if before != 1:
+            lib.openblas_set_num_threads(before)
 
 
 def _krige_local(tx, ty, z, qx, qy, model, s, k, radius, min_neighbours, progress, group, workers):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import JanjaInputError
 from ..tiled_geotiff import BLOCK, TiledStackWriter
-from . import krige_pipeline, kriging
+from . import distributed_kriging, krige_pipeline, kriging
 from .variogram import _check_points
 
 
@@ -78,6 +78,13 @@ class _Kriger:
         return p, v, u
 
 
+def solve_cells(kr, lognormal, xt, yt):
+    """(prediction in data units, kriging variance) at targets: the lognormal back-transform of Journel
+    (1980) as kriging.lognormal_kriging gives it, or the plain prediction; the Dask workers call it too."""
+    p, v, u = kr.solve(xt, yt)
+    return (np.exp(p + v / 2.0 - u) if lognormal else p), v
+
+
 LOO_CHUNK = 65_536  # samples per leave-one-out chunk: ~20 MB of neighbour lists instead of ~1.3 GB at 10^6
 
 
@@ -118,14 +125,15 @@ def cross_validate_chunked(x, y, z, model, neighbours, search_radius=None, min_n
 
 
 def stream_cells(grid, inside, chunk, solve, n_out, emit, tile_rows=BLOCK, workers=1, progress=None,
-                 limit_blas=True):
+                 limit_blas=True, executor=None):
     """Solve every cell (inside the mask) in chunks of `chunk` cells of the row-major cell sequence and
     hand each finished row tile to emit(row0, [n_out arrays (rows, ncols), NaN outside the mask]).
 
     solve(x, y) -> n_out arrays, one value per cell; it runs in `workers` threads, 2 x workers chunks
     in flight at most, with OpenBLAS held to one thread when `limit_blas` (as kriging's local
     neighbourhood does: same threads, same bits). progress(fraction) -> True cancels
-    (kriging.KrigingCancelled).
+    (kriging.KrigingCancelled). executor: an object whose submit(solve, x, y) returns a future (result,
+    cancel) to use instead of the thread pool, e.g. a Dask cluster's (distributed_kriging).
     """
     tile_rows = max(1, int(tile_rows))  # multiples of the GeoTIFF block (256) write each block once
     total = grid.n_cells if inside is None else int(np.count_nonzero(inside))
@@ -174,7 +182,8 @@ def stream_cells(grid, inside, chunk, solve, n_out, emit, tile_rows=BLOCK, worke
             finish(*in_flight.popleft())
 
     blas = kriging._blas_threads_limited() if limit_blas else nullcontext(False)
-    with blas as limited, ThreadPoolExecutor(workers if limited else 1) as pool:
+    with blas as limited, ThreadPoolExecutor(workers if limited else 1) if executor is None \
+            else nullcontext(executor) as pool:
         try:
             for row0 in range(0, grid.nrows, tile_rows):
                 row1 = min(row0 + tile_rows, grid.nrows)
@@ -199,11 +208,12 @@ def stream_cells(grid, inside, chunk, solve, n_out, emit, tile_rows=BLOCK, worke
 
 
 def krige_elements_to_files(x, y, raw_columns, settings, grid, prediction_path, variance_path, crs_wkt,
-                            inside=None, tile_rows=BLOCK, progress=None, log=print, workers=None):
+                            inside=None, tile_rows=BLOCK, progress=None, log=print, workers=None, scheduler=None):
     """As krige_pipeline.krige_elements, but every element's prediction and variance are written tile by
     tile into the two stacks (band per element, the same values write_stack would write) instead of
     being returned; the ElementResults carry everything else (fit, cross-validation, counts) and
-    prediction = variance = None. Both files appear only when complete.
+    prediction = variance = None. Both files appear only when complete. scheduler: a Dask scheduler
+    address or Client to solve the chunks on (distributed_kriging); None = this computer's threads.
     """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -220,15 +230,15 @@ def krige_elements_to_files(x, y, raw_columns, settings, grid, prediction_path, 
         ev, model = krige_pipeline.fit_model(name, mx, my, z_t, settings)
         prepared.append((name, parsed, merged, mx, my, mz, z_t, ev, model))
     results = []
-    with TiledStackWriter(prediction_path, names, grid, crs_wkt) as pred_w, \
+    with distributed_kriging.connect(scheduler) as cluster, \
+            TiledStackWriter(prediction_path, names, grid, crs_wkt) as pred_w, \
             TiledStackWriter(variance_path, names, grid, crs_wkt) as var_w:
         for i, (name, parsed, merged, mx, my, mz, z_t, ev, model) in enumerate(prepared):
             kr = _Kriger(mx, my, z_t, model, k, settings.search_radius, workers=workers)
             lognormal = settings.transform == "log"
 
             def solve(xt, yt, kr=kr, lognormal=lognormal):
-                p, v, u = kr.solve(xt, yt)
-                return (np.exp(p + v / 2.0 - u) if lognormal else p), v
+                return solve_cells(kr, lognormal, xt, yt)
 
             def emit(row0, bands, i=i):
                 pred_w.write_band_rows(i, row0, bands[0])
@@ -237,8 +247,12 @@ def krige_elements_to_files(x, y, raw_columns, settings, grid, prediction_path, 
             def part(fraction, i=i):
                 return progress((i + fraction) / len(names)) if progress else False
 
-            stream_cells(grid, inside, kr.chunk, solve, 2, emit, tile_rows, kr.workers, part,
-                         limit_blas=not kr.is_global)
+            if cluster is None:
+                stream_cells(grid, inside, kr.chunk, solve, 2, emit, tile_rows, kr.workers, part,
+                             limit_blas=not kr.is_global)
+            else:  # the same chunks on the cluster's workers
+                cluster.stream(grid, inside, kr.chunk, distributed_kriging.make_setup(
+                    mx, my, z_t, model, k, settings.search_radius, lognormal=lognormal), 2, emit, tile_rows, part)
             cv = cross_validate_chunked(mx, my, z_t, model, k, settings.search_radius)
             fit_se = None if ev is None else krige_pipeline.variogram.fit_standard_errors(
                 ev, settings.model, settings.anisotropy_angle, settings.anisotropy_ratio)
