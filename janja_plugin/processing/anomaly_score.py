@@ -20,7 +20,7 @@ from qgis.core import (
 from ..core.inference import anomaly_score as an
 from ..core.reporting.report import HtmlReport
 from . import qgis_compat as compat
-from .base import JanjaAlgorithm, parse_number_list, progress_callback
+from .base import JanjaAlgorithm, parse_number_list, progress_callback, report_stride_error
 from .classified_outputs import write_class_points
 from .layers import mask_cells_from, read_sample_points
 from .styling import BLUE_TO_RED, attach_style, write_class_style
@@ -140,6 +140,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); class breaks at "
                           + ", ".join(f"P{p:g} = {b:.4f}" for p, b in zip(result.percentiles, result.breaks)))
+        report_stride_error(feedback, result.stride_error)
         for note in result.notes:
             feedback.pushWarning(note)
         outputs = {}

@@ -29,7 +29,7 @@ from ..core.inference import prospectivity as pr
 from ..core.reporting.report import HtmlReport
 from . import profile
 from . import qgis_compat as compat
-from .base import JanjaAlgorithm
+from .base import JanjaAlgorithm, report_stride_error
 from .layers import mask_cells_from, read_sample_points
 from .styling import CallbackPostProcessor, attach_processor, attach_style, write_class_style
 
@@ -172,6 +172,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         result = pr.run_prospectivity(path, model, settings, mask=mask, deposit_cells=deposits, progress=progress)
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); {len(result.targets)} target area(s).")
+        report_stride_error(feedback, result.stride_error)
         for note in result.notes:
             feedback.pushWarning(note)
         outputs = {}
