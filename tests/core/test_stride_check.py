@@ -208,3 +208,28 @@ def test_prospectivity_result_carries_the_error_in_tags_and_report(tmp_path):
     html = "".join(rep.parts)
     assert "Stride 2: measured on 500 of the 1,240 interpolated cells" in html
     assert html.index("Stride 2 misplaces") < html.index("Probability histogram")
+
+
+def test_record_round_trips_through_raster_metadata():
+    e = sc.StrideError(stride=4, n_sample=321, n_interpolated=9000, mae=0.01, p95=0.07, max=0.4,
+                       class_changed=0.02, top_changed=None, seed=3)
+    back = sc.StrideError.from_tags(e.tags())
+    assert back.tags() == e.tags() and back.too_large and back.top_changed is None
+    assert sc.StrideError.from_tags({"janja_stride": "1"}).exact
+    assert sc.StrideError.from_tags({"janja_model": "x"}) is None
+    assert sc.StrideError.from_tags({"janja_stride": "4", "janja_stride_mae": "oops"}) is None
+
+
+def test_demo_stride_is_chosen_by_error_not_only_time():
+    ok = sc.StrideError(stride=8, n_sample=600, mae=0.004, p95=0.03, max=0.3, class_changed=0.01)
+    assert sc.choose_by_error(8, ok, {})[0] == 8  # within the budget and within the error: kept
+    bad = sc.StrideError(stride=8, n_sample=600, mae=0.02, p95=0.09, max=0.9, class_changed=0.02)
+    probe = {6: sc.StrideError(stride=6, n_sample=190, p95=0.07), 4: sc.StrideError(stride=4, n_sample=180, p95=0.04),
+             2: sc.StrideError(stride=2, n_sample=150, p95=0.01)}
+    stride, reason = sc.choose_by_error(8, bad, probe)
+    assert stride == 4 and "0.090" in reason and "stride 4" in reason
+    classes = sc.StrideError(stride=8, n_sample=600, p95=0.02, class_changed=0.08)  # p95 fine, classes not
+    assert sc.choose_by_error(8, classes, probe)[0] == 4
+    none_pass = {k: sc.StrideError(stride=k, n_sample=100, p95=0.2) for k in (6, 4, 2)}
+    assert sc.choose_by_error(8, bad, none_pass)[0] == 1
+    assert sc.strides_below(8) == [6, 4, 2] and sc.strides_below(2) == []

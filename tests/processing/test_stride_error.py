@@ -106,3 +106,20 @@ def test_anomaly_score_at_stride_2_states_its_error(qgis_app, tmp_path):
     assert "Stride 2: measured on" in log
     html = (tmp_path / "r.html").read_text()
     assert html.index("Stride 2: measured on") < html.index("Anomaly score histogram")
+
+
+def test_demo_report_states_the_maps_stride_error_before_the_picture(qgis_app, tmp_path):
+    from testdata import REPO
+
+    sys.path.insert(0, str(REPO / "tools"))
+    from demo_project import PICTURE, REPORT, WORKFLOW_OUTPUTS, stride_error_of, write_report
+
+    stack, model, _, _ = make_inputs(tmp_path)
+    prob = tmp_path / WORKFLOW_OUTPUTS["prospectivity:probability"]
+    run("janja:prospectivity", {"STACK": stack, "MODEL": model, "STRIDE": 2, "PROBABILITY": str(prob)})
+    measured = stride_error_of(prob)
+    assert measured.stride == 2 and measured.n_sample > 0
+    (tmp_path / PICTURE).write_bytes(b"\x89PNG not really")
+    write_report(tmp_path, model, 250.0, 2)
+    html = (tmp_path / REPORT).read_text()
+    assert html.index(f"Stride 2: measured on {measured.n_sample:,}") < html.index('alt="workflow maps"')

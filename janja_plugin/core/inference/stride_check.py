@@ -126,6 +126,28 @@ class StrideError:
             tags["janja_stride_top_changed"] = f"{self.top_changed:.6f}"
         return tags
 
+    @classmethod
+    def from_tags(cls, tags):
+        """The record back from a raster's metadata (janja_stride_*), or None when it has none."""
+        tags = tags or {}
+        if "janja_stride" not in tags:
+            return None
+        try:
+            stride = int(tags["janja_stride"])
+            if stride <= 1:
+                return cls(stride=1)
+
+            def opt(key):
+                return float(tags[key]) if key in tags else None
+
+            return cls(stride=stride, n_sample=int(tags.get("janja_stride_sample", 0)),
+                       n_interpolated=int(tags.get("janja_stride_interpolated", 0)),
+                       mae=float(tags["janja_stride_mae"]), p95=float(tags["janja_stride_p95"]),
+                       max=float(tags["janja_stride_max"]), class_changed=opt("janja_stride_class_changed"),
+                       top_changed=opt("janja_stride_top_changed"), seed=int(tags.get("janja_stride_seed", 0)))
+        except (KeyError, ValueError):
+            return None
+
 
 def no_check(stride=1):
     """The record of a run that needs no check (stride 1, or the shared-trunk mode, which has no stride)."""
@@ -333,3 +355,34 @@ def _valid_centres(model, stack, bands, tile_rows=None):
         block = wn.transform_values(stack.read(r0, r1, prep.bands), model.card.elements)
         valid[r0:r1] = np.isfinite(block).all(axis=0)
     return valid
+
+
+def strides_below(stride, most=4):
+    """Strides to probe when `stride` errs too much: up to `most` distinct smaller ones from 2, largest first."""
+    picks = {max(2, round(stride * f)) for f in (0.75, 0.5, 0.25)} | {2}
+    return sorted((k for k in picks if k < stride), reverse=True)[:most]
+
+
+def choose_by_error(time_stride, measured, probe, p95_limit=P95_LIMIT, class_limit=CLASS_LIMIT):
+    """(stride, reason): the demo's stride, chosen by the measured error and not only by time.
+
+    time_stride: the smallest stride the time budget allows (it spends the budget on accuracy).
+    measured: its run's StrideError. probe: {smaller stride: StrideError} (probe_strides), used only when
+    the measured error is too large; then the largest probed stride whose 95th-percentile error is within
+    the limit, else 1 (every cell classified).
+    """
+    if measured is None or measured.exact:
+        return time_stride, f"stride {time_stride}: every cell classified, no interpolation error"
+    changed = measured.class_changed or 0.0
+    if measured.p95 <= p95_limit and changed <= class_limit:
+        return time_stride, (f"stride {time_stride} kept: the smallest stride within the time budget, and its "
+                             f"measured error is within the limits (95th percentile {measured.p95:.3f} ≤ "
+                             f"{p95_limit:g}, {100 * changed:.1f} % class changes ≤ {100 * class_limit:g} %)")
+    why = (f"stride {time_stride} measured a 95th-percentile error of {measured.p95:.3f} and "
+           f"{100 * changed:.1f} % class changes (limits {p95_limit:g}, {100 * class_limit:g} %)")
+    passing = [k for k, e in (probe or {}).items() if k < time_stride and e.n_sample and e.p95 <= p95_limit]
+    if passing:
+        k = max(passing)
+        return k, (f"{why}; stride {k} is the largest probed stride within {p95_limit:g} "
+                   f"(95th percentile {probe[k].p95:.3f} on {probe[k].n_sample} sampled cells)")
+    return 1, f"{why}; no probed stride was within {p95_limit:g}, so every cell is classified (stride 1)"
