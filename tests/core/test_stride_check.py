@@ -67,7 +67,7 @@ def test_checkerboard_error_is_the_known_one_and_warns(tmp_path):
     assert e.class_changed == pytest.approx(n_wrong / n_interp)
     assert e.top_changed == pytest.approx(n_wrong / n_interp)
     assert e.too_large
-    assert "Stride 2 misplaces this map" in e.warning() and "stride ≤ 1" in e.warning()
+    assert "Stride 2 misplaces this map" in e.warning() and "Run at stride 1 (every cell classified)" in e.warning()
     # and against the stride-1 map itself
     exact, _, _ = wn.predict(model, stack, [0])
     truth = np.abs(values - exact)[sc.interpolated_cells(values, 2)]
@@ -215,6 +215,7 @@ def test_record_round_trips_through_raster_metadata():
                        class_changed=0.02, top_changed=None, seed=3)
     back = sc.StrideError.from_tags(e.tags())
     assert back.tags() == e.tags() and back.too_large and back.top_changed is None
+    assert "Run at stride ≤ 2 and read this line again" in back.warning()
     assert sc.StrideError.from_tags({"janja_stride": "1"}).exact
     assert sc.StrideError.from_tags({"janja_model": "x"}) is None
     assert sc.StrideError.from_tags({"janja_stride": "4", "janja_stride_mae": "oops"}) is None

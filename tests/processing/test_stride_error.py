@@ -80,7 +80,7 @@ def test_a_checkerboard_map_warns_to_lower_the_stride(qgis_app, tmp_path):
                 pool=True)
     _, log = run("janja:prospectivity", {"STACK": str(stack), "MODEL": str(tmp_path / "m.onnx"), "STRIDE": 2,
                                          "EXTRAPOLATE": True, **outputs(tmp_path)})
-    assert "WARNING Stride 2 misplaces this map" in log and "Run at stride ≤ 1" in log
+    assert "WARNING Stride 2 misplaces this map" in log and "Run at stride 1 (every cell classified)" in log
     assert float(metadata(tmp_path / "p.tif")["janja_stride_p95"]) > 0.5
     assert 'class="warning">Stride 2: measured' in (tmp_path / "r.html").read_text()
 

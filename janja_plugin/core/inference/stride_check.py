@@ -108,9 +108,11 @@ class StrideError:
         if (self.class_changed or 0.0) > CLASS_LIMIT:
             what.append(f"{100 * self.class_changed:.1f} % of them fall in the wrong class (limit "
                         f"{100 * CLASS_LIMIT:g} %)")
-        return (f"Stride {self.stride} misplaces this map: {' and '.join(what)}. Run at stride ≤ "
-                f"{self.suggested_stride()} (stride 1 classifies every cell) before trusting its classes and "
-                "target areas.")
+        k = self.suggested_stride()
+        run = ("Run at stride 1 (every cell classified)" if k == 1 else
+               f"Run at stride ≤ {k} and read this line again (stride 1 classifies every cell)")
+        return f"Stride {self.stride} misplaces this map: {' and '.join(what)}. {run} before trusting its classes " \
+               "and target areas."
 
     def tags(self):
         """GeoTIFF metadata (janja_stride_*), so the error travels with the raster."""
