@@ -66,6 +66,8 @@ def test_checkerboard_error_is_the_known_one_and_warns(tmp_path):
     assert e.p95 == pytest.approx(jump, abs=1e-6) and e.max == pytest.approx(jump, abs=1e-6)
     assert e.class_changed == pytest.approx(n_wrong / n_interp)
     assert e.top_changed == pytest.approx(n_wrong / n_interp)
+    # top by 0.9: the black cells; every interpolated cell is black on the map (its nodes are) or exactly
+    assert e.n_top == n_interp and e.top_mae == pytest.approx(e.mae)
     assert e.too_large
     assert "Stride 2 misplaces this map" in e.warning() and "Run at stride 1 (every cell classified)" in e.warning()
     # and against the stride-1 map itself
@@ -212,9 +214,9 @@ def test_prospectivity_result_carries_the_error_in_tags_and_report(tmp_path):
 
 def test_record_round_trips_through_raster_metadata():
     e = sc.StrideError(stride=4, n_sample=321, n_interpolated=9000, mae=0.01, p95=0.07, max=0.4,
-                       class_changed=0.02, top_changed=None, seed=3)
+                       class_changed=0.02, top_changed=None, seed=3, n_top=17, top_mae=0.2)
     back = sc.StrideError.from_tags(e.tags())
-    assert back.tags() == e.tags() and back.too_large and back.top_changed is None
+    assert back.tags() == e.tags() and back.too_large and back.top_changed is None and back.n_top == 17
     assert "Run at stride ≤ 2 and read this line again" in back.warning()
     assert sc.StrideError.from_tags({"janja_stride": "1"}).exact
     assert sc.StrideError.from_tags({"janja_model": "x"}) is None
@@ -234,3 +236,17 @@ def test_demo_stride_is_chosen_by_error_not_only_time():
     none_pass = {k: sc.StrideError(stride=k, n_sample=100, p95=0.2) for k in (6, 4, 2)}
     assert sc.choose_by_error(8, bad, none_pass)[0] == 1
     assert sc.strides_below(8) == [6, 4, 2] and sc.strides_below(2) == []
+
+
+def test_measure_by_hand():
+    sample = sc.StrideSample(stride=3, rows=np.arange(6), cols=np.arange(6), seed=0, n_interpolated=50, n_windows=6,
+                             seconds=0.0, interpolated=np.array([0.1, 0.2, 0.55, 0.85, 0.95, np.nan]),
+                             exact=np.array([0.1, 0.3, 0.45, 0.9, 0.7, 0.2]))
+    e = sc.measure(sample, breaks=[0.5, 0.8], top_threshold=0.8)
+    err = np.array([0.0, 0.1, 0.1, 0.05, 0.25])  # the NaN cell is left out
+    assert e.n_sample == 5 and e.mae == pytest.approx(err.mean()) and e.max == pytest.approx(0.25)
+    assert e.p95 == pytest.approx(np.percentile(err, 95))
+    assert e.class_changed == pytest.approx(2 / 5)  # 0.55 -> 0.45 (moderate -> low), 0.95 -> 0.7 (high -> moderate)
+    assert e.top_changed == pytest.approx(1 / 5)  # 0.95 in the top, 0.7 not
+    assert e.n_top == 2 and e.top_mae == pytest.approx((0.05 + 0.25) / 2)
+    assert sc.measure(sample).class_changed is None and sc.measure(sample).top_mae is None

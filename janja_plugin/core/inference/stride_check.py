@@ -61,6 +61,8 @@ class StrideError:
     max: float = 0.0
     class_changed: float | None = None  # share of sampled cells whose class changes; None = no classes
     top_changed: float | None = None  # share whose top-X % membership changes; None = not computed
+    n_top: int = 0  # sampled cells in the top X % on the map or at stride 1 (where the targets are)
+    top_mae: float | None = None  # their mean error: the background dilutes the map-wide figures
     top_percent: float = TOP_PERCENT
     seconds: float = 0.0
     n_windows: int = 0
@@ -92,6 +94,9 @@ class StrideError:
             changes.append(f"{100 * self.class_changed:.1f} % change class")
         if self.top_changed is not None:
             changes.append(f"{100 * self.top_changed:.1f} % change top-{self.top_percent:g} % membership")
+        if self.top_mae is not None:
+            changes.append(f"in the top {self.top_percent:g} % ({self.n_top} sampled cells) the mean error is "
+                           f"{self.top_mae:.3f}")
         text = (f"Stride {self.stride}: measured on {self.n_sample:,} of the {self.n_interpolated:,} interpolated "
                 f"cells, classified exactly (seeded sample, seed {self.seed}; {self.seconds:.1f} s): interpolation "
                 f"error mean {self.mae:.3f}, 95th percentile {self.p95:.3f}, max {self.max:.3f}"
@@ -126,6 +131,9 @@ class StrideError:
             tags["janja_stride_class_changed"] = f"{self.class_changed:.6f}"
         if self.top_changed is not None:
             tags["janja_stride_top_changed"] = f"{self.top_changed:.6f}"
+        if self.top_mae is not None:
+            tags["janja_stride_top_mae"] = f"{self.top_mae:.6f}"
+            tags["janja_stride_top_sample"] = str(self.n_top)
         return tags
 
     @classmethod
@@ -146,7 +154,8 @@ class StrideError:
                        n_interpolated=int(tags.get("janja_stride_interpolated", 0)),
                        mae=float(tags["janja_stride_mae"]), p95=float(tags["janja_stride_p95"]),
                        max=float(tags["janja_stride_max"]), class_changed=opt("janja_stride_class_changed"),
-                       top_changed=opt("janja_stride_top_changed"), seed=int(tags.get("janja_stride_seed", 0)))
+                       top_changed=opt("janja_stride_top_changed"), seed=int(tags.get("janja_stride_seed", 0)),
+                       top_mae=opt("janja_stride_top_mae"), n_top=int(tags.get("janja_stride_top_sample", 0)))
         except (KeyError, ValueError):
             return None
 
@@ -283,6 +292,10 @@ def measure(sample, breaks=None, top_threshold=None, top_percent=TOP_PERCENT):
                                              != np.searchsorted(b, exact, side="right")))
     if top_threshold is not None and np.isfinite(top_threshold):
         record.top_changed = float(np.mean((interp >= top_threshold) != (exact >= top_threshold)))
+        top = (interp >= top_threshold) | (exact >= top_threshold)
+        record.n_top = int(top.sum())
+        if record.n_top:
+            record.top_mae = float(err[top].mean())
     return record
 
 
