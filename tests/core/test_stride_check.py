@@ -250,3 +250,11 @@ def test_measure_by_hand():
     assert e.top_changed == pytest.approx(1 / 5)  # 0.95 in the top, 0.7 not
     assert e.n_top == 2 and e.top_mae == pytest.approx((0.05 + 0.25) / 2)
     assert sc.measure(sample).class_changed is None and sc.measure(sample).top_mae is None
+
+
+def test_sample_0_is_stated_as_unmeasured(tmp_path):
+    model = one_cell_model(tmp_path)
+    _, _, stats, sample = sc.predict_and_check(model, stack_of(checkerboard(21)), [0], 2, sample=0)
+    e = sc.measure(sample, [0.5, 0.8])
+    assert e.n_sample == 0 and sample.n_windows == 0 and not e.too_large
+    assert "error was not measured" in e.sentence() and f"{stats.n_interpolated:,} cells interpolated" in e.sentence()

@@ -87,8 +87,11 @@ class StrideError:
         """One line for the log and the report."""
         if self.exact:
             return "Stride 1: every cell classified, no interpolation error."
-        if self.n_sample == 0:
+        if self.n_sample == 0 and self.n_interpolated == 0:
             return f"Stride {self.stride}: no cell was interpolated, so every cell was classified."
+        if self.n_sample == 0:
+            return (f"Stride {self.stride}: {self.n_interpolated:,} cells interpolated; their error was not measured "
+                    "(a sample of 0 cells was asked for).")
         changes = []
         if self.class_changed is not None:
             changes.append(f"{100 * self.class_changed:.1f} % change class")
