@@ -101,7 +101,8 @@ class StrideError:
             changes.append(f"in the top {self.top_percent:g} % ({self.n_top} sampled cells) the mean error is "
                            f"{self.top_mae:.3f}")
         text = (f"Stride {self.stride}: measured on {self.n_sample:,} of the {self.n_interpolated:,} interpolated "
-                f"cells, classified exactly (seeded sample, seed {self.seed}; {self.seconds:.1f} s): interpolation "
+                f"cells, classified exactly (seeded sample, seed {self.seed}"
+                + (f"; {self.seconds:.1f} s" if np.isfinite(self.seconds) else "") + "): interpolation "
                 f"error mean {self.mae:.3f}, 95th percentile {self.p95:.3f}, max {self.max:.3f}"
                 + (f"; {', '.join(changes)}" if changes else "") + ".")
         return text
@@ -129,7 +130,7 @@ class StrideError:
         tags = {"janja_stride": str(self.stride), "janja_stride_mae": f"{self.mae:.6f}",
                 "janja_stride_p95": f"{self.p95:.6f}", "janja_stride_max": f"{self.max:.6f}",
                 "janja_stride_sample": str(self.n_sample), "janja_stride_interpolated": str(self.n_interpolated),
-                "janja_stride_seed": str(self.seed)}
+                "janja_stride_seed": str(self.seed), "janja_stride_seconds": f"{self.seconds:.1f}"}
         if self.class_changed is not None:
             tags["janja_stride_class_changed"] = f"{self.class_changed:.6f}"
         if self.top_changed is not None:
@@ -158,7 +159,8 @@ class StrideError:
                        mae=float(tags["janja_stride_mae"]), p95=float(tags["janja_stride_p95"]),
                        max=float(tags["janja_stride_max"]), class_changed=opt("janja_stride_class_changed"),
                        top_changed=opt("janja_stride_top_changed"), seed=int(tags.get("janja_stride_seed", 0)),
-                       top_mae=opt("janja_stride_top_mae"), n_top=int(tags.get("janja_stride_top_sample", 0)))
+                       top_mae=opt("janja_stride_top_mae"), n_top=int(tags.get("janja_stride_top_sample", 0)),
+                       seconds=float(tags.get("janja_stride_seconds", "nan")))
         except (KeyError, ValueError):
             return None
 
