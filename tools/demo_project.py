@@ -425,6 +425,21 @@ def read_targets(path, limit=15):
     return rows[:limit]
 
 
+def stride_error_of(raster):
+    """The stride check a janja map carries in its metadata (janja_stride_*), or None."""
+    from janja_plugin.core.inference.stride_check import StrideError
+
+    try:
+        from osgeo import gdal
+
+        ds = gdal.Open(str(raster))
+        tags = ds.GetMetadata() if ds is not None else {}
+        ds = None
+    except (ImportError, RuntimeError):
+        return None
+    return StrideError.from_tags(tags)
+
+
 def write_report(out_dir, model, cell_size, stride, seconds=None):
     from janja_plugin.core.reporting.report import HtmlReport
 
@@ -444,6 +459,10 @@ def write_report(out_dir, model, cell_size, stride, seconds=None):
         rows.append(("run time (s)", f"{seconds:.0f}"))
     held_out_section(rep, card)
     rep.table(["", ""], rows)
+    measured = stride_error_of(out_dir / WORKFLOW_OUTPUTS["prospectivity:probability"])
+    if measured is not None:
+        warning = measured.warning()
+        rep.paragraph(measured.sentence() + (" " + warning if warning else ""), "warning" if warning else "note")
     picture = out_dir / PICTURE
     if picture.exists():
         data = base64.b64encode(picture.read_bytes()).decode("ascii")

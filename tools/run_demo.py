@@ -9,8 +9,14 @@ The classifier is the bundled one (first models/*.onnx) or --model. Its card's c
 kriging cell size. With no model at all, an untrained stand-in (tools/standin_model.py, written to
 out/standin_model/, at 500 m) lets the workflow run and every map says so.
 
-Stride: `--stride auto` (the default) times the model on one batch and picks the smallest stride
-that keeps the prospectivity step near --budget seconds on this machine; give a number to force it.
+Stride: `--stride auto` (the default) is chosen by time and by error. The model is timed on one batch
+and the smallest stride that keeps the prospectivity step near --budget seconds on this machine is run.
+That run measures its own interpolation error (a sample of its interpolated cells classified exactly,
+core/inference/stride_check.py; written to the map's metadata). When the 95th-percentile error exceeds
+0.05 or more than 5 % of the sampled cells change class, smaller strides are probed on the kriged stack
+(each sampled cell and the nodes it would be interpolated from) and the workflow runs again at the largest
+probed stride within 0.05, unless that would take more than --max-factor times the budget: then the map is
+kept and the line says which stride to run. Give a number to force the stride.
 """
 
 import argparse
@@ -32,6 +38,7 @@ from demo_project import (  # noqa: E402
     WORKFLOW_OUTPUTS,
     bundled_classifier,
     model_card_of,
+    stride_error_of,
     workflow_args,
 )
 
@@ -86,12 +93,40 @@ def auto_stride(model, card, cell_size, budget_s):
     return stride, cells, wps
 
 
+def run_workflow(out, model, cell_size, stride, fields):
+    """janja:workflow through qgis_process; (seconds, info log lines), or raises RuntimeError."""
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = qgis_environment(Path(tmp))
+        run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
+        proc = run_qgis_process(["run", "janja:workflow", "--json", "--",
+                                 *workflow_args(out, model, cell_size, stride, fields=fields)], env, timeout=3600)
+    info = json.loads(proc.stdout).get("log", {}).get("info", [])
+    return time.time() - started, info.splitlines() if isinstance(info, str) else info
+
+
+def probe_smaller_strides(out, model, stride):
+    """The error of strides below `stride`, probed on the stack the workflow kriged: {stride: StrideError}."""
+    from janja_plugin.core.inference import model_card as mc
+    from janja_plugin.core.inference import stride_check as sc
+    from janja_plugin.core.inference import windows as wn
+
+    strides = sc.strides_below(stride)
+    if not strides:
+        return {}
+    loaded = mc.load_model(model)
+    with wn.checked_stack(str(out / WORKFLOW_OUTPUTS["krige:elements"]), loaded.card) as (stack, bands, _, _):
+        return sc.probe_strides(loaded, stack, bands, strides, n_sample=200)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out")
     parser.add_argument("--model", default="", help="ONNX classifier with its card (default: first models/*.onnx)")
     parser.add_argument("--stride", default="auto", help="'auto' or a number (1 = every cell)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds for the prospectivity step (auto stride)")
+    parser.add_argument("--max-factor", type=float, default=5.0,
+                        help="auto stride: rerun at a smaller stride only if it takes at most this times the budget")
     args = parser.parse_args()
     out = (REPO / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -116,20 +151,16 @@ def main():
     else:
         stride = int(args.stride)
     started = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = qgis_environment(Path(tmp))
-        run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
-        try:
-            proc = run_qgis_process(["run", "janja:workflow", "--json", "--",
-                                     *workflow_args(out, model, cell_size, stride, fields=fields)], env,
-                                    timeout=1800)
-        except RuntimeError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-    workflow_s = time.time() - started
-    info = json.loads(proc.stdout).get("log", {}).get("info", [])
-    for line in info.splitlines() if isinstance(info, str) else info:
-        if "windows in" in line or "AUC" in line or "P–A" in line:
+    try:
+        workflow_s, info = run_workflow(out, model, cell_size, stride, fields)
+        if args.stride == "auto" and stride > 1:
+            stride, workflow_s, info = stride_by_error(out, model, cell_size, stride, fields, cells, wps, args,
+                                                       workflow_s, info)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for line in info:
+        if "windows in" in line or "AUC" in line or "P–A" in line or line.startswith("Stride "):
             print("  " + line)  # in the order the steps ran
     print(f"janja:workflow (krige -> prospectivity -> evaluate, thresholds alongside): {workflow_s:.0f} s", flush=True)
     subprocess.run([sys.executable, str(REPO / "tools" / "demo_project.py"), "--out", str(out),
@@ -144,6 +175,36 @@ def main():
         if (out / name).exists():
             print(f"  {out / name}")
     return 0
+
+
+def stride_by_error(out, model, cell_size, stride, fields, cells, wps, args, workflow_s, info):
+    """The time-budget run measured its own error; when too large, probe smaller strides on its kriged stack
+    and run again at the largest one within the limit. Returns (stride, seconds, info) of the kept run."""
+    from janja_plugin.core.inference import stride_check as sc
+
+    measured = stride_error_of(out / WORKFLOW_OUTPUTS["prospectivity:probability"])
+    print(f"measured at stride {stride}: " + (measured.sentence() if measured else "no stride metadata"), flush=True)
+    probe = {}
+    if measured is not None and measured.too_large:
+        probe = probe_smaller_strides(out, model, stride)
+        for k, e in probe.items():
+            print(f"  probe stride {k}: {e.n_sample} sampled cells, error mean {e.mae:.3f}, 95th percentile "
+                  f"{e.p95:.3f}, max {e.max:.3f} ({e.seconds:.0f} s for the probe)", flush=True)
+    chosen, reason = sc.choose_by_error(stride, measured, probe)
+    print("stride choice: " + reason, flush=True)
+    if chosen == stride:
+        return stride, workflow_s, info
+    estimate = cells / chosen**2 / wps
+    if estimate > args.max_factor * args.budget:
+        print(f"  stride {chosen} would take ~{estimate:.0f} s for the map, over {args.max_factor:g} x the "
+              f"{args.budget:g} s budget: the stride-{stride} map is kept (its warning is in the report). Run "
+              f"`python tools/run_demo.py --stride {chosen}` for a map within the error limit.", flush=True)
+        return stride, workflow_s, info
+    print(f"  running again at stride {chosen} (~{estimate:.0f} s for the map)", flush=True)
+    seconds, info = run_workflow(out, model, cell_size, chosen, fields)
+    again = stride_error_of(out / WORKFLOW_OUTPUTS["prospectivity:probability"])
+    print(f"measured at stride {chosen}: " + (again.sentence() if again else "no stride metadata"), flush=True)
+    return chosen, workflow_s + seconds, info
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from qgis.core import (
 from ..core.inference import anomaly_score as an
 from ..core.reporting.report import HtmlReport
 from . import qgis_compat as compat
-from .base import JanjaAlgorithm, parse_number_list, progress_callback
+from .base import JanjaAlgorithm, parse_number_list, progress_callback, report_stride_error
 from .classified_outputs import write_class_points
 from .layers import mask_cells_from, read_sample_points
 from .styling import BLUE_TO_RED, attach_style, write_class_style
@@ -59,7 +59,8 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             "badly that reconstruction fits, in values and in the critic's features) trained on the Western "
             "Australia survey; train one on your own stack with `make train-anomaly`.\n\n"
             "The windows are cut, transformed and batched exactly as in janja:prospectivity (same engine, same "
-            "model card contract; the card must say model_kind 'unsupervised_anomaly'). The score is 0..1: the "
+            "model card contract; the card must say model_kind 'unsupervised_anomaly'; at stride > 1 the "
+            "measured error of the interpolated cells is stated, as there). The score is 0..1: the "
             "share of the training area's windows that scored lower. It flags patterns unlike the bulk of the "
             "area, in either direction, not deposits as such: check what drives a high score in the element "
             "maps.\n\n"
@@ -140,6 +141,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); class breaks at "
                           + ", ".join(f"P{p:g} = {b:.4f}" for p, b in zip(result.percentiles, result.breaks)))
+        report_stride_error(feedback, result.stride_error)
         for note in result.notes:
             feedback.pushWarning(note)
         outputs = {}

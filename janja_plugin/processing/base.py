@@ -231,6 +231,16 @@ def progress_callback(feedback, start=0.0, end=100.0):
     return report
 
 
+def report_stride_error(feedback, stride_error):
+    """The stride's measured interpolation error in the log; a warning when it is too large to ignore."""
+    if stride_error is None:
+        return
+    feedback.pushInfo(stride_error.sentence())
+    warning = stride_error.warning()
+    if warning:
+        feedback.pushWarning(warning)
+
+
 def parse_number_list(text, what):
     """'1, 2,3' -> [1.0, 2.0, 3.0], or a clear error naming the parameter."""
     try:

@@ -18,6 +18,7 @@ from ..raster_grid import write_stack
 from ..reporting.svgplot import chart
 from . import distribution as dist
 from . import model_card as mc
+from . import stride_check as sc
 from . import windows as wn
 
 DEFAULT_PERCENTILES = (75.0, 90.0, 95.0, 98.0)
@@ -31,6 +32,8 @@ class AnomalySettings:
     percentiles: tuple = DEFAULT_PERCENTILES  # class breaks, as percentiles of the map's scores
     tile_rows: int | None = None
     extrapolate: bool = False  # run on a stack outside the training distribution, marking every output
+    stride_sample: int | None = None  # interpolated cells checked exactly at stride > 1; None = stride_check's size
+    stride_seed: int = sc.DEFAULT_SEED
 
 
 @dataclass
@@ -51,6 +54,7 @@ class AnomalyResult:
     distribution: dist.DistributionCheck | None = None
     constant: bool = False
     spread: float = float("nan")
+    stride_error: sc.StrideError | None = None  # measured interpolation error of the score map
 
     @property
     def class_labels(self):
@@ -61,9 +65,12 @@ class AnomalyResult:
         return self.distribution is not None and self.distribution.out_of_distribution
 
     def tags(self):
-        return {"model": self.card.name, "janja_model": self.card.name, "janja_model_kind": self.card.model_kind,
+        tags = {"model": self.card.name, "janja_model": self.card.name, "janja_model_kind": self.card.model_kind,
                 "janja_extrapolation": "yes" if self.extrapolated else "no",
                 "janja_constant": "yes" if self.constant else "no"}
+        if self.stride_error is not None:
+            tags.update(self.stride_error.tags())
+        return tags
 
 
 def check_percentiles(percentiles):
@@ -109,15 +116,16 @@ def open_and_predict(stack, model, settings, mask=None, progress=None, grid=None
     """The shared front of a window job: open the stack, check it against the card (elements, grid, and the
     training distribution), run the engine.
 
-    Returns (score, valid, stats, grid, crs_wkt, distribution check). stack: a GeoTIFF path or a
-    windows.ArrayStack with `grid`.
+    Returns (score, valid, stats, grid, crs_wkt, distribution check, StrideSample or None: the exact check of
+    a sample of the interpolated cells at stride > 1). stack: a GeoTIFF path or a windows.ArrayStack with `grid`.
     """
     with wn.checked_stack(stack, model.card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
         check = dist.guard(model.card, dist.read_columns(stack, bands, mask), settings.extrapolate)
-        score, valid, stats = wn.predict(model, stack, bands, stride=settings.stride, mask=mask,
-                                         batch_size=settings.batch_size, tile_rows=settings.tile_rows,
-                                         progress=progress)
-    return score, valid, stats, grid, crs_wkt, check
+        score, valid, stats, sample = sc.predict_and_check(
+            model, stack, bands, settings.stride, mask=mask, batch_size=settings.batch_size,
+            tile_rows=settings.tile_rows, progress=progress, sample=getattr(settings, "stride_sample", None),
+            seed=getattr(settings, "stride_seed", sc.DEFAULT_SEED))
+    return score, valid, stats, grid, crs_wkt, check, sample
 
 
 def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, progress=None, grid=None,
@@ -139,8 +147,8 @@ def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, pr
             f"'{card.output_kind}', not an unsupervised anomaly model with a 0..1 score. Use it with "
             "janja:prospectivity, or choose an anomaly model (e.g. models/wa_anomaly/wa_anomaly_fanogan.onnx)."
         )
-    score, valid, stats, grid, crs_wkt, check = open_and_predict(stack, model, settings, mask, progress, grid,
-                                                                  crs_wkt)
+    score, valid, stats, grid, crs_wkt, check, stride_sample = open_and_predict(stack, model, settings, mask,
+                                                                                 progress, grid, crs_wkt)
     constant, spread = dist.constant_map(score)
     notes = list(check.notes) + list(model.notes)
     if constant:
@@ -150,6 +158,8 @@ def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, pr
                                            float(finite.max()) if finite.size else float("nan")))
     else:
         classes, breaks = percentile_classes(score, percentiles)
+    stride_error = sc.no_check() if stride_sample is None else sc.measure(
+        stride_sample, breaks=None if constant else breaks, top_threshold=sc.top_threshold(score))
     if stats.n_windows_filled:
         notes.append(
             f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
@@ -169,7 +179,8 @@ def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, pr
     return AnomalyResult(score=score, classes=classes, breaks=breaks, percentiles=percentiles, grid=grid,
                          crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
                          stride=settings.stride, seconds=time.perf_counter() - t0, sample_scores=sample_scores,
-                         notes=notes, distribution=check, constant=constant, spread=spread)
+                         notes=notes, distribution=check, constant=constant, spread=spread,
+                         stride_error=stride_error)
 
 
 def write_rasters(result, score_path=None, classes_path=None):
@@ -187,8 +198,9 @@ def report_section(report, result):
     """The anomaly section of an HtmlReport: model card, percentile classes, histogram."""
     card = result.card
     dist.report_heading(report, "Unsupervised anomaly score", result)
-    from .prospectivity import held_out_verdict
+    from .prospectivity import held_out_verdict, stride_report_line
 
+    stride_report_line(report, result.stride_error)
     rows, verdict = held_out_verdict(card)
     report.paragraph(verdict, css_class="warning" if "NOT" in verdict or "no " in verdict[:40] else "note")
     if rows:

@@ -15,6 +15,7 @@ from ..reporting import units
 from ..reporting.svgplot import chart
 from . import distribution as dist
 from . import model_card as mc
+from . import stride_check as sc
 from . import windows as wn
 
 CLASS_NAMES = {1: "low", 2: "moderate", 3: "high"}  # class raster values; 0 = no data
@@ -32,6 +33,8 @@ class ProspectivitySettings:
     dense: bool = False  # shared trunk (core/dense.py): far faster, approximates the per-window result
     dense_shifts: int | None = None  # trunk passes per axis in dense mode (shifts² the work); None = the card's
     extrapolate: bool = False  # run on a stack outside the training distribution, marking every output
+    stride_sample: int | None = None  # interpolated cells checked exactly at stride > 1; None = stride_check's size
+    stride_seed: int = sc.DEFAULT_SEED  # seed of that sample (same seed, same cells: reproducible)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class ProspectivityResult:
     distribution: dist.DistributionCheck | None = None  # the stack against the card's training data
     constant: bool = False  # the map barely varies: no classes, no targets
     spread: float = float("nan")  # its 0.1-99.9 % percentile spread
+    stride_error: sc.StrideError | None = None  # measured interpolation error (None: shared trunk, no stride)
 
     @property
     def extrapolated(self):
@@ -71,8 +75,11 @@ class ProspectivityResult:
 
     def tags(self):
         """GeoTIFF metadata that travels with the rasters, so janja:evaluate can tell extrapolation and
-        in-sample deposits (the card's training sites) without the model at hand."""
-        return output_tags(self.card, self.extrapolated, self.constant)
+        in-sample deposits (the card's training sites) without the model at hand, and the stride's error."""
+        tags = output_tags(self.card, self.extrapolated, self.constant)
+        if self.stride_error is not None:
+            tags.update(self.stride_error.tags())
+        return tags
 
 
 def output_tags(card, extrapolated, constant):
@@ -241,10 +248,10 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
             probability, valid, stats = dense.predict_dense(model, parts, stack, bands, mask=mask, shifts=shifts,
                                                             progress=progress)
         else:
-            probability, valid, stats = wn.predict(
-                model, stack, bands, stride=settings.stride, mask=mask, batch_size=settings.batch_size,
-                tile_rows=settings.tile_rows, progress=progress,
-            )
+            probability, valid, stats, stride_sample = sc.predict_and_check(
+                model, stack, bands, settings.stride, mask=mask, batch_size=settings.batch_size,
+                tile_rows=settings.tile_rows, progress=progress, sample=settings.stride_sample,
+                seed=settings.stride_seed)
     constant, spread = dist.constant_map(probability)
     if constant:
         moderate, high, method = settings.moderate, settings.high, "none: the map is constant"
@@ -258,6 +265,10 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
             moderate, high, method = settings.moderate, settings.high, "user"
         classes = classify(probability, moderate, high)
         labels, targets = target_areas(probability, classes, grid, settings.min_target_cells)
+    stride_error = None
+    if not settings.dense:
+        stride_error = sc.no_check() if stride_sample is None else sc.measure(
+            stride_sample, breaks=None if constant else [moderate, high], top_threshold=sc.top_threshold(probability))
     notes = list(check.notes) + list(model.notes)
     if constant:
         finite = probability[np.isfinite(probability)]
@@ -290,6 +301,7 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
         crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
         stride=1 if settings.dense else settings.stride,
         seconds=time.perf_counter() - t0, notes=notes, distribution=check, constant=constant, spread=spread,
+        stride_error=stride_error,
     )
 
 
@@ -349,6 +361,7 @@ def report_section(report, result):
     """Add the prospectivity section to an HtmlReport: warnings first, held-out verdict, card, classes, targets."""
     card = result.card
     dist.report_heading(report, "Prospectivity", result)
+    stride_report_line(report, result.stride_error)
     rows, verdict = held_out_verdict(card)
     report.paragraph(verdict, css_class="warning" if "NOT" in verdict or "no " in verdict[:40] else "note")
     if rows:
@@ -408,6 +421,15 @@ def report_section(report, result):
         y = np.repeat(hist, 2)
         report.charts([chart([{"x": x, "y": y, "style": "line", "label": "cells"}],
                              title="Probability histogram", xlabel="probability", ylabel="cells")])
+
+
+def stride_report_line(report, stride_error):
+    """The stride's measured error, near the top of the report (a warning when it is too large)."""
+    if stride_error is None:
+        return
+    warning = stride_error.warning()
+    report.paragraph(stride_error.sentence() + (" " + warning if warning else ""),
+                     css_class="warning" if warning else "note")
 
 
 def _share(n, total):
