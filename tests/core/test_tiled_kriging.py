@@ -38,9 +38,12 @@ def whole_and_tiled(tmp_path, settings, inside=None, tile_rows=7):
     res = kp.krige_elements(x, y, cols, settings, grid, inside=inside, log=lambda s: None)
     write_stack(tmp_path / "whole.tif", [r.prediction for r in res], list(cols), grid, WKT)
     write_stack(tmp_path / "whole_var.tif", [r.variance for r in res], list(cols), grid, WKT)
+    if settings.transform == "log":
+        write_stack(tmp_path / "whole_log.tif", [b for r in res for b in (r.log_prediction, r.log_variance)],
+                    [n for c in cols for n in (f"log_{c}", f"log_{c}_variance")], grid, WKT)
     tiled = tk.krige_elements_to_files(x, y, cols, settings, grid, tmp_path / "tiled.tif",
                                        tmp_path / "tiled_var.tif", WKT, inside=inside, tile_rows=tile_rows,
-                                       log=lambda s: None, workers=2)
+                                       log=lambda s: None, workers=2, log_path=tmp_path / "tiled_log.tif")
     return res, tiled
 
 
@@ -59,16 +62,23 @@ def test_tiled_output_equals_whole_grid_output_bit_for_bit(tmp_path, monkeypatch
         inside[:20, :50] = False
         inside[60:, 100:] = False
     res, tiled = whole_and_tiled(tmp_path, settings, inside)
-    for a, b in (("whole.tif", "tiled.tif"), ("whole_var.tif", "tiled_var.tif")):
+    pairs = [("whole.tif", "tiled.tif"), ("whole_var.tif", "tiled_var.tif")]
+    if settings.transform == "log":  # the log stack is streamed too (ln prediction, ln variance per element)
+        pairs.append(("whole_log.tif", "tiled_log.tif"))
+    else:
+        assert not (tmp_path / "tiled_log.tif").exists()
+    for a, b in pairs:
         w, t = read(tmp_path / a), read(tmp_path / b)
         assert w["data"].dtype == t["data"].dtype == np.float32
         assert w["data"].tobytes() == t["data"].tobytes()
-        assert w["names"] == t["names"] == ["Au", "Cu"]
+        assert w["names"] == t["names"] and t["names"][:2] in (["Au", "Cu"], ["log_Au", "log_Au_variance"])
         assert w["nodata"] == t["nodata"] and w["transform"] == t["transform"]
         if masked:
             assert np.all(t["data"][:, :20, :50] == t["nodata"][0])
     assert [r.fit for r in res] == [r.fit for r in tiled]
     assert [r.cv_summary for r in res] == [r.cv_summary for r in tiled]
+    assert [r.notes for r in res] == [r.notes for r in tiled]
+    assert [r.classes for r in res] == [r.classes for r in tiled] and tiled[0].classes["prediction"][0]
     assert tiled[0].prediction is None
 
 
