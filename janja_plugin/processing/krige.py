@@ -116,9 +116,10 @@ class KrigeAlgorithm(JanjaAlgorithm):
             "150 MB, plus 600 bytes per sample and element field, plus the chunks being solved (32,768 cells × "
             "the nearest samples × 16 bytes, 2 per thread + 1), plus two rows of 256 cells per output band, plus "
             "16 MB for the class breaks, plus 2 bytes per cell with a mask. Class breaks come from every cell up "
-            "to a million cells per band, beyond that from a regular sample of 0.5 to 1 million cells. A run is "
-            "refused before it starts only when the rasters may not fit the destination's free disk (4 bytes "
-            "per cell and band, a third more for the overviews).\n\n"
+            "to a million cells per band, beyond that from a repeatable pseudo-random sample of 0.5 to 1 million "
+            "cells plus the exact minimum and maximum. Before it starts, a run is refused when the rasters may "
+            "not fit the destination's free disk (4 bytes per cell and band, a third more for the overviews), "
+            "or when that memory bound exceeds 4 GB.\n\n"
             "References: Journel & Huijbregts (1978) Mining Geostatistics; Pebesma (2004) Multivariable "
             "geostatistics in S: the gstat package, Computers & Geosciences 30:683-691."
         )
