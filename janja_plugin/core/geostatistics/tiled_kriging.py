@@ -253,25 +253,31 @@ def krige_elements_to_files(x, y, raw_columns, settings, grid, prediction_path, 
     return results
 
 
-MEMORY_PER_SAMPLE = 600  # bytes: raw values, parsed and merged arrays, KD-tree, leave-one-out chunk (bench)
+# Calibrated on streamed runs (32 nearest, 2 threads; 200,000 samples: 287 MB with 1 field, 486 MB with 4;
+# 1,000,000 samples, 1 field: 615 MB), rounded up.
+MEMORY_BASE = 150 * 1024**2  # Python, numpy, scipy, GDAL and QGIS loaded
+MEMORY_VARIOGRAM = 200 * 1024**2  # the experimental variogram's 8 million pairs (exact or sampled), one at a time
+MEMORY_PER_SAMPLE = 500  # bytes: the element being kriged (parsed, merged, KD-tree, leave-one-out chunk)
+MEMORY_PER_SAMPLE_FIELD = 350  # bytes per sample of every further field (raw values, parsed and merged arrays)
 MEMORY_PER_NEIGHBOUR = 16  # bytes per target and neighbour of a chunk in flight (lists, grouped solves)
-MEMORY_BASE = 150 * 1024**2  # Python, numpy, scipy, GDAL and QGIS loaded (bench: 181 MB at 2,000 samples)
 
 
 def memory_bound(grid, n_samples, n_fields, neighbours, workers=None, tile_rows=BLOCK, n_bands=3, masked=False):
-    """About the peak memory (bytes) of krige_elements_to_files: samples and their KD-tree, the chunks in
-    flight, at most two row tiles per output band, the class-break samples and, with a mask, 2 bytes a cell
-    (the rasterised mask and its boolean copy). Apart from the mask it does not grow with the cells."""
+    """About the peak memory (bytes) of krige_elements_to_files: samples and their KD-tree, the variogram
+    pairs, the chunks in flight, at most two row tiles per output band, the class-break samples and, with a
+    mask, 2 bytes a cell (the rasterised mask and its boolean copy). Apart from the mask it does not grow
+    with the cells, only with the grid's width."""
     workers = max(1, int(workers or min(os.cpu_count() or 1, 8)))
     k = n_samples if neighbours is None else min(int(neighbours), n_samples)
-    chunk = kriging.CHUNK_TARGETS if neighbours is not None else kriging.GLOBAL_BATCH_DOUBLES // (n_samples + 1)
-    in_flight = (2 * workers + 1) * max(chunk, 1) * max(k, 1) * MEMORY_PER_NEIGHBOUR
-    if neighbours is None:
-        in_flight = 8 * (n_samples + 1) ** 2 + 8 * kriging.GLOBAL_BATCH_DOUBLES * 3  # LU factor + batch
+    if neighbours is None:  # the global system's LU factor and one batch of right-hand sides
+        in_flight = 8 * (n_samples + 1) ** 2 + 8 * kriging.GLOBAL_BATCH_DOUBLES * 3
+    else:
+        in_flight = (2 * workers + 1) * kriging.CHUNK_TARGETS * max(k, 1) * MEMORY_PER_NEIGHBOUR
     tiles = 2 * n_bands * min(max(1, tile_rows), grid.nrows) * grid.ncols * 8
-    styles = 2 * 8 * krige_pipeline.STYLE_SAMPLE_MAX
+    styles = 2 * 16 * krige_pipeline.STYLE_SAMPLE_MAX  # values and their hashes, two bands
     mask = 2 * grid.n_cells if masked else 0
-    return MEMORY_BASE + n_samples * MEMORY_PER_SAMPLE * max(1, n_fields) + in_flight + tiles + styles + mask
+    samples = n_samples * (MEMORY_PER_SAMPLE + MEMORY_PER_SAMPLE_FIELD * max(0, n_fields - 1))
+    return MEMORY_BASE + MEMORY_VARIOGRAM + samples + in_flight + tiles + styles + mask
 
 
 def check_memory(grid, n_samples, n_fields, neighbours, workers=None, n_bands=3, masked=False, limit=None):
