@@ -164,3 +164,31 @@ def test_chunked_leave_one_out_equals_the_whole_one():
         np.testing.assert_allclose(many.predicted, whole.predicted, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(many.variance, whole.variance, rtol=1e-12, atol=1e-12)
         assert np.isnan(whole.predicted).any() == (radius is not None)
+
+
+def test_writer_keeps_gdals_exception_mode_and_writes_what_write_stack_writes_around_the_cells(tmp_path):
+    """QGIS's own Python relies on GDAL's default (no exceptions), a process-wide switch; the files are
+    readable by others (umask) and carry the same CRS text as write_stack's."""
+    import os
+
+    from osgeo import gdal
+
+    grid = grid_for_extent(0, 0, 300, 200, cell=10.0)
+    data = np.arange(grid.n_cells, dtype=float).reshape(grid.nrows, grid.ncols)
+    before = gdal.GetUseExceptions()
+    gdal.DontUseExceptions()
+    try:
+        with TiledStackWriter(tmp_path / "t.tif", ["a"], grid, "EPSG:28992") as w:
+            w.write_rows(0, [data])
+        assert gdal.GetUseExceptions() == 0
+    finally:
+        if before:
+            gdal.UseExceptions()
+    write_stack(tmp_path / "w.tif", [data], ["a"], grid, "EPSG:28992")
+    t, w = gdal.Open(str(tmp_path / "t.tif")), gdal.Open(str(tmp_path / "w.tif"))
+    assert t.GetProjection() == w.GetProjection() and "Amersfoort" in t.GetProjection()
+    assert t.GetGeoTransform() == w.GetGeoTransform()
+    t = w = None
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "t.tif").st_mode & 0o777 == 0o666 & ~umask
