@@ -113,8 +113,10 @@ def grid_for_extent(xmin, ymin, xmax, ymax, cell, margin=0.0):
     return Grid(float(xmin), float(ymax), float(cell), int(ncols), int(nrows))
 
 
-def check_grid_size(grid, n_layers, bytes_per_cell_per_layer=24, limit=DEFAULT_MEMORY_LIMIT):
-    """Refuse, before any work, a grid too large for memory, with the size and what to do."""
+def check_grid_size(grid, n_layers, bytes_per_cell_per_layer=24, limit=None):
+    """Refuse, before any work, a grid too large for memory, with the size and what to do (limit: default
+    DEFAULT_MEMORY_LIMIT, read at the call). For whole-grid work; janja:krige streams instead."""
+    limit = DEFAULT_MEMORY_LIMIT if limit is None else limit
     need = grid.n_cells * n_layers * bytes_per_cell_per_layer
     if need > limit:
         factor = math.ceil(math.sqrt(need / limit))

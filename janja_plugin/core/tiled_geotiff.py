@@ -7,14 +7,17 @@ BigTIFF when it may exceed 4 GB, with average overviews down to under 256 cells 
 10^8-cell result smoothly. Kept apart from raster_grid.py (which writes whole bands) on purpose.
 """
 
+import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .errors import require
-from .raster_grid import NODATA
+from .errors import JanjaInputError, require
+from .raster_grid import NODATA, srs_wkt
+from .staging import make_readable
 
 BLOCK = 256
 
@@ -40,8 +43,7 @@ class TiledStackWriter:
         self._ds = None
 
     def __enter__(self):
-        gdal = self.gdal
-        gdal.UseExceptions()
+        gdal = self.gdal  # its exception mode is process-wide (QGIS relies on the default): codes are checked
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".tif")
         os.close(fd)
@@ -51,8 +53,13 @@ class TiledStackWriter:
                    "BIGTIFF=IF_SAFER", "INTERLEAVE=BAND"]
         self._ds = gdal.GetDriverByName("GTiff").Create(str(self._tmp), g.ncols, g.nrows, len(self.names),
                                                         gdal.GDT_Float32, options)
+        if self._ds is None:
+            self._tmp.unlink(missing_ok=True)
+            raise JanjaInputError(f"The raster {self.path} could not be created ({gdal.GetLastErrorMsg()}); check "
+                                  "that the folder is writable and the disk not full.")
         self._ds.SetGeoTransform((g.xmin, g.cell, 0.0, g.ymax, 0.0, -g.cell))
-        self._ds.SetProjection(self.crs_wkt)
+        if self.crs_wkt:
+            self._ds.SetProjection(srs_wkt(self.crs_wkt))  # the same WKT as raster_grid.write_stack
         for i, name in enumerate(self.names, start=1):
             band = self._ds.GetRasterBand(i)
             band.SetNoDataValue(self.nodata)
@@ -72,7 +79,9 @@ class TiledStackWriter:
         """Write rows [row0, row0 + rows) of band `index` (0-based) from a (rows, ncols) array."""
         data = np.asarray(data, dtype=np.float32).reshape(-1, self.grid.ncols)
         nodata = np.float32(self.nodata)
-        self._ds.GetRasterBand(index + 1).WriteArray(np.where(np.isfinite(data), data, nodata), 0, int(row0))
+        if self._ds.GetRasterBand(index + 1).WriteArray(np.where(np.isfinite(data), data, nodata), 0, int(row0)):
+            raise JanjaInputError(f"Writing band {index + 1} of {self.path} failed ({self.gdal.GetLastErrorMsg()}); "
+                                  "check the free disk space.")
         self._rows[index] += data.shape[0]
 
     def __exit__(self, exc_type, exc, tb):
@@ -89,15 +98,42 @@ class TiledStackWriter:
                     before = self.gdal.GetConfigOption("COMPRESS_OVERVIEW")
                     self.gdal.SetConfigOption("COMPRESS_OVERVIEW", "DEFLATE")
                     try:
-                        self._ds.BuildOverviews("AVERAGE", levels)
+                        if self._ds.BuildOverviews("AVERAGE", levels):
+                            raise JanjaInputError(f"Building the overviews of {self.path} failed "
+                                                  f"({self.gdal.GetLastErrorMsg()}); check the free disk space.")
                     finally:
                         self.gdal.SetConfigOption("COMPRESS_OVERVIEW", before)
                 self._ds.FlushCache()
             self._ds = None  # closes the file
             if exc_type is None:
+                make_readable(self._tmp)  # mkstemp made it private; write_stack's files are readable too
                 os.replace(self._tmp, self.path)
         finally:
             self._ds = None
             if self._tmp is not None:
                 self._tmp.unlink(missing_ok=True)  # gone already after a complete write
         return False
+
+
+def stack_bytes(grid, n_bands):
+    """The most a stack can take on disk: float32 cells uncompressed, plus a third for the overviews."""
+    return int(grid.n_cells * n_bands * 4 * (4 / 3 if max(grid.ncols, grid.nrows) > BLOCK else 1)) + 65_536
+
+
+def check_free_disk(outputs, grid):
+    """Refuse, before any work, stacks that may not fit their folders' free disk. outputs: (path, n_bands)."""
+    need = {}
+    for path, n_bands in outputs:
+        folder = Path(path).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        need[folder] = need.get(folder, 0) + stack_bytes(grid, n_bands)
+    for folder, size in need.items():
+        free = shutil.disk_usage(folder).free
+        if size > free:
+            factor = math.ceil(math.sqrt(size / max(free, 1)))
+            raise JanjaInputError(
+                f"The output rasters of {grid.ncols} x {grid.nrows} = {grid.n_cells:,} cells may need up to "
+                f"{size / 1024**3:.3g} GB, but {folder} has {free / 1024**3:.3g} GB free. Free some disk, write "
+                f"to another disk, or use a cell size at least {factor} times larger ({grid.cell * factor:g} m).")
+    return need

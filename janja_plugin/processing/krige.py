@@ -23,8 +23,9 @@ from qgis.core import (
     QgsUnitTypes,
 )
 
-from ..core.geostatistics import krige_pipeline
-from ..core.raster_grid import check_grid_size, grid_for_extent, write_stack
+from ..core.geostatistics import krige_pipeline, tiled_kriging
+from ..core.raster_grid import grid_for_extent
+from ..core.tiled_geotiff import check_free_disk
 from . import qgis_compat as compat
 from .base import JanjaAlgorithm, progress_callback
 from .layers import is_metric, mask_cells_from, metric_crs_for, read_sample_points, unit_name
@@ -112,6 +113,16 @@ class KrigeAlgorithm(JanjaAlgorithm):
             "report with censoring counts, statistics, variogram plots, fitted parameters and "
             "cross-validation per element. Rasters are styled with percentile classes (blue = low, "
             "red = high); a sidecar .qml is written next to each raster for qgis_process users.\n\n"
+            "Large grids: cells are kriged in chunks and written row tile by row tile (GeoTIFF tiled 256 × 256, "
+            "deflate, BigTIFF when needed, overviews), so memory does not grow with the number of cells: about "
+            "350 MB (QGIS, and the variogram's pairs), plus 500 bytes per sample and 350 more per further element "
+            "field, plus the chunks being solved (32,768 cells × the nearest samples × 16 bytes, 2 per thread + "
+            "1), plus two rows of 256 cells per output band, plus 32 MB for the class breaks, plus 2 bytes per "
+            "cell with a mask. Class breaks come from every cell up "
+"to a million cells per band, beyond that from a repeatable pseudo-random sample of 0.5 to 1 million "
+            "cells plus the exact minimum and maximum. Before it starts, a run is refused when the rasters may "
+            "not fit the destination's free disk (4 bytes per cell and band, a third more for the overviews), "
+            "or when that memory bound exceeds 4 GB.\n\n"
             "References: Journel & Huijbregts (1978) Mining Geostatistics; Pebesma (2004) Multivariable "
             "geostatistics in S: the gstat package, Computers & Geosciences 30:683-691."
         )
@@ -243,29 +254,30 @@ class KrigeAlgorithm(JanjaAlgorithm):
         raw = {f: points.raw[f] for f in fields}
 
         grid = self.output_grid(parameters, context, points, crs, cell_factor=self.cell_size_factor(source, feedback))
-        check_grid_size(grid, n_layers=len(fields))
-        inside = self.mask_cells(parameters, context, crs, grid, points)
-        feedback.pushInfo(f"Output grid: {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m in {crs.authid()}.")
-
-        results = krige_pipeline.krige_elements(
-            points.x, points.y, raw, settings, grid, inside=inside,
-            progress=progress_callback(feedback, 5, 90), log=feedback.pushInfo, flags=flags,
-            warn=feedback.pushWarning, scheduler=self.parameterAsString(parameters, self.SCHEDULER, context))
-        if feedback.isCanceled():
-            return {}
-        crs_wkt = crs.toWkt()
-        names = [r.name for r in results]
         out = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         var_out = self.parameterAsOutputLayer(parameters, self.VARIANCE, context)
-        tags = krige_pipeline.stack_tags(results, settings)
-        write_stack(out, [r.prediction for r in results], names, grid, crs_wkt, tags=tags)
-        write_stack(var_out, [r.variance for r in results], names, grid, crs_wkt, tags=tags)
-        outputs = {self.OUTPUT: out, self.VARIANCE: var_out}
         log_out = self.parameterAsOutputLayer(parameters, self.LOG_OUTPUT, context)
-        if log_out and settings.transform == "log":
-            bands = [b for r in results for b in (r.log_prediction, r.log_variance)]
-            band_names = [n for r in results for n in (f"log_{r.name}", f"log_{r.name}_variance")]
-            write_stack(log_out, bands, band_names, grid, crs_wkt, tags=tags)
+        log_out = log_out if log_out and settings.transform == "log" else None
+        n = len(fields)
+        check_free_disk([(out, n), (var_out, n)] + ([(log_out, 2 * n)] if log_out else []), grid)
+        k = krige_pipeline.neighbourhood(settings, points.x.size)[0]
+        bands = 3 if settings.transform == "log" else 2
+        tiled_kriging.check_memory(grid, points.x.size, n, k, n_bands=bands,
+                                   masked=parameters.get(self.MASK) not in (None, ""))
+        inside = self.mask_cells(parameters, context, crs, grid, points)
+        feedback.pushInfo(f"Output grid: {grid.ncols} × {grid.nrows} cells of {grid.cell:g} m in {crs.authid()}, "
+                          "kriged and written in row tiles.")
+
+        # streamed tile by tile: memory does not grow with the cells (tiled_kriging.memory_bound)
+        results = tiled_kriging.krige_elements_to_files(
+            points.x, points.y, raw, settings, grid, out, var_out, crs.toWkt(), inside=inside,
+            progress=progress_callback(feedback, 5, 90), log=feedback.pushInfo, flags=flags,
+            warn=feedback.pushWarning, log_path=log_out,
+            scheduler=self.parameterAsString(parameters, self.SCHEDULER, context))
+        if feedback.isCanceled():
+            return {}
+        outputs = {self.OUTPUT: out, self.VARIANCE: var_out}
+        if log_out:
             outputs[self.LOG_OUTPUT] = log_out
         feedback.setProgress(92)
         self.style_outputs(context, results, out, var_out, settings.transform)
@@ -322,9 +334,9 @@ class KrigeAlgorithm(JanjaAlgorithm):
         for path, key, group in ((out, "prediction", "Kriged elements"), (var_out, "variance", "Kriging variance")):
             bands = []
             for i, r in enumerate(results, start=1):
-                label, unit, var_label, var_unit = krige_pipeline.layer_names(r.name, transform)
-                name, u = (label, unit) if key == "prediction" else (var_label, var_unit)
-                breaks, labels = krige_pipeline.style_classes(getattr(r, key), u)
+                label, _, var_label, _ = krige_pipeline.layer_names(r.name, transform)
+                name = label if key == "prediction" else var_label
+                breaks, labels = r.classes[key]  # from the streamed cells (MapStats)
                 bands.append((i, name, breaks, labels))
             if len(bands[0][2]) >= 2:
                 write_class_style(path, 1, bands[0][2], bands[0][3])

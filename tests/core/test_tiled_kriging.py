@@ -38,9 +38,12 @@ def whole_and_tiled(tmp_path, settings, inside=None, tile_rows=7):
     res = kp.krige_elements(x, y, cols, settings, grid, inside=inside, log=lambda s: None)
     write_stack(tmp_path / "whole.tif", [r.prediction for r in res], list(cols), grid, WKT)
     write_stack(tmp_path / "whole_var.tif", [r.variance for r in res], list(cols), grid, WKT)
+    if settings.transform == "log":
+        write_stack(tmp_path / "whole_log.tif", [b for r in res for b in (r.log_prediction, r.log_variance)],
+                    [n for c in cols for n in (f"log_{c}", f"log_{c}_variance")], grid, WKT)
     tiled = tk.krige_elements_to_files(x, y, cols, settings, grid, tmp_path / "tiled.tif",
                                        tmp_path / "tiled_var.tif", WKT, inside=inside, tile_rows=tile_rows,
-                                       log=lambda s: None, workers=2)
+                                       log=lambda s: None, workers=2, log_path=tmp_path / "tiled_log.tif")
     return res, tiled
 
 
@@ -59,16 +62,23 @@ def test_tiled_output_equals_whole_grid_output_bit_for_bit(tmp_path, monkeypatch
         inside[:20, :50] = False
         inside[60:, 100:] = False
     res, tiled = whole_and_tiled(tmp_path, settings, inside)
-    for a, b in (("whole.tif", "tiled.tif"), ("whole_var.tif", "tiled_var.tif")):
+    pairs = [("whole.tif", "tiled.tif"), ("whole_var.tif", "tiled_var.tif")]
+    if settings.transform == "log":  # the log stack is streamed too (ln prediction, ln variance per element)
+        pairs.append(("whole_log.tif", "tiled_log.tif"))
+    else:
+        assert not (tmp_path / "tiled_log.tif").exists()
+    for a, b in pairs:
         w, t = read(tmp_path / a), read(tmp_path / b)
         assert w["data"].dtype == t["data"].dtype == np.float32
         assert w["data"].tobytes() == t["data"].tobytes()
-        assert w["names"] == t["names"] == ["Au", "Cu"]
+        assert w["names"] == t["names"] and t["names"][:2] in (["Au", "Cu"], ["log_Au", "log_Au_variance"])
         assert w["nodata"] == t["nodata"] and w["transform"] == t["transform"]
         if masked:
             assert np.all(t["data"][:, :20, :50] == t["nodata"][0])
     assert [r.fit for r in res] == [r.fit for r in tiled]
     assert [r.cv_summary for r in res] == [r.cv_summary for r in tiled]
+    assert [r.notes for r in res] == [r.notes for r in tiled]
+    assert [r.classes for r in res] == [r.classes for r in tiled] and tiled[0].classes["prediction"][0]
     assert tiled[0].prediction is None
 
 
@@ -154,3 +164,31 @@ def test_chunked_leave_one_out_equals_the_whole_one():
         np.testing.assert_allclose(many.predicted, whole.predicted, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(many.variance, whole.variance, rtol=1e-12, atol=1e-12)
         assert np.isnan(whole.predicted).any() == (radius is not None)
+
+
+def test_writer_keeps_gdals_exception_mode_and_writes_what_write_stack_writes_around_the_cells(tmp_path):
+    """QGIS's own Python relies on GDAL's default (no exceptions), a process-wide switch; the files are
+    readable by others (umask) and carry the same CRS text as write_stack's."""
+    import os
+
+    from osgeo import gdal
+
+    grid = grid_for_extent(0, 0, 300, 200, cell=10.0)
+    data = np.arange(grid.n_cells, dtype=float).reshape(grid.nrows, grid.ncols)
+    before = gdal.GetUseExceptions()
+    gdal.DontUseExceptions()
+    try:
+        with TiledStackWriter(tmp_path / "t.tif", ["a"], grid, "EPSG:28992") as w:
+            w.write_rows(0, [data])
+        assert gdal.GetUseExceptions() == 0
+    finally:
+        if before:
+            gdal.UseExceptions()
+    write_stack(tmp_path / "w.tif", [data], ["a"], grid, "EPSG:28992")
+    t, w = gdal.Open(str(tmp_path / "t.tif")), gdal.Open(str(tmp_path / "w.tif"))
+    assert t.GetProjection() == w.GetProjection() and "Amersfoort" in t.GetProjection()
+    assert t.GetGeoTransform() == w.GetGeoTransform()
+    t = w = None
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "t.tif").st_mode & 0o777 == 0o666 & ~umask

@@ -96,7 +96,7 @@ def test_cross_validation_layer_matches_gstat(qgis_app, tmp_path):
     [
         ({"FIELDS": ["landuse"]}, "numeric"),
         ({"FIT": 1}, "nugget"),
-        ({"CELL_SIZE": 0.01}, "memory"),
+        ({"CELL_SIZE": 0.01}, "GB free"),  # 10^11 cells: refused for disk, not memory (streamed)
     ],
 )
 def test_bad_input_gives_clear_error_and_writes_nothing(qgis_app, tmp_path, overrides, message):

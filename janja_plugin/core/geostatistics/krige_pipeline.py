@@ -69,6 +69,9 @@ class ElementResult:
     notes: list = field(default_factory=list)
     fit_se: dict | None = None  # standard errors of the fit from pair sampling (None: all pairs or manual)
     neighbourhood: str = ""  # the sentence the report gives
+    # (breaks, labels) of the prediction and variance bands' percentile classes, from every finite cell
+    # (MapStats: a pseudo-random sample beyond STYLE_SAMPLE_MAX cells); None when no map was made
+    classes: dict | None = None
 
 
 def default_cell_size(width, height, cells_across=200):
@@ -266,28 +269,53 @@ def range_warning(name, prediction, z):
     or below the smallest sample value (the sign of an inflated log variance), else None."""
     p = np.asarray(prediction, float)
     p = p[np.isfinite(p)]
-    if not p.size:
-        return None
     lo, hi = float(np.min(z)), float(np.max(z))
-    above, below = int(np.sum(p > hi)), int(np.sum(p < lo))
-    if above + below <= OUT_OF_RANGE_SHARE * p.size:
+    return range_warning_from_counts(name, p.size, int(np.sum(p > hi)), int(np.sum(p < lo)), lo, hi)
+
+
+def range_warning_from_counts(name, n, above, below, lo, hi):
+    """range_warning from counts of finite cells (n), cells above hi and below lo: a streamed map's verdict."""
+    if not n or above + below <= OUT_OF_RANGE_SHARE * n:
         return None
-    return (f"Element '{name}': {above} of {p.size} cells ({100.0 * above / p.size:.1f} %) are above the largest "
-            f"sample value ({hi:g}) and {below} ({100.0 * below / p.size:.1f} %) below the smallest ({lo:g}) after "
+    return (f"Element '{name}': {above} of {n} cells ({100.0 * above / n:.1f} %) are above the largest "
+            f"sample value ({hi:g}) and {below} ({100.0 * below / n:.1f} %) below the smallest ({lo:g}) after "
             "the lognormal back-transform. Check the below-detection values (zeros or '<' flags substituted by a "
             "tiny value inflate the log variance): give the flag field or the stated detection limit, or "
             "krige without the log transform.")
 
 
-def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None, log=print, flags=None,
-                   warn=None, scheduler=None):
-    """Krige every element of `raw_columns` (name -> raw values) onto `grid`.
+STYLE_SAMPLE_MAX = 1_000_000  # finite cells per band kept for the class breaks (16 MB); beyond, a hashed sample
 
-    inside: optional boolean (nrows, ncols) mask; cells outside are NaN. progress(fraction) -> True
-    cancels (kriging.KrigingCancelled). flags: optional name -> flag column ('<', '>'). warn: where
-    warnings go (default: log); they are also kept in each result's notes for the report. scheduler: a
-    Dask scheduler address (or Client) whose workers solve the same chunks (distributed_kriging).
-    """
+
+@dataclass
+class PreparedElement:
+    """One element parsed, merged and fitted, ready to krige: what both kriging paths share."""
+
+    name: str
+    parsed: object
+    merged: object
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray  # data units
+    z_t: np.ndarray  # the kriged scale (ln z for the log transform)
+    experimental: object
+    fit: object
+    fit_se: dict | None
+    fit_notes: list  # the Gaussian nugget and range-at-the-bound notes, for the report
+    warnings: list  # the censoring warning, given with the other notes after kriging
+    neighbourhood: str
+
+
+@dataclass
+class PreparedRun:
+    neighbours: int | None  # for kriging.ordinary_kriging (None = global)
+    neighbourhood: str
+    elements: list
+
+
+def prepare_run(x, y, raw_columns, settings, grid, flags=None, log=print, warn=None):
+    """Every check, parse and variogram fit of a kriging run, before any cell is kriged (a refusal comes at
+    once, not after the first element's map); shared by krige_elements and the streamed kriging."""
     warn = warn or log
     flags = flags or {}
     x = np.asarray(x, float)
@@ -295,26 +323,14 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
     _check_settings(settings, x.size)
     survey_checks.check_extent_near_samples(x, y, grid)
     survey_checks.check_search_radius(x, y, settings.search_radius)
-    cx, cy = grid.cell_centres()
-    cells = np.ones(cx.size, bool) if inside is None else np.asarray(inside, bool).ravel()
     k, how = neighbourhood(settings, x.size)
-    kwargs = {"neighbours": k, "search_radius": settings.search_radius}
     log(f"Neighbourhood: {how}.")
-    results = []
     names = list(raw_columns)
-    engine = kriging
-    if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
-        from .distributed_kriging import RemoteKriging
-
-        engine = RemoteKriging(scheduler)
-    # every field is parsed and checked before the first is kriged: a refusal comes at once, not late
-    prepared = {name: prepare_element(name, x, y, raw_columns[name], settings, flags.get(name)) for name in names}
-    for i, name in enumerate(names):
-        def part(fraction, i=i):
-            return progress((i + fraction) / len(names)) if progress else False
-
-        parsed, merged, mx, my, mz = prepared[name]
-        warnings_here = [w for w in [censoring_warning(name, parsed.counts)] if w]
+    # every field is parsed and checked before the first is fitted: a refusal comes at once, not late
+    parsed_all = {name: prepare_element(name, x, y, raw_columns[name], settings, flags.get(name)) for name in names}
+    elements = []
+    for name in names:
+        parsed, merged, mx, my, mz = parsed_all[name]
         z_t = np.log(mz) if settings.transform == "log" else mz
         ev, model = fit_model(name, mx, my, z_t, settings)
         model, nugget_note = survey_checks.gaussian_nugget(model, log)
@@ -325,55 +341,198 @@ def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None
             ev, settings.model, settings.anisotropy_angle, settings.anisotropy_ratio)
         log(f"{name}: experimental variogram: "
             f"{'not computed (variogram given by hand)' if ev is None else ev.describe()}.")
-        pred = np.full(cx.size, np.nan)
-        var = np.full(cx.size, np.nan)
-        log_pred = log_var = None
-        if settings.transform == "log":
-            r = engine.lognormal_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
-            log_pred, log_var = pred.copy(), var.copy()
-            pred[cells], log_pred[cells], log_var[cells] = r.prediction, r.log_prediction, r.log_variance
-            var = log_var
-            log_pred = log_pred.reshape(grid.nrows, grid.ncols)
-            log_var = log_var.reshape(grid.nrows, grid.ncols)
-        else:
-            r = engine.ordinary_kriging(mx, my, mz, cx[cells], cy[cells], model, progress=part, **kwargs)
-            pred[cells], var[cells] = r.prediction, r.variance
-        if cells.any() and r.n_missing >= int(cells.sum()):
+        elements.append(PreparedElement(
+            name=name, parsed=parsed, merged=merged, x=mx, y=my, z=mz, z_t=z_t, experimental=ev, fit=model,
+            fit_se=fit_se, fit_notes=[n for n in (nugget_note, bound_note) if n],
+            warnings=[w for w in [censoring_warning(name, parsed.counts)] if w], neighbourhood=how))
+    return PreparedRun(k, how, elements)
+
+
+class _Decimated:
+    """The finite values in arrival order whose hashed position has its top `level` bits zero, the level
+    rising whenever more than `cap` are kept: all values (exact percentiles) up to cap, beyond it a
+    pseudo-random half, quarter... (cap/2 to cap values; no aliasing with the grid's rows, unlike every
+    s-th cell), the same whatever pieces the values come in. A sample also holds the exact smallest and
+    largest value, so the outer class breaks (P0, P100) still enclose every cell."""
+
+    def __init__(self, cap):
+        self.cap, self.level, self.seen, self.kept = int(cap), 0, 0, 0
+        self.lo, self.hi = np.inf, -np.inf
+        self.parts = []  # (values, hashes)
+
+    @staticmethod
+    def _hash(positions):
+        """splitmix64 of the positions (uint64 arithmetic wraps, as the algorithm needs)."""
+        z = positions.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+    def _keep(self, h):
+        return h >> np.uint64(64 - self.level) == 0 if self.level else np.ones(h.size, bool)
+
+    def add(self, values):
+        v = np.asarray(values, float).ravel()
+        v = v[np.isfinite(v)]
+        if v.size:
+            self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
+        h = self._hash(self.seen + np.arange(v.size, dtype=np.int64))
+        self.seen += v.size
+        keep = self._keep(h)
+        self.parts.append((v[keep], h[keep]))
+        self.kept += int(np.count_nonzero(keep))
+        while self.kept > self.cap:
+            self.level += 1
+            v, h = (np.concatenate(p) for p in zip(*self.parts))
+            keep = self._keep(h)
+            self.parts = [(v[keep], h[keep])]
+            self.kept = int(np.count_nonzero(keep))
+
+    def values(self):
+        kept = [p[0] for p in self.parts] + ([np.array([self.lo, self.hi])] if self.level else [])
+        return np.concatenate(kept) if kept else np.empty(0)
+
+
+class MapStats:
+    """Running counts over one element's kriged cells (inside the mask), fed at once or tile by tile: the
+    whole-map verdicts (all nodata, values far outside the data, lognormal overflow, cells beyond the
+    sample range, nodata count) and the class breaks then agree for a held and a streamed map."""
+
+    def __init__(self, element, lognormal):
+        self.element = element
+        self.lognormal = lognormal
+        self.lo, self.hi = float(np.min(element.z)), float(np.max(element.z))
+        self.cells = self.missing = self.outside = self.overflow = 0
+        self.finite = self.above = self.below = 0
+        self.worst = None
+        self.samples = {"prediction": _Decimated(STYLE_SAMPLE_MAX), "variance": _Decimated(STYLE_SAMPLE_MAX)}
+
+    def add(self, prediction, variance, log_prediction=None):
+        """Cells inside the mask: prediction (data units), variance (of the kriged scale), ln prediction."""
+        p = np.asarray(prediction, float).ravel()
+        t = p if not self.lognormal else np.asarray(log_prediction, float).ravel()
+        self.cells += t.size
+        self.missing += int(np.count_nonzero(np.isnan(t)))
+        n_bad, worst = survey_checks.outside_data_range(self.element.z_t, t)
+        self.outside += n_bad
+        if n_bad and (self.worst is None or _magnitude(worst) > _magnitude(self.worst)):
+            self.worst = worst  # the first of the largest, as over the whole map at once
+        if self.lognormal:
+            self.overflow += int(np.count_nonzero(~np.isfinite(p[np.isfinite(t)])))
+        finite = p[np.isfinite(p)]
+        self.finite += finite.size
+        self.above += int(np.count_nonzero(finite > self.hi))
+        self.below += int(np.count_nonzero(finite < self.lo))
+        self.samples["prediction"].add(p)
+        self.samples["variance"].add(variance)
+
+    def refuse_unusable(self, settings):
+        """The refusals of a finished map, in the order a geologist should fix them."""
+        name = self.element.name
+        if self.cells and self.missing >= self.cells:
             raise JanjaInputError(
                 f"Element '{name}': no cell has a sample within the search radius of {settings.search_radius:g} m, "
                 "so the map would be all nodata. Give a larger search radius, or 0 for no limit.")
-        survey_checks.check_prediction_range(
-            name, z_t, r.log_prediction if settings.transform == "log" else r.prediction,
-            "natural log of the values" if settings.transform == "log" else "data units")
-        if settings.transform == "log" and not np.isfinite(r.prediction[np.isfinite(r.log_prediction)]).all():
+        survey_checks.refuse_outside_range(
+            name, self.element.z_t, self.outside, self.worst,
+            "natural log of the values" if self.lognormal else "data units")
+        if self.overflow:
             raise JanjaInputError(
                 f"Element '{name}': the lognormal back-transform overflowed (kriging variances too large for "
                 "exp()): the variogram does not suit these data. Add a nugget, use the spherical or exponential "
                 "model, or choose no transform.")
-        cv = kriging.cross_validate(mx, my, z_t, model, neighbours=kwargs["neighbours"],
+
+    def warnings(self):
+        """The cells-beyond-the-sample-range sentence (lognormal maps), as range_warning gives it."""
+        if not self.lognormal:
+            return []
+        w = range_warning_from_counts(self.element.name, self.finite, self.above, self.below, self.lo, self.hi)
+        return [w] if w else []
+
+    def classes(self, transform):
+        """Percentile class breaks and labels of the prediction and variance bands (style_classes)."""
+        label, unit, var_label, var_unit = layer_names(self.element.name, transform)
+        return {"prediction": style_classes(self.samples["prediction"].values(), unit),
+                "variance": style_classes(self.samples["variance"].values(), var_unit)}
+
+
+def _magnitude(v):
+    return abs(float(np.nan_to_num(v, posinf=1e308, neginf=-1e308)))
+
+
+def element_result(el, stats, cv, settings, warn, **maps):
+    """The ElementResult of a kriged element and its notes (warned as they are made); `maps` are the
+    whole-grid arrays (prediction, variance, log_prediction, log_variance) or nothing when streamed."""
+    notes = [f"{el.name}: {w}" for w in el.parsed.warnings] + el.warnings + stats.warnings()
+    for note in notes:
+        warn(note)
+    notes += el.fit_notes
+    if stats.missing:
+        notes.append(f"WARNING: {el.name}: {stats.missing} of {stats.cells} cell(s) "
+                     f"({100.0 * stats.missing / stats.cells:.3g} %) had too few samples within the search "
+                     "radius and are nodata; a larger radius fills them.")
+        warn(notes[-1])
+    arrays = {k: maps.get(k) for k in ("prediction", "variance", "log_prediction", "log_variance")}
+    return ElementResult(
+        name=el.name, counts=dict(el.parsed.counts), n_locations=int(el.z.size),
+        n_merged_groups=int(el.merged.n_merged_groups), stats=samples.summary_statistics(el.parsed.values),
+        experimental=el.experimental, fit=el.fit, **arrays,
+        cv={"x": cv.x, "y": cv.y, "observed": cv.observed, "predicted": cv.predicted,
+            "variance": cv.variance, "residual": cv.residual, "zscore": cv.zscore,
+            "n_merged": np.asarray(el.merged.group_sizes, float)},
+        cv_summary=cv.summary(), notes=notes, fit_se=el.fit_se, neighbourhood=el.neighbourhood,
+        classes=stats.classes(settings.transform),
+    )
+
+
+def krige_elements(x, y, raw_columns, settings, grid, inside=None, progress=None, log=print, flags=None,
+                   warn=None, scheduler=None):
+    """Krige every element of `raw_columns` (name -> raw values) onto `grid`, holding the whole grids.
+
+    inside: optional boolean (nrows, ncols) mask; cells outside are NaN. progress(fraction) -> True
+    cancels (kriging.KrigingCancelled). flags: optional name -> flag column ('<', '>'). warn: where
+    warnings go (default: log); they are also kept in each result's notes for the report.
+    janja:krige streams instead (tiled_kriging.krige_elements_to_files, the same checks and values).
+    scheduler: a Dask scheduler address (or Client) whose workers solve the same chunks (distributed_kriging).
+    """
+    warn = warn or log
+    run = prepare_run(x, y, raw_columns, settings, grid, flags, log, warn)
+    engine = kriging
+    if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
+        from .distributed_kriging import RemoteKriging
+
+        engine = RemoteKriging(scheduler)
+    cx, cy = grid.cell_centres()
+    cells = np.ones(cx.size, bool) if inside is None else np.asarray(inside, bool).ravel()
+    kwargs = {"neighbours": run.neighbours, "search_radius": settings.search_radius}
+    lognormal = settings.transform == "log"
+    results = []
+    for i, el in enumerate(run.elements):
+        def part(fraction, i=i):
+            return progress((i + fraction) / len(run.elements)) if progress else False
+
+        pred = np.full(cx.size, np.nan)
+        var = np.full(cx.size, np.nan)
+        log_pred = log_var = None
+        stats = MapStats(el, lognormal)
+        if lognormal:
+            r = engine.lognormal_kriging(el.x, el.y, el.z, cx[cells], cy[cells], el.fit, progress=part, **kwargs)
+            log_pred, log_var = pred.copy(), var.copy()
+            pred[cells], log_pred[cells], log_var[cells] = r.prediction, r.log_prediction, r.log_variance
+            var = log_var
+            stats.add(r.prediction, r.log_variance, r.log_prediction)
+            log_pred = log_pred.reshape(grid.nrows, grid.ncols)
+            log_var = log_var.reshape(grid.nrows, grid.ncols)
+        else:
+            r = engine.ordinary_kriging(el.x, el.y, el.z, cx[cells], cy[cells], el.fit, progress=part, **kwargs)
+            pred[cells], var[cells] = r.prediction, r.variance
+            stats.add(r.prediction, r.variance)
+        stats.refuse_unusable(settings)
+        cv = kriging.cross_validate(el.x, el.y, el.z_t, el.fit, neighbours=run.neighbours,
                                     search_radius=settings.search_radius)
-        if settings.transform == "log":
-            warnings_here += [w for w in [range_warning(name, pred[cells], mz)] if w]
-        notes = [f"{name}: {w}" for w in parsed.warnings] + warnings_here
-        for note in notes:
-            warn(note)
-        notes += [n for n in (nugget_note, bound_note) if n]
-        if r.n_missing:
-            notes.append(f"WARNING: {name}: {r.n_missing} of {int(cells.sum())} cell(s) "
-                         f"({100.0 * r.n_missing / cells.sum():.3g} %) had too few samples within the search "
-                         "radius and are nodata; a larger radius fills them.")
-            warn(notes[-1])
-        result = ElementResult(
-            name=name, counts=dict(parsed.counts), n_locations=int(mz.size),
-            n_merged_groups=int(merged.n_merged_groups), stats=samples.summary_statistics(parsed.values),
-            experimental=ev, fit=model,
-            prediction=pred.reshape(grid.nrows, grid.ncols), variance=var.reshape(grid.nrows, grid.ncols),
-            log_prediction=log_pred, log_variance=log_var,
-            cv={"x": cv.x, "y": cv.y, "observed": cv.observed, "predicted": cv.predicted,
-                "variance": cv.variance, "residual": cv.residual, "zscore": cv.zscore,
-                "n_merged": np.asarray(merged.group_sizes, float)},
-            cv_summary=cv.summary(), notes=notes, fit_se=fit_se, neighbourhood=how,
-        )
+        result = element_result(el, stats, cv, settings, warn, prediction=pred.reshape(grid.nrows, grid.ncols),
+                                variance=var.reshape(grid.nrows, grid.ncols), log_prediction=log_pred,
+                                log_variance=log_var)
         log(summary_line(result))
         results.append(result)
     return results

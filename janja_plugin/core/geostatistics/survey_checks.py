@@ -102,8 +102,11 @@ def range_bound_note(name, model, ev):
     return None
 
 
-def check_prediction_range(name, z, pred, scale):
-    """Refuse a map whose values lie far outside the data (numerical breakdown, never extrapolation)."""
+def outside_data_range(z, pred):
+    """(cells far outside the data z, the farthest of them or None): NaN (nodata) is not counted.
+
+    Counted per tile by the streamed kriging, so the refusal below is the same for a held or a
+    streamed map."""
     z = np.asarray(z, float)
     pred = np.asarray(pred, float)
     lo, hi = float(np.min(z)), float(np.max(z))
@@ -111,10 +114,24 @@ def check_prediction_range(name, z, pred, scale):
     bad = ~np.isfinite(pred) | (pred < lo - OUTSIDE_RANGE_SPREADS * spread) | \
         (pred > hi + OUTSIDE_RANGE_SPREADS * spread)
     bad &= ~np.isnan(pred)  # NaN = nodata (outside mask or search radius), counted elsewhere
-    if bad.any():
-        worst = pred[bad][np.argmax(np.abs(np.nan_to_num(pred[bad], posinf=1e308, neginf=-1e308)))]
-        raise JanjaInputError(
-            f"Element '{name}': {int(bad.sum())} cell(s) were kriged to values far outside the data "
-            f"(up to {worst:.3g} against data from {lo:.4g} to {hi:.4g}, {scale}): the kriging system is "
-            "numerically unstable. Nothing was written. Add a nugget to the variogram, use the spherical or "
-            "exponential model, or merge near-duplicate samples.")
+    if not bad.any():
+        return 0, None
+    worst = pred[bad][np.argmax(np.abs(np.nan_to_num(pred[bad], posinf=1e308, neginf=-1e308)))]
+    return int(bad.sum()), float(worst)
+
+
+def refuse_outside_range(name, z, n_bad, worst, scale):
+    """Refuse a map with n_bad cells far outside the data (numerical breakdown, never extrapolation)."""
+    if not n_bad:
+        return
+    lo, hi = float(np.min(z)), float(np.max(z))
+    raise JanjaInputError(
+        f"Element '{name}': {n_bad} cell(s) were kriged to values far outside the data "
+        f"(up to {worst:.3g} against data from {lo:.4g} to {hi:.4g}, {scale}): the kriging system is "
+        "numerically unstable. Nothing was written. Add a nugget to the variogram, use the spherical or "
+        "exponential model, or merge near-duplicate samples.")
+
+
+def check_prediction_range(name, z, pred, scale):
+    """Refuse a map whose values lie far outside the data (numerical breakdown, never extrapolation)."""
+    refuse_outside_range(name, z, *outside_data_range(z, pred), scale)

@@ -16,7 +16,7 @@ leave-one-out runs in chunks of LOO_CHUNK samples (cross_validate_chunked).
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 
 import numpy as np
 
@@ -79,10 +79,11 @@ class _Kriger:
 
 
 def solve_cells(kr, lognormal, xt, yt):
-    """(prediction in data units, kriging variance) at targets: the lognormal back-transform of Journel
-    (1980) as kriging.lognormal_kriging gives it, or the plain prediction; the Dask workers call it too."""
+    """At targets: (prediction in data units, ln variance, ln prediction) for the lognormal back-transform
+    of Journel (1980) as kriging.lognormal_kriging gives it, else (prediction, variance); the local threads
+    and the Dask workers (distributed_kriging) both call it, so both give the same bits."""
     p, v, u = kr.solve(xt, yt)
-    return (np.exp(p + v / 2.0 - u) if lognormal else p), v
+    return (np.exp(p + v / 2.0 - u), v, p) if lognormal else (p, v)
 
 
 LOO_CHUNK = 65_536  # samples per leave-one-out chunk: ~20 MB of neighbour lists instead of ~1.3 GB at 10^6
@@ -208,65 +209,105 @@ def stream_cells(grid, inside, chunk, solve, n_out, emit, tile_rows=BLOCK, worke
 
 
 def krige_elements_to_files(x, y, raw_columns, settings, grid, prediction_path, variance_path, crs_wkt,
-                            inside=None, tile_rows=BLOCK, progress=None, log=print, workers=None, scheduler=None):
-    """As krige_pipeline.krige_elements, but every element's prediction and variance are written tile by
-    tile into the two stacks (band per element, the same values write_stack would write) instead of
-    being returned; the ElementResults carry everything else (fit, cross-validation, counts) and
-    prediction = variance = None. Both files appear only when complete. scheduler: a Dask scheduler
-    address or Client to solve the chunks on (distributed_kriging); None = this computer's threads.
+                            inside=None, tile_rows=BLOCK, progress=None, log=print, workers=None, flags=None,
+                            warn=None, log_path=None, scheduler=None):
+    """krige_pipeline.krige_elements streamed: the same checks, refusals, warnings, notes and values, but
+    every element's prediction and variance (and, with log_path and the log transform, its ln prediction
+    and ln variance, two bands per element) are written tile by tile into the stacks instead of being
+    returned. The ElementResults carry everything else (fit, cross-validation, counts, class breaks) with
+    prediction = variance = None. The files appear only when complete: a refusal, an error or a cancel
+    leaves none. Memory: see memory_bound(). scheduler: a Dask scheduler address or Client to solve the
+    chunks on (distributed_kriging); None = this computer's threads.
     """
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    krige_pipeline._check_settings(settings, x.size)
-    k, how = krige_pipeline.neighbourhood(settings, x.size)
-    log(f"Neighbourhood: {how}.")
-    names = list(raw_columns)
+    warn = warn or log
+    run = krige_pipeline.prepare_run(x, y, raw_columns, settings, grid, flags, log, warn)
+    k = run.neighbours
+    names = [el.name for el in run.elements]
+    lognormal = settings.transform == "log"
     if inside is not None:
         inside = np.asarray(inside, bool).reshape(grid.nrows, grid.ncols)
-    prepared = []
-    for name in names:  # all fits first: a refusal comes before any file is started
-        parsed, merged, mx, my, mz = krige_pipeline.prepare_element(name, x, y, raw_columns[name], settings)
-        z_t = np.log(mz) if settings.transform == "log" else mz
-        ev, model = krige_pipeline.fit_model(name, mx, my, z_t, settings)
-        prepared.append((name, parsed, merged, mx, my, mz, z_t, ev, model))
+    tags = krige_pipeline.stack_tags(run.elements, settings)
     results = []
-    with distributed_kriging.connect(scheduler) as cluster, \
-            TiledStackWriter(prediction_path, names, grid, crs_wkt) as pred_w, \
-            TiledStackWriter(variance_path, names, grid, crs_wkt) as var_w:
-        for i, (name, parsed, merged, mx, my, mz, z_t, ev, model) in enumerate(prepared):
-            kr = _Kriger(mx, my, z_t, model, k, settings.search_radius, workers=workers)
-            lognormal = settings.transform == "log"
+    with ExitStack() as files:
+        cluster = files.enter_context(distributed_kriging.connect(scheduler))  # before any file is started
+        pred_w = files.enter_context(TiledStackWriter(prediction_path, names, grid, crs_wkt, tags=tags))
+        var_w = files.enter_context(TiledStackWriter(variance_path, names, grid, crs_wkt, tags=tags))
+        log_w = None
+        if log_path and lognormal:
+            log_names = [n for name in names for n in (f"log_{name}", f"log_{name}_variance")]
+            log_w = files.enter_context(TiledStackWriter(log_path, log_names, grid, crs_wkt, tags=tags))
+        for i, el in enumerate(run.elements):
+            kr = _Kriger(el.x, el.y, el.z_t, el.fit, k, settings.search_radius, workers=workers)
+            stats = krige_pipeline.MapStats(el, lognormal)
 
-            def solve(xt, yt, kr=kr, lognormal=lognormal):
+            def solve(xt, yt, kr=kr):
                 return solve_cells(kr, lognormal, xt, yt)
 
-            def emit(row0, bands, i=i):
+            def emit(row0, bands, i=i, stats=stats):
                 pred_w.write_band_rows(i, row0, bands[0])
                 var_w.write_band_rows(i, row0, bands[1])
+                if log_w is not None:
+                    log_w.write_band_rows(2 * i, row0, bands[2])
+                    log_w.write_band_rows(2 * i + 1, row0, bands[1])
+                cells = slice(None) if inside is None else inside[row0:row0 + bands[0].shape[0]]
+                stats.add(*(b[cells] for b in bands))
 
             def part(fraction, i=i):
                 return progress((i + fraction) / len(names)) if progress else False
 
+            n_out = 3 if lognormal else 2
             if cluster is None:
-                stream_cells(grid, inside, kr.chunk, solve, 2, emit, tile_rows, kr.workers, part,
+                stream_cells(grid, inside, kr.chunk, solve, n_out, emit, tile_rows, kr.workers, part,
                              limit_blas=not kr.is_global)
             else:  # the same chunks on the cluster's workers
                 cluster.stream(grid, inside, kr.chunk, distributed_kriging.make_setup(
-                    mx, my, z_t, model, k, settings.search_radius, lognormal=lognormal), 2, emit, tile_rows, part)
-            cv = cross_validate_chunked(mx, my, z_t, model, k, settings.search_radius)
-            fit_se = None if ev is None else krige_pipeline.variogram.fit_standard_errors(
-                ev, settings.model, settings.anisotropy_angle, settings.anisotropy_ratio)
-            notes = [f"{name}: {w}" for w in parsed.warnings]
-            for note in notes:
-                log(note)
-            results.append(krige_pipeline.ElementResult(
-                name=name, counts=dict(parsed.counts), n_locations=int(mz.size),
-                n_merged_groups=int(merged.n_merged_groups),
-                stats=krige_pipeline.samples.summary_statistics(parsed.values), experimental=ev, fit=model,
-                prediction=None, variance=None, log_prediction=None, log_variance=None,
-                cv={"x": cv.x, "y": cv.y, "observed": cv.observed, "predicted": cv.predicted,
-                    "variance": cv.variance, "residual": cv.residual, "zscore": cv.zscore,
-                    "n_merged": np.asarray(merged.group_sizes, float)},
-                cv_summary=cv.summary(), notes=notes, fit_se=fit_se, neighbourhood=how))
+                    el.x, el.y, el.z_t, el.fit, k, settings.search_radius, lognormal=lognormal), n_out, emit,
+                    tile_rows, part)
+            stats.refuse_unusable(settings)
+            cv = cross_validate_chunked(el.x, el.y, el.z_t, el.fit, k, settings.search_radius)
+            results.append(krige_pipeline.element_result(el, stats, cv, settings, warn))
             log(krige_pipeline.summary_line(results[-1]))
     return results
+
+
+# Calibrated on streamed runs (32 nearest, 2 threads; 200,000 samples: 287 MB with 1 field, 486 MB with 4;
+# 1,000,000 samples, 1 field: 615 MB), rounded up.
+MEMORY_BASE = 150 * 1024**2  # Python, numpy, scipy, GDAL and QGIS loaded
+MEMORY_VARIOGRAM = 200 * 1024**2  # the experimental variogram's 8 million pairs (exact or sampled), one at a time
+MEMORY_PER_SAMPLE = 500  # bytes: the element being kriged (parsed, merged, KD-tree, leave-one-out chunk)
+MEMORY_PER_SAMPLE_FIELD = 350  # bytes per sample of every further field (raw values, parsed and merged arrays)
+MEMORY_PER_NEIGHBOUR = 16  # bytes per target and neighbour of a chunk in flight (lists, grouped solves)
+
+
+def memory_bound(grid, n_samples, n_fields, neighbours, workers=None, tile_rows=BLOCK, n_bands=3, masked=False):
+    """About the peak memory (bytes) of krige_elements_to_files: samples and their KD-tree, the variogram
+    pairs, the chunks in flight, at most two row tiles per output band, the class-break samples and, with a
+    mask, 2 bytes a cell (the rasterised mask and its boolean copy). Apart from the mask it does not grow
+    with the cells, only with the grid's width."""
+    workers = max(1, int(workers or min(os.cpu_count() or 1, 8)))
+    k = n_samples if neighbours is None else min(int(neighbours), n_samples)
+    if neighbours is None:  # the global system's LU factor and one batch of right-hand sides
+        in_flight = 8 * (n_samples + 1) ** 2 + 8 * kriging.GLOBAL_BATCH_DOUBLES * 3
+    else:
+        in_flight = (2 * workers + 1) * kriging.CHUNK_TARGETS * max(k, 1) * MEMORY_PER_NEIGHBOUR
+    tiles = 2 * n_bands * min(max(1, tile_rows), grid.nrows) * grid.ncols * 8
+    styles = 2 * 16 * krige_pipeline.STYLE_SAMPLE_MAX  # values and their hashes, two bands
+    mask = 2 * grid.n_cells if masked else 0
+    samples = n_samples * (MEMORY_PER_SAMPLE + MEMORY_PER_SAMPLE_FIELD * max(0, n_fields - 1))
+    return MEMORY_BASE + MEMORY_VARIOGRAM + samples + in_flight + tiles + styles + mask
+
+
+def check_memory(grid, n_samples, n_fields, neighbours, workers=None, n_bands=3, masked=False, limit=None):
+    """Refuse, before any work, a streamed run whose memory_bound exceeds `limit` (default: raster_grid's
+    DEFAULT_MEMORY_LIMIT, read now); the cells count only through the tile width and the mask."""
+    from .. import raster_grid
+
+    limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
+    need = memory_bound(grid, n_samples, n_fields, neighbours, workers, n_bands=n_bands, masked=masked)
+    if need > limit:
+        raise JanjaInputError(
+            f"Kriging {n_samples:,} samples onto {grid.ncols} x {grid.nrows} cells would need about "
+            f"{need / 1024**3:.1f} GB of memory even streamed tile by tile (limit {limit / 1024**3:.1f} GB): "
+            "the samples, their neighbour search and rows of this width are held at once. Use fewer nearest "
+            "samples per cell, a larger cell size, or split the area.")
+    return need
