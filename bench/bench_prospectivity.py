@@ -442,7 +442,7 @@ def main():
     full_d = run_child(path, WA_STACK, args.threads, args.batch, shifts=1) if parts else None
     cells, valid = full_w["cells"], full_w["valid"]
     rate_w = full_w["windows"] / full_w["seconds"]
-    print(f"\nWA 250 m stack {WA_STACK.name}: {cells:,} cells, {valid:,} with all five elements")
+    print(f"\nWA 250 m stack {WA_STACK.name}: {cells:,} cells, {valid:,} with all {len(card.elements)} elements")
     print(f"  window by window, stride {args.full_stride}: {full_w['seconds']:.0f} s measured "
           f"({full_w['windows']:,} windows, {rate_w:.0f}/s), peak memory {full_w['maxrss_mib']:.0f} MiB")
     print(f"  window by window, stride 1 (extrapolated at that rate): {valid / rate_w / 60:.1f} min; "
