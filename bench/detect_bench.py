@@ -598,6 +598,8 @@ def fixed_contenders(survey, feats):
 
 UNSUP_MCD = "unsupervised: robust Mahalanobis (MCD) of survey ranks + windows at 1/2/4 sample spacings"
 UNSUP_SIGNED = "unsupervised:   … counted only where the target's window rank (1 spacing) is above the survey median"
+UNSUP_TARGET = ("unsupervised: robust Mahalanobis (MCD) of the target's own ranks + windows at 1/2/4/8 spacings, "
+                "counted only where its window rank is above the median")
 UNSUP_PCA = "unsupervised: PCA reconstruction error of rank windows (5 x 5 points a spacing apart, 90 % variance)"
 
 
@@ -613,7 +615,10 @@ def unsupervised_contenders(survey, feats):
     pca = np.concatenate([dv.pca_residual(feats.patches_at(np.arange(a, min(a + 40000, feats.rows.size)))
                                           .reshape(-1, basis.shape[1]), mu, basis)
                           for a in range(0, feats.rows.size, 40000)])
-    return {UNSUP_MCD: d, UNSUP_SIGNED: np.where(target_window > 0, d, -d), UNSUP_PCA: pca}
+    own = feats.blocks["multiscale8"][:, ti::n_el]  # the target's rank at the cell and its 4 windows
+    dt = dv.mcd_distance(own)
+    return {UNSUP_MCD: d, UNSUP_SIGNED: np.where(target_window > 0, d, -d),
+            UNSUP_TARGET: np.where(target_window > 0, dt, -dt), UNSUP_PCA: pca}
 
 
 def training_labels(survey, feats, scorer, label_at, seed):

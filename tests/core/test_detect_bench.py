@@ -35,7 +35,8 @@ def test_quick_mode_writes_one_table_with_every_contender(quick):
     csv = (folder / "detect_bench.csv").read_text().strip().splitlines()
     (rows, choices, _), = results.values()
     for name in ["log target (sample values)", "kriged target", "robust Mahalanobis (ilr, MCD) of all elements",
-                 db.NESTED, *[v.name for v in db.VARIANTS]]:
+                 db.NESTED, *[v.name for v in db.VARIANTS], db.UNSUP_MCD, db.UNSUP_SIGNED, db.UNSUP_TARGET,
+                 db.UNSUP_PCA]:
         assert name in rows and name in md
     assert any("smoothed at 2 sample spacings" in n for n in rows)
     assert len(csv) == 1 + len(rows)
