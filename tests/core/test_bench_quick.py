@@ -1,6 +1,7 @@
 """The reduced form of `make bench` inside `make test`: each benchmark runs end to end and prints its
 comparison against the alternatives (no timing is asserted: speed figures live in bench/, not tests)."""
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -23,8 +24,11 @@ def test_quick_kriging_bench_prints_ratios_against_pykrige_and_the_variogram_ste
     row = next(line for line in out.splitlines() if line.startswith("(q) 2,000 -> 200x200"))
     cells = [c.split() for c in row.split("|")]
     assert float(cells[0][-4]) > 0 and float(cells[0][-1]) < 1e-8  # our time; agreement with plain LU
-    assert float(cells[1][2]) > 0 and float(cells[1][3]) < 1e-6  # PyKrige ratio and its difference to ours
-    assert "threads used by pykrige: numpy's BLAS: openblas 1" in out
+    if importlib.util.find_spec("pykrige"):  # a dev requirement: the host venv has it, the QGIS chroots do not
+        assert float(cells[1][2]) > 0 and float(cells[1][3]) < 1e-6  # PyKrige ratio and its difference to ours
+        assert "threads used by pykrige: numpy's BLAS: openblas 1" in out
+    else:
+        assert cells[1][0] == "n/a" and "(q) pykrige: " in out, out  # the row says why, it does not vanish
     vario = [line for line in out.splitlines() if re.match(r"\s+5,000 ours", line)]
     assert len(vario) == 2, out  # sampled pairs against the exact all-pairs table
     assert re.search(r"\(\d+\.\d SE\)", vario[0])
