@@ -83,6 +83,9 @@ class TiledStackWriter:
             raise JanjaInputError(f"Writing band {index + 1} of {self.path} failed ({self.gdal.GetLastErrorMsg()}); "
                                   "check the free disk space.")
         self._rows[index] += data.shape[0]
+        end = int(row0) + data.shape[0]
+        if end % BLOCK == 0 or end == self.grid.nrows:  # whole block rows: out of GDAL's cache, onto the disk
+            self._ds.GetRasterBand(index + 1).FlushCache()  # else the cache (5 % of RAM) grows with the grid
 
     def __exit__(self, exc_type, exc, tb):
         try:

@@ -192,3 +192,25 @@ def test_writer_keeps_gdals_exception_mode_and_writes_what_write_stack_writes_ar
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(tmp_path / "t.tif").st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_writer_memory_does_not_grow_with_the_grid(tmp_path):
+    """Each finished block row leaves GDAL's block cache (default 5 % of RAM): without the flush a 10^8-cell
+    run held ~0.8 GB of cached blocks on top of the kriging."""
+    from osgeo import gdal
+
+    grid = grid_for_extent(0, 0, 2048, 2048, cell=1.0)  # 2048 x 2048 cells, 8 block rows of 2 MB per band
+    rows = np.random.default_rng(0).random((256, grid.ncols))
+    before = gdal.GetCacheUsed()
+    with TiledStackWriter(tmp_path / "s.tif", ["a", "b"], grid, "") as w:
+        for row0 in range(0, grid.nrows, 256):
+            w.write_rows(row0, [rows, rows])
+            assert gdal.GetCacheUsed() - before < 2 * 256 * grid.ncols * 4  # under one block row per band
+    with rasterio_open(tmp_path / "s.tif") as src:
+        assert np.array_equal(src.read(2, window=((1792, 2048), (0, grid.ncols))), rows.astype(np.float32))
+
+
+def rasterio_open(path):
+    import rasterio
+
+    return rasterio.open(path)
