@@ -214,3 +214,19 @@ def rasterio_open(path):
     import rasterio
 
     return rasterio.open(path)
+
+
+def test_overviews_are_built_under_a_small_block_cache_and_the_cache_is_restored(tmp_path, monkeypatch):
+    """Reading the grid back for overviews filled GDAL's cache (10^8 cells: 649 MB peak; 180 MB capped)."""
+    from osgeo import gdal
+
+    from janja_plugin.core import tiled_geotiff
+
+    calls = []
+    real = gdal.SetCacheMax
+    monkeypatch.setattr(gdal, "SetCacheMax", lambda n: (calls.append(n), real(n))[1])
+    cache = gdal.GetCacheMax()
+    grid = grid_for_extent(0, 0, 600, 600, cell=1.0)  # over one block: overviews are built
+    with TiledStackWriter(tmp_path / "s.tif", ["a"], grid, "") as w:
+        w.write_rows(0, [np.ones((600, 600))])
+    assert calls == [min(cache, tiled_geotiff.OVERVIEW_CACHE), cache] and gdal.GetCacheMax() == cache
