@@ -197,13 +197,24 @@ def interpolated_cells(values, stride):
     nrows, ncols = values.shape
     if stride <= 1:
         return np.zeros(values.shape, bool)
+    return interpolated_rows(lambda a, b: values[a:b], 0, nrows, stride, nrows, ncols)
+
+
+def interpolated_rows(read, r0, r1, stride, nrows, ncols):
+    """interpolated_cells for rows [r0, r1) of a map read by read(a, b) -> rows [a, b) (NaN = no value): it
+    reads those rows and the node rows bracketing them, so a streamed map is checked tile by tile."""
     row_nodes, col_nodes = wn.stride_nodes(nrows, stride), wn.stride_nodes(ncols, stride)
-    node = np.zeros(values.shape, bool)
-    node[np.ix_(row_nodes, col_nodes)] = True
-    coarse = values[np.ix_(row_nodes, col_nodes)]
-    reachable = np.isfinite(wn.interpolate_coarse(np.where(np.isfinite(coarse), 1.0, np.nan), row_nodes,
-                                                  col_nodes, nrows, ncols))
-    return np.isfinite(values) & ~node & reachable
+    rn0, rn1, rw = wn._axis_weights(nrows, row_nodes)
+    cn0, cn1, cw = wn._axis_weights(ncols, col_nodes)
+    j_lo, j_hi = int(rn0[r0]), int(rn1[r1 - 1])
+    coarse = np.stack([np.asarray(read(int(row_nodes[j]), int(row_nodes[j]) + 1))[0, col_nodes]
+                       for j in range(j_lo, j_hi + 1)])
+    reachable = np.isfinite(wn._interpolate_rows(np.where(np.isfinite(coarse), 1.0, np.nan), rn0[r0:r1] - j_lo,
+                                                 rn1[r0:r1] - j_lo, rw[r0:r1], cn0, cn1, cw))
+    is_row, is_col = np.zeros(nrows, bool), np.zeros(ncols, bool)
+    is_row[row_nodes], is_col[col_nodes] = True, True
+    node = is_row[r0:r1, None] & is_col[None, :]
+    return np.isfinite(np.asarray(read(r0, r1))) & ~node & reachable
 
 
 def draw_sample(candidates, n, seed=DEFAULT_SEED):
@@ -225,17 +236,39 @@ def classify_cells(model, stack, bands, rows, cols, batch_size=wn.DEFAULT_BATCH,
     if model.fixed_batch:
         batch_size = model.fixed_batch
     stats = wn.EngineStats()
-    out = np.full((stack.nrows, stack.ncols), np.nan, np.float32)
-    want = np.zeros((stack.nrows, stack.ncols), bool)
-    want[rows, cols] = True
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    out = _Cells(rows, cols, stack.ncols)  # memory: the cells asked for, not the grid
     prep = wn._Preparer(model.card, stack, bands, batch_size, tile_rows)
     t0 = time.perf_counter()
-    if want.any():
-        wn._run_pass(model, prep, lambda r0, r1: want[r0:r1], out, None, stats, progress, lo, hi, prefetch)
+    if rows.size:
+        wn._run_pass(model, prep, out.want, out, None, stats, progress, lo, hi, prefetch)
     if progress is not None and progress(hi):
         raise wn.Cancelled("The prospectivity run was cancelled.")
     stats.seconds = time.perf_counter() - t0
-    return out[rows, cols].astype(np.float64), stats
+    return out.values_at(rows, cols), stats
+
+
+class _Cells:
+    """A sparse map of a few cells for the window engine: want(r0, r1) and out[rows, cols] = values."""
+
+    def __init__(self, rows, cols, ncols):
+        self.ncols = ncols
+        self.keys = np.unique(rows * ncols + cols)
+        self.values = np.full(self.keys.size, np.nan, np.float32)
+
+    def want(self, r0, r1):
+        a, b = np.searchsorted(self.keys, [r0 * self.ncols, r1 * self.ncols])
+        sel = np.zeros((r1 - r0, self.ncols), bool)
+        k = self.keys[a:b] - r0 * self.ncols
+        sel[k // self.ncols, k % self.ncols] = True
+        return sel
+
+    def __setitem__(self, key, values):
+        rows, cols = key
+        self.values[np.searchsorted(self.keys, np.asarray(rows) * self.ncols + np.asarray(cols))] = values
+
+    def values_at(self, rows, cols):
+        return self.values[np.searchsorted(self.keys, rows * self.ncols + cols)].astype(np.float64)
 
 
 def check_sample(sample):
