@@ -108,3 +108,23 @@ def test_all_nodata_refused_as_whole_grid(model):
     mask[8:12] = True  # only the all-nodata rows
     with pytest.raises(JanjaInputError, match="The mask covers no cell"):
         list(wn.stream_predict(model, stack, [0], mask=mask, tile_rows=4, stride=2))
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 7])
+def test_tiles_computed_one_by_one_add_up_to_the_run(model, stride):
+    """What a Dask task does: one tile alone (tiles=[t]) with only its rows of the mask; the tiles and the summed
+    counts equal the single run's (node rows an earlier tile would have classified are not counted twice)."""
+    stack = holey_stack()
+    mask = np.ones((23, 17), bool)
+    mask[:5, :6] = False
+    ref, ref_valid, ref_stats, *_ = run_both(model, stack, stride=stride, mask=mask, tile_rows=4, batch_size=8)
+    total = wn.EngineStats()
+    got = []
+    for t in range(6):
+        one = list(wn.stream_predict(model, stack, [0], stride=stride, mask=wn.RowMask(mask, 0, mask.shape),
+                                     tile_rows=4, batch_size=8, stats=total, tiles=[t], final=False))
+        assert len(one) == 1 and one[0].row0 == 4 * t
+        got.append(one[0].values)
+    assert np.array_equal(np.concatenate(got), ref, equal_nan=True)
+    for field in ("n_windows", "n_windows_filled", "n_values_filled", "n_valid_cells", "n_interpolated"):
+        assert getattr(total, field) == getattr(ref_stats, field), field

@@ -493,8 +493,20 @@ def _monotone(progress):
     return report
 
 
+class RowMask:
+    """A mask known only over rows [row0, row0 + len(rows)) of the grid: what a Dask task is sent with its tile."""
+
+    def __init__(self, rows, row0, shape):
+        self.rows, self.row0, self.shape = np.asarray(rows, bool), int(row0), tuple(shape)
+
+    def __getitem__(self, key):
+        if key.start < self.row0 or key.stop > self.row0 + self.rows.shape[0]:
+            raise IndexError(f"mask rows {key.start}-{key.stop} outside the rows sent")
+        return self.rows[key.start - self.row0:key.stop - self.row0]
+
+
 def stream_predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, tile_rows=None,
-                   progress=None, prefetch=True, stats=None):
+                   progress=None, prefetch=True, stats=None, tiles=None, final=True):
     """windows.predict tile by tile: yields a Tile per row tile, in order, each final when yielded.
 
     Each tile reads the stack rows it covers plus half a window above and below. At stride k the nodes
@@ -504,6 +516,11 @@ def stream_predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_
     of the window engine (TILE_BUDGET_BYTES) plus the tile's outputs and at most tile_rows / k + 2 node
     rows of ncols / k values, whatever the grid's height. stats: an EngineStats to fill (n_valid_cells
     and seconds are set once the last tile is out; the refusal of a stack without values comes then).
+
+    tiles: the indices of the row tiles to compute (None = all), as a Dask task computes one
+    (distributed_inference): node rows that an earlier tile would have classified are classified first
+    without being counted, so the tasks' counts add up to this run's. final=False leaves the end-of-run
+    refusal and progress to the caller, who has the totals. mask may be a RowMask of the rows read.
     """
     if stride < 1 or int(stride) != stride:
         raise JanjaInputError(f"The stride must be a whole number of cells, 1 or more, not {stride}.")
@@ -511,7 +528,7 @@ def stream_predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_
     if model.fixed_batch:
         batch_size = model.fixed_batch
     nrows, ncols = stack.nrows, stack.ncols
-    mask = checked_mask(mask, stack)
+    mask = mask if isinstance(mask, RowMask) else checked_mask(mask, stack)
     t_start = time.perf_counter()
     stats = EngineStats() if stats is None else stats
     prep = _Preparer(model.card, stack, bands, batch_size, tile_rows)
@@ -524,7 +541,16 @@ def stream_predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_
         rn0, rn1, rw = _axis_weights(nrows, row_nodes)
         cn0, cn1, cw = _axis_weights(ncols, col_nodes)
         node_values = {}  # node row index j -> values at the column nodes (float32, NaN = none)
-    for r0, r1 in prep.tile_ranges():
+    done_previous = False
+    for t, (r0, r1) in enumerate(prep.tile_ranges()):
+        if tiles is not None and t not in tiles:
+            done_previous = False
+            continue
+        if stride > 1 and t > 0 and not done_previous:  # the rows the previous tile would have left cached
+            for j in range(int(rn0[r0]), min(int(rn1[r1 - 1]), int(rn1[r0 - 1])) + 1):
+                if j not in node_values:
+                    node_values[j] = _node_row(model, prep, int(row_nodes[j]), is_col, col_nodes, mask, prefetch)
+        done_previous = True
         keep_rows = None if mask is None else mask[r0:r1]
         out = np.full((r1 - r0, ncols), np.nan, np.float32)
         valid = np.zeros((r1 - r0, ncols), bool)
@@ -572,12 +598,23 @@ def stream_predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_
         if progress is not None and progress(r1 / nrows):
             raise Cancelled("The prospectivity run was cancelled.")
         yield Tile(r0, r1, out, valid, filled)
+    stats.n_valid_cells += n_valid
+    if not final:
+        return
     if n_valid == 0 or n_kept == 0:  # the whole-grid refusals, from the counts
         check_valid_cells(np.array([n_valid > 0]), None if mask is None else np.array([False]), model.card)
-    stats.n_valid_cells = n_valid
     if progress is not None and progress(1.0):
         raise Cancelled("The prospectivity run was cancelled.")
     stats.seconds = time.perf_counter() - t_start
+
+
+def _node_row(model, prep, row, is_col, col_nodes, mask, prefetch):
+    """One node row's values at the column nodes, classified without being counted (see stream_predict)."""
+    out = np.full((1, prep.stack.ncols), np.nan, np.float32)
+    sel = is_col[None, :] if mask is None else is_col[None, :] & mask[row:row + 1]
+    _run_pass(model, prep, lambda a, b: sel, _Rows(out, row), None, EngineStats(), None, 0.0, 1.0, prefetch,
+              ranges=[(row, row + 1)])
+    return out[0, col_nodes].copy()
 
 
 def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, tile_rows=None, progress=None,
