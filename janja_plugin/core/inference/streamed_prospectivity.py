@@ -222,11 +222,12 @@ def _stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_windo
 
 def run_prospectivity_to_files(stack, model, probability_path, classes_path=None, labels_path=None, settings=None,
                                mask=None, deposit_cells=None, progress=None, grid=None, crs_wkt=None,
-                               memory_limit=None):
+                               memory_limit=None, scheduler=None):
     """run_prospectivity written tile by tile into GeoTIFFs (probability; classes and target-rank labels
     when their paths are given): the same values, tags, targets, thresholds, notes and stride check. The
     result's probability, classes and labels are None; its `summary` carries the report's numbers.
-    progress(fraction) -> True cancels (windows.Cancelled) and no file is left.
+    progress(fraction) -> True cancels (windows.Cancelled) and no file is left. scheduler: a Dask scheduler
+    address or Client to compute the row tiles on (distributed_inference); None or "" = this computer.
     """
     settings = settings or pr.ProspectivitySettings()
     t0 = time.perf_counter()
@@ -253,6 +254,11 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
                 raise wn.Cancelled("The prospectivity run was cancelled.")
 
         with limited_block_cache(), ExitStack() as files:
+            cluster = None
+            if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
+                from . import distributed_inference as di
+
+                cluster = files.enter_context(di.connect(scheduler))  # before any file is started
             prob_w = files.enter_context(TiledStackWriter(probability_path, ["probability"], grid, crs_wkt))
             cls_w = files.enter_context(TiledStackWriter(classes_path, ["class"], grid, crs_wkt)) \
                 if classes_path else None
@@ -266,8 +272,13 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
             deposit_scores = np.full(dep_rows.size, np.nan)
             tile_counts = []
             scaled = None if progress is None else (lambda f: progress(end_map * f))
-            for tile in wn.stream_predict(model, stack, bands, settings.stride, mask, settings.batch_size,
-                                          settings.tile_rows, scaled, stats=stats):
+            if cluster is None:
+                tiles = wn.stream_predict(model, stack, bands, settings.stride, mask, settings.batch_size,
+                                          settings.tile_rows, scaled, stats=stats)
+            else:  # the same tiles, computed by the cluster's workers
+                tiles = di.stream_tiles(cluster, model, stack, bands, settings.stride, mask, settings.batch_size,
+                                        settings.tile_rows, scaled, stats)
+            for tile in tiles:
                 prob_w.write_band_rows(0, tile.row0, tile.values)
                 finite = tile.values[np.isfinite(tile.values)]
                 if finite.size:
