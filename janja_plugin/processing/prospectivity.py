@@ -21,6 +21,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsProcessingUtils,
 )
 
@@ -52,6 +53,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     STRIDE, THREADS, BATCH, SHARED_TRUNK = "STRIDE", "THREADS", "BATCH", "SHARED_TRUNK"
     MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
     EXTRAPOLATE = "EXTRAPOLATE"
+    SCHEDULER = "SCHEDULER"
     PROBABILITY, CLASSES, TARGETS, REPORT = "PROBABILITY", "CLASSES", "TARGETS", "REPORT"
 
     def name(self):
@@ -80,6 +82,9 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "training data gives meaningless, often constant, maps); 'Extrapolate beyond the training data' runs "
             "it anyway and marks every output as extrapolation. A map that barely varies is flagged as constant "
             "and gives no classes and no target areas.\n\n"
+            "Large grids: window by window, the map is computed and written in row tiles (compressed, tiled "
+            "GeoTIFFs with overviews), so memory stays bounded whatever the grid's size; a Dask scheduler "
+            "address (advanced) computes the same row tiles on a cluster, with the same results.\n\n"
             "Shared trunk (off by default; models exported with their trunk and head parts): the network's "
             "convolutional trunk runs once over the whole stack and each cell's features are read off the "
             "feature map, tens of times faster than window by window. It is an approximation, not the same "
@@ -137,6 +142,11 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_TARGET_CELLS, "Smallest target area (cells)", compat.NUMBER_INTEGER, 1,
             minValue=1))
+        scheduler = QgsProcessingParameterString(
+            self.SCHEDULER, "Dask scheduler address (optional; empty = this computer's threads), e.g. "
+            "tcp://10.0.0.5:8786", optional=True)
+        scheduler.setFlags(scheduler.flags() | compat.FLAG_ADVANCED)
+        self.addParameter(scheduler)
         self.addParameter(QgsProcessingParameterRasterDestination(self.PROBABILITY, "Prospectivity probability"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASSES, "Prospectivity classes", optional=True, createByDefault=True))
@@ -175,6 +185,10 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         prob_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context)
         cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
         labels_path = None
+        scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip()
+        if settings.dense and scheduler:
+            raise QgsProcessingException("The shared trunk runs on this computer only: turn 'Shared trunk' off to "
+                                         "use the Dask scheduler, or leave the scheduler empty.")
         if settings.dense:  # the shared trunk runs over the whole grid in memory (core/dense.py)
             result = pr.run_prospectivity(path, model, settings, mask=mask, deposit_cells=deposits, progress=progress)
             pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
@@ -184,7 +198,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             if parameters.get(self.TARGETS) is not None:
                 labels_path = os.path.join(QgsProcessingUtils.tempFolder(), f"target_ranks_{uuid.uuid4().hex[:8]}.tif")
             result = sp.run_prospectivity_to_files(path, model, prob_path, cls_path or None, labels_path, settings,
-                                                   mask=mask, deposit_cells=deposits, progress=progress)
+                                                   mask=mask, deposit_cells=deposits, progress=progress,
+                                                   scheduler=scheduler or None)
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); {len(result.targets)} target area(s).")
         report_stride_error(feedback, result.stride_error)
