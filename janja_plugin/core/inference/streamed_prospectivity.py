@@ -42,7 +42,12 @@ from . import prospectivity as pr
 from . import stride_check as sc
 from . import windows as wn
 
-READ_ROWS = BLOCK  # rows per block of the passes that read the probability back
+READ_ROWS = BLOCK  # rows per block of the passes that read the probability back, at most ...
+READ_CELLS = 2**20  # ... and about this many cells: their temporaries (~60 bytes a cell) stay near 60 MB
+
+
+def _rows(ncols):
+    return max(1, min(READ_ROWS, READ_CELLS // max(1, ncols)))
 
 
 def _reader(writer):
@@ -116,14 +121,15 @@ class _Patches:
         return np.where(raw > 0, self.patch[np.where(raw > 0, raw + self.offsets[block_index], 0)], -1)
 
 
-def _blocks(nrows):
-    return [(r0, min(r0 + READ_ROWS, nrows)) for r0 in range(0, nrows, READ_ROWS)]
+def _blocks(nrows, ncols):
+    step = _rows(ncols)
+    return [(r0, min(r0 + step, nrows)) for r0 in range(0, nrows, step)]
 
 
 def _classes_and_targets(read, grid, moderate, high, constant, min_cells, cls_w, lab_w, tick):
     """Write the classes and labels, return (class counts high/moderate/low, [TargetArea])."""
     counts = np.zeros(4, np.int64)
-    blocks = _blocks(grid.nrows)
+    blocks = _blocks(grid.nrows, grid.ncols)
     patches = _Patches()
     for r0, r1 in blocks:
         p = read(r0, r1)
@@ -165,7 +171,7 @@ def _classes_and_targets(read, grid, moderate, high, constant, min_cells, cls_w,
     return counts, targets
 
 
-def _prediction_area_thresholds(read, nrows, n, deposit_scores):
+def _prediction_area_thresholds(read, nrows, n, deposit_scores, rows=BLOCK):
     """prospectivity.prediction_area_thresholds on the written map: the same numbers, from passes."""
     from ..evaluation.evaluate import prediction_area_at
 
@@ -177,12 +183,12 @@ def _prediction_area_thresholds(read, nrows, n, deposit_scores):
             "so the prediction-area thresholds cannot be found. Check the deposits layer, or give the moderate "
             "and high thresholds yourself."
         )
-    t = np.unique(ms.quantiles(read, nrows, n, np.linspace(0.0, 1.0, 200)))
+    t = np.unique(ms.quantiles(read, nrows, n, np.linspace(0.0, 1.0, 200), block_rows=rows))
     total = np.float64(n)
-    area = 100.0 * (total - ms.count_below(read, nrows, t).astype(np.float64)) / total
+    area = 100.0 * (total - ms.count_below(read, nrows, t, rows).astype(np.float64)) / total
     high = float(prediction_area_at(t, area, scores).intersection_threshold)
-    high_share = float(ms.count_at_least(read, nrows, high) / n)
-    moderate = float(ms.quantiles(read, nrows, n, 1.0 - min(0.5, 3.0 * high_share)))
+    high_share = float(ms.count_at_least(read, nrows, high, rows) / n)
+    moderate = float(ms.quantiles(read, nrows, n, 1.0 - min(0.5, 3.0 * high_share), block_rows=rows))
     if moderate >= high:
         moderate = high / 2.0
     return moderate, high
@@ -239,7 +245,9 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
     card = model.card
     sc.check_sample(settings.stride_sample)
     pr.check_thresholds(settings.moderate, settings.high)
-    with wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
+    # GDAL's block cache (5 % of RAM by default) would keep the stack's and the outputs' blocks as they are
+    # read: 1.2 GB at 10^8 cells here, measured, before the map had started (the distribution check's reads)
+    with limited_block_cache(), wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
         check_memory(grid, model, len(bands), settings, masked=mask is not None, limit=memory_limit)
         outputs = [(p, 1) for p in (probability_path, classes_path, labels_path) if p]
         check_free_disk(outputs, grid)
@@ -253,7 +261,7 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
             if progress is not None and progress(done[0]):
                 raise wn.Cancelled("The prospectivity run was cancelled.")
 
-        with limited_block_cache(), ExitStack() as files:
+        with ExitStack() as files:
             cluster = None
             if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
                 from . import distributed_inference as di
@@ -290,18 +298,18 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
                 if tile.interpolated is not None:
                     tile_counts.append((tile.row0, tile.row1, int(tile.interpolated.sum())))
             read = _reader(prob_w)
-            nrows = grid.nrows
+            nrows, rows = grid.nrows, _rows(grid.ncols)
             if n_finite == 0:
                 constant, spread = True, 0.0
             else:
-                lo_p, hi_p = ms.percentiles(read, nrows, n_finite, (0.1, 99.9))
+                lo_p, hi_p = ms.percentiles(read, nrows, n_finite, (0.1, 99.9), block_rows=rows)
                 spread = float(hi_p - lo_p)
                 constant = spread < dist.CONSTANT_SPREAD
             tick()
             if constant:
                 moderate, high, method = settings.moderate, settings.high, "none: the map is constant"
             elif deposit_cells is not None:
-                moderate, high = _prediction_area_thresholds(read, nrows, n_finite, deposit_scores)
+                moderate, high = _prediction_area_thresholds(read, nrows, n_finite, deposit_scores, rows)
                 method = "prediction-area"
             else:
                 moderate, high, method = settings.moderate, settings.high, "user"
@@ -312,7 +320,7 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
             if checked:
                 sample = _stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
                                         stats.n_windows, settings, progress)
-                top_t = float(ms.percentiles(read, nrows, n_finite, 95.0, dtype=np.float32)) if n_finite else \
+                top_t = float(ms.percentiles(read, nrows, n_finite, 95.0, np.float32, rows)) if n_finite else \
                     float("nan")
                 stride_error = sc.measure(sample, breaks=None if constant else [moderate, high], top_threshold=top_t)
             notes = pr.run_notes(check, model, settings, stats, constant, spread,
@@ -348,7 +356,7 @@ def memory_bound(grid, model, n_elements, settings=None, masked=False):
     base + 3 x the model file + the window engine's tile (windows.TILE_BUDGET_BYTES) + prepared batches
     (6 x batch x channels x height x width x 4) + the tile's outputs (rows x ncols x 10 bytes, twice)
     + stride node rows (tile rows / k + 2 rows of ncols / k floats) + GDAL's block cache (held to 64 MB)
-    + the read-back blocks (256 rows x ncols x 40 bytes) + 1 byte a cell for a mask (the caller's array)
+    + the passes' temporaries (60 bytes for each of READ_CELLS cells) + 1 byte a cell for a mask (the caller's array)
     + 60 bytes per high-class patch (not known beforehand; a few thousand in practice, so left out).
     """
     from ..tiled_geotiff import OVERVIEW_CACHE
@@ -369,7 +377,7 @@ def memory_bound(grid, model, n_elements, settings=None, masked=False):
     outputs = 2 * tile_rows * grid.ncols * 10
     k = max(1, int(settings.stride))
     nodes = (tile_rows // k + 2) * (grid.ncols // k + 2) * 4 if k > 1 else 0
-    blocks = READ_ROWS * grid.ncols * 40
+    blocks = READ_CELLS * 60  # the passes' temporaries
     mask = grid.n_cells if masked else 0
     return (MEMORY_BASE + MEMORY_MODEL_FACTOR * model_bytes + engine + batches + outputs + nodes + OVERVIEW_CACHE
             + blocks + mask)
