@@ -396,6 +396,9 @@ VARIANTS = [
     Variant("gradient boosting (depth 2), survey ranks + windows at 1/2/4 sample spacings", "multiscale",
             learner="gbm"),
 ]
+# Short names for --variants (same order as VARIANTS): a confirmation run names its candidates before it runs.
+VARIANT_KEYS = ["logz", "rank", "multiscale", "variance", "pu", "fusion", "multiscale8", "patch", "d4", "rerank",
+                "spy", "bagging", "gbm"]
 NESTED = "learned map, variant chosen inside the training folds (nested)"
 REFERENCE = ("study configuration, reduced (frozen ImageNet Inception-v3 Au Ag Cu, head fixed at the bundled "
              "model's, WGAN-GP positives per training split; samples only; bench/detect_reference.py)")
@@ -756,8 +759,20 @@ def run(argv=None):
     parser.add_argument("--synthetic", type=int, default=3, help="number of synthetic surveys")
     parser.add_argument("--label-at", choices=["cells", "samples"], default="cells",
                         help="learned maps train on every cell (as make train) or only on cells holding a sample")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base of the block offsets and background draws; another seed gives fresh outer folds")
+    parser.add_argument("--variants", default=None,
+                        help=f"comma list of learned variants (default: all): {', '.join(VARIANT_KEYS)}; the nested "
+                             "row chooses among these only")
     parser.add_argument("--out", default=str(REPO / "out" / "detect_bench"))
     args = parser.parse_args(argv)
+    variants = VARIANTS
+    if args.variants:
+        keys = [k.strip() for k in args.variants.split(",") if k.strip()]
+        bad = sorted(set(keys) - set(VARIANT_KEYS))
+        if bad or not keys:
+            parser.error(f"unknown variant(s) {bad}: choose from {', '.join(VARIANT_KEYS)} (comma separated).")
+        variants = [VARIANTS[VARIANT_KEYS.index(k)] for k in keys]
     surveys = args.surveys.split(",") if args.surveys else (["synthetic"] if args.quick else
                                                             ["wa", "tianshan", "tianshan-pathfinders", "synthetic"])
     known = {"wa", "tianshan", "tianshan-pathfinders", "synthetic"}
@@ -776,11 +791,12 @@ def run(argv=None):
         for make in makers:
             survey = make()
             ref_path = Path(args.out) / "reference_wa.npz"
-            reference = np.load(ref_path) if name == "wa" and ref_path.is_file() else None
+            # the cached reference was scored on seed 0's folds: another seed's table leaves it out
+            reference = np.load(ref_path) if name == "wa" and args.seed == 0 and ref_path.is_file() else None
             print(f"{survey.name}: {survey.stack.shape} cells of {survey.stack.cell:g} m, sample spacing "
                   f"{survey.spacing:.0f} m, {len(survey.dep_x)} deposits; {survey.note}", flush=True)
             results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at,
-                                              reference=reference)
+                                              reference=reference, variants=variants, seed=args.seed)
     md, csv = table(results, repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
