@@ -356,7 +356,7 @@ def _batch_cholesky(model, s, px, py, zr, tqx, tqy, cl, cr, width):
     a = np.empty((g, n, n))
     flat = a.reshape(g, n * n)
     cov = _covariance_from_squared(model, s, d2)
-    if cov.mean() > CHOLESKY_MAX_CORRELATION * model.sill / s:
+    if cov.size and cov.mean() > CHOLESKY_MAX_CORRELATION * model.sill / s:  # one neighbour: no pair
         return None  # range >> neighbourhood: C ~ sill 11' loses the digits that matter; LU keeps them
     flat[:, flat_lower] = cov
     a[:, c:, :] = 0.0
