@@ -647,7 +647,8 @@ def lognormal_kriging(x, y, z, xt, yt, model: VariogramModel, **kwargs) -> Logno
             "(e.g. half the detection limit) first, or choose no transform."
         )
     r = ordinary_kriging(x, y, np.log(z), xt, yt, model, **kwargs)
-    back = np.exp(r.prediction + r.variance / 2.0 - r.lagrange)
+    with np.errstate(over="ignore"):  # an overflow is inf here; the caller refuses it by name (back-transform)
+        back = np.exp(r.prediction + r.variance / 2.0 - r.lagrange)
     return LognormalResult(back, r.prediction, r.variance, r.lagrange, r.n_missing, r.n_systems)
 
 
