@@ -42,6 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from janja_plugin.core.anomaly import spatial_context as spatial  # noqa: E402
 from janja_plugin.core.anomaly.multivariate import robust_mahalanobis  # noqa: E402
 from janja_plugin.core.evaluation.evaluate import (  # noqa: E402
     auc_mann_whitney,
@@ -610,21 +611,25 @@ UNSUP_PCA = "unsupervised: PCA reconstruction error of rank windows (5 x 5 point
 
 
 def unsupervised_contenders(survey, feats):
-    """Label-free, survey-relative scores with spatial context (no labels, so no nesting is needed)."""
-    st = survey.stack
-    ti = st.names.index(survey.target)
-    x = feats.blocks["multiscale"]
-    d = dv.mcd_distance(x)
-    n_el = len(st.names)
-    target_window = x[:, n_el + ti]  # the target's rank smoothed at 1 sample spacing
+    """Label-free, survey-relative scores with spatial context (no labels, so no nesting is needed).
+
+    The MCD rows are the shipped code (janja_plugin/core/anomaly/spatial_context.py, janja:spatial_anomaly),
+    so the table measures what a geologist runs."""
+    signed = spatial_context(survey, spatial.SIGNED)
+    own = spatial_context(survey, spatial.TARGET)
     mu, basis = dv.pca_fit(feats.patches_at(feats.reference).reshape(feats.reference.size, -1))
     pca = np.concatenate([dv.pca_residual(feats.patches_at(np.arange(a, min(a + 40000, feats.rows.size)))
                                           .reshape(-1, basis.shape[1]), mu, basis)
                           for a in range(0, feats.rows.size, 40000)])
-    own = feats.blocks["multiscale8"][:, ti::n_el]  # the target's rank at the cell and its 4 windows
-    dt = dv.mcd_distance(own)
-    return {UNSUP_MCD: d, UNSUP_SIGNED: np.where(target_window > 0, d, -d),
-            UNSUP_TARGET: np.where(target_window > 0, dt, -dt), UNSUP_PCA: pca}
+    return {UNSUP_MCD: signed.distance[feats.valid], UNSUP_SIGNED: signed.score[feats.valid],
+            UNSUP_TARGET: own.score[feats.valid], UNSUP_PCA: pca}
+
+
+def spatial_context(survey, method):
+    """janja:spatial_anomaly's core function on the survey's stack (its target, cell and sample spacing)."""
+    st = survey.stack
+    return spatial.spatial_context_score(st.data, st.names, st.cell, survey.spacing, st.names.index(survey.target),
+                                    method=method)
 
 
 def training_labels(survey, feats, scorer, label_at, seed):
