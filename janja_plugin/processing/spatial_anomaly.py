@@ -57,7 +57,8 @@ class SpatialAnomalyAlgorithm(JanjaAlgorithm):
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer(self.STACK, "Element stack (janja:krige output)"))
         self.addParameter(QgsProcessingParameterBand(
-            self.TARGET, "Target element band", 1, parentLayerParameterName=self.STACK))
+            self.TARGET, "Target element band (default: band 1)", 1, parentLayerParameterName=self.STACK,
+            optional=True))  # optional: qgis_process 3.22 ignores a band parameter's default and demands it
         self.addParameter(QgsProcessingParameterNumber(
             self.SPACING, "Sample spacing in metres (0 = median nearest-neighbour distance of the sample points)",
             compat.NUMBER_DOUBLE, 0.0))
@@ -87,7 +88,8 @@ class SpatialAnomalyAlgorithm(JanjaAlgorithm):
                 f"The stack '{layer.name()}' is in {unit_name(crs).lower()} ({crs.authid() or 'its own CRS'}), but "
                 "the sample spacing and the windows are in metres: krige in a projected CRS (janja:krige chooses "
                 "the UTM zone) or warp the stack to one (Raster ▸ Projections ▸ Warp).")
-        target = self.parameterAsInt(parameters, self.TARGET, context)
+        given = parameters.get(self.TARGET)
+        target = 1 if given is None or given == "" else self.parameterAsInt(parameters, self.TARGET, context)
         n_bands = layer.bandCount()
         if not 1 <= target <= n_bands:
             raise QgsProcessingException(
