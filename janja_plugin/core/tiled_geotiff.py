@@ -80,7 +80,8 @@ class TiledStackWriter:
 
     def write_band_rows(self, index, row0, data):
         """Write rows [row0, row0 + rows) of band `index` (0-based) from a (rows, ncols) array."""
-        data = np.asarray(data, dtype=np.float32).reshape(-1, self.grid.ncols)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, then nodata: such maps are refused by
+            data = np.asarray(data, dtype=np.float32).reshape(-1, self.grid.ncols)  # the caller (far outside the data)
         nodata = np.float32(self.nodata)
         if self._ds.GetRasterBand(index + 1).WriteArray(np.where(np.isfinite(data), data, nodata), 0, int(row0)):
             raise JanjaInputError(f"Writing band {index + 1} of {self.path} failed ({self.gdal.GetLastErrorMsg()}); "
