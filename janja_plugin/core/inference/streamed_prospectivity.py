@@ -194,36 +194,80 @@ def _prediction_area_thresholds(read, nrows, n, deposit_scores, rows=BLOCK):
     return moderate, high
 
 
-def _stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_windows, settings, progress):
-    """stride_check.sample_stride_map on the written map: the same cells, drawn by their rank."""
+def _draw(n_pop, n, seed):
+    """The sorted ranks stride_check.draw_sample picks among n_pop candidates (it draws by rank: the same
+    generator call on the candidates' flat indices picks the same ranks)."""
+    n = min(int(n), int(n_pop))
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    return np.sort(np.random.default_rng(seed).choice(n_pop, size=n, replace=False))
+
+
+def _stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_windows, settings, progress, top_t):
+    """stride_check.sample_stride_map (draw_stratified) on the written map: the same cells and weights.
+
+    The uniform cells are drawn by rank among the interpolated cells (counted per tile while streaming);
+    one pass over the blocks finds them and counts each block's interpolated cells in the map's top 5 %
+    (top_t) that the uniform part missed; the top stratum is drawn by rank among those, and a second pass
+    finds them in the blocks that hold them. Costs two reads of the map (node rows included)."""
     t0 = time.perf_counter()
+    seed, ncols = settings.stride_seed, grid.ncols
     n_interp = int(sum(c for _, _, c in tile_counts))
     n = sc.sample_size(n_windows, n_interp) if settings.stride_sample is None else min(int(settings.stride_sample),
                                                                                          n_interp)
-    n = min(max(n, 0), n_interp)
-    rows, cols, interpolated = [], [], []
-    if n > 0:
-        ranks = np.sort(np.random.default_rng(settings.stride_seed).choice(n_interp, size=n, replace=False))
-        start = 0
-        for r0, r1, c in tile_counts:  # the tiles that hold sampled ranks
-            mine = ranks[(ranks >= start) & (ranks < start + c)] - start
+    uniform = _draw(n_interp, n, seed)
+    top_ok = bool(np.isfinite(top_t))
+    found = []  # (rows, cols, values) per block, uniform stratum first
+    blocks = []  # (r0, r1, flat indices of the block's uniform picks, top cells they missed)
+    start = 0
+    if uniform.size:
+        for r0, r1 in _blocks(grid.nrows, ncols):
+            cand = sc.interpolated_rows(read, r0, r1, stride, grid.nrows, ncols)
+            flat = np.flatnonzero(cand)
+            picked = flat[uniform[(uniform >= start) & (uniform < start + flat.size)] - start]
+            start += flat.size
+            values = read(r0, r1)
+            found.append((picked // ncols + r0, picked % ncols, values.ravel()[picked]))
+            n_left = 0
+            if top_ok:
+                with np.errstate(invalid="ignore"):
+                    top = cand & (values >= top_t)
+                n_left = int(np.count_nonzero(top)) - int(np.count_nonzero(top.ravel()[picked]))
+            blocks.append((r0, r1, picked, n_left))
+    rows = np.concatenate([f[0] for f in found]) if found else np.zeros(0, np.int64)
+    cols = np.concatenate([f[1] for f in found]) if found else np.zeros(0, np.int64)
+    vals = np.concatenate([f[2] for f in found]) if found else np.zeros(0, np.float32)
+    stratum, weights = np.zeros(rows.size, bool), np.ones(rows.size)
+    if n_interp and rows.size:
+        n_left_all = sum(b[3] for b in blocks)
+        n_top_all = n_left_all + (int(np.count_nonzero(vals >= top_t)) if top_ok else 0)
+        extra = _draw(n_left_all, max(sc.TOP_EXTRA_MIN, int(round(sc.TOP_EXTRA_SHARE * rows.size))), seed + 1)
+        extra_found, start = [], 0
+        for r0, r1, picked, n_left in blocks:
+            mine = extra[(extra >= start) & (extra < start + n_left)] - start
             if mine.size:
-                cells = np.flatnonzero(sc.interpolated_rows(read, r0, r1, stride, grid.nrows, grid.ncols))
-                pick = cells[mine]
-                rr, cc = np.unravel_index(pick, (r1 - r0, grid.ncols))
-                values = read(r0, r1)[rr, cc]
-                rows.append(rr + r0)
-                cols.append(cc)
-                interpolated.append(values.astype(np.float64))
-            start += c
-    rows = np.concatenate(rows) if rows else np.zeros(0, int)
-    cols = np.concatenate(cols) if cols else np.zeros(0, int)
-    interpolated = np.concatenate(interpolated) if interpolated else np.zeros(0)
+                values = read(r0, r1)
+                with np.errstate(invalid="ignore"):
+                    left = (sc.interpolated_rows(read, r0, r1, stride, grid.nrows, ncols) & (values >= top_t)).ravel()
+                left[picked] = False
+                flat = np.flatnonzero(left)[mine]
+                extra_found.append((flat // ncols + r0, flat % ncols, values.ravel()[flat]))
+            start += n_left
+        n_extra = sum(f[0].size for f in extra_found)
+        p_uniform = rows.size / n_interp
+        p_top = min(1.0, p_uniform + n_extra / n_top_all) if n_top_all else p_uniform
+        rows = np.concatenate([rows] + [f[0] for f in extra_found])
+        cols = np.concatenate([cols] + [f[1] for f in extra_found])
+        vals = np.concatenate([vals] + [f[2] for f in extra_found])
+        with np.errstate(invalid="ignore"):
+            in_top = (vals >= top_t) if top_ok else np.zeros(vals.size, bool)  # every sampled cell is a candidate
+        weights = 1.0 / np.where(in_top, p_top, p_uniform)
+        stratum = np.r_[np.zeros(rows.size - n_extra, bool), np.ones(n_extra, bool)]
     exact, stats = sc.classify_cells(model, stack, bands, rows, cols, settings.batch_size, settings.tile_rows,
                                      progress, 0.9, 1.0)
-    return sc.StrideSample(stride=int(stride), rows=rows, cols=cols, interpolated=interpolated, exact=exact,
-                           n_interpolated=n_interp, n_windows=stats.n_windows, seconds=time.perf_counter() - t0,
-                           seed=settings.stride_seed)
+    return sc.StrideSample(stride=int(stride), rows=rows, cols=cols, interpolated=vals.astype(np.float64),
+                           exact=exact, n_interpolated=n_interp, n_windows=stats.n_windows,
+                           seconds=time.perf_counter() - t0, seed=seed, top_stratum=stratum, weights=weights)
 
 
 def run_prospectivity_to_files(stack, model, probability_path, classes_path=None, labels_path=None, settings=None,
@@ -318,10 +362,10 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
                                                    cls_w, lab_w, lambda: tick(0.0005))
             stride_error = sc.no_check() if not checked else None
             if checked:
-                sample = _stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
-                                        stats.n_windows, settings, progress)
                 top_t = float(ms.percentiles(read, nrows, n_finite, 95.0, np.float32, rows)) if n_finite else \
                     float("nan")
+                sample = _stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
+                                        stats.n_windows, settings, progress, top_t)
                 stride_error = sc.measure(sample, breaks=None if constant else [moderate, high], top_threshold=top_t)
             notes = pr.run_notes(check, model, settings, stats, constant, spread,
                                  low if n_finite else float("nan"), top if n_finite else float("nan"), targets, high)
