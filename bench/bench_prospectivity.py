@@ -14,6 +14,12 @@ one run and printed as ratios (the 2-core machine is shared and noisy):
 Without .venv-train or the WA stack it falls back to a small conv-stack stand-in on a synthetic stack.
 
     python bench/bench_prospectivity.py [--batch 64] [--threads N] [--rounds 6] [--rows 32 --cols 96]
+    python bench/bench_prospectivity.py --streamed [--streamed-cells 1e7] [--streamed-only]
+                                        [--scheduler tcp://host:8786 | --scheduler local]
+
+--streamed: streamed against whole-grid janja:prospectivity core on one synthetic grid (pooled stand-in model),
+each in its own process; --scheduler adds the streamed job with its row tiles on that Dask cluster ("local": a
+LocalCluster of --threads one-thread workers, start-up not timed) and checks its files equal the local ones.
 """
 
 import argparse
@@ -337,13 +343,26 @@ def streamed_child(args):
     settings = pr.ProspectivitySettings(stride=args.stride, threads=args.threads, batch_size=args.batch)
     out = Path(args.out)
     t0 = time.perf_counter()
+    cluster, scheduler = None, None
+    if args.streamed_child == "dask":
+        scheduler = args.scheduler
+        if scheduler == "local":  # one-thread worker processes, as many as --threads; start-up not timed
+            from distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=args.threads, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0")
+            scheduler = cluster.scheduler_address
+        t0 = time.perf_counter()
     if args.streamed_child == "whole":
         result = pr.run_prospectivity(args.stack, model, settings)
         pr.write_rasters(result, out / "p.tif", out / "c.tif", out / "l.tif")
     else:
         result = sp.run_prospectivity_to_files(args.stack, model, out / "p.tif", out / "c.tif", out / "l.tif",
-                                               settings)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "maxrss_mib": peak_rss_mib(),
+                                               settings, scheduler=scheduler)
+    seconds = time.perf_counter() - t0
+    if cluster is not None:
+        cluster.close()
+    print(json.dumps({"seconds": seconds, "maxrss_mib": peak_rss_mib(),
                       "windows": result.stats.n_windows, "targets": len(result.targets),
                       "mae": result.stride_error.mae if result.stride_error else None}))
 
@@ -367,11 +386,13 @@ def streamed_row(args):
         print(f"# streamed inference: {nrows} x {ncols} = {grid.n_cells:,} cells, pooled stand-in model (window 15, "
               f"15 px), stride {args.streamed_stride}, batch {args.batch}, {args.threads} thread(s)")
         rows = {}
-        for mode in ("streamed",) if args.streamed_only else ("whole", "streamed"):
+        modes = ("streamed",) if args.streamed_only else ("whole", "streamed")
+        for mode in modes + (("dask",) if args.scheduler else ()):
             (tmp / mode).mkdir()
             cmd = [sys.executable, __file__, "--streamed-child", mode, "--model", str(model_path), "--stack",
                    str(stack), "--threads", str(args.threads), "--batch", str(args.batch), "--stride",
                    str(args.streamed_stride), "--out", str(tmp / mode)]
+            cmd += ["--scheduler", args.scheduler] if mode == "dask" else []
             run = subprocess.run(cmd, capture_output=True, text=True)
             if run.returncode:
                 why = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode
@@ -381,20 +402,25 @@ def streamed_row(args):
             r = rows[mode]
             print(f"{mode:>9}: {r['seconds']:7.1f} s, peak {r['maxrss_mib']:7.0f} MiB, {r['windows']:,} windows, "
                   f"{r['targets']} target areas")
-        if len(rows) == 2:
+        def identical(mode_a, mode_b):
             same = True
             for name in ("p.tif", "c.tif", "l.tif"):
-                a, b = gdal.Open(str(tmp / "whole" / name)), gdal.Open(str(tmp / "streamed" / name))
+                a, b = gdal.Open(str(tmp / mode_a / name)), gdal.Open(str(tmp / mode_b / name))
                 tags = [{k: v for k, v in d.GetMetadata().items() if k != "janja_stride_seconds"} for d in (a, b)]
                 same &= tags[0] == tags[1] and a.GetGeoTransform() == b.GetGeoTransform()
                 for r0 in range(0, nrows, 1024):
                     k = min(1024, nrows - r0)
                     same &= bool(np.array_equal(a.ReadAsArray(0, r0, ncols, k), b.ReadAsArray(0, r0, ncols, k)))
                 a = b = None
-            w, s = rows["whole"], rows["streamed"]
-            print(f"  streamed / whole: time {s['seconds'] / w['seconds']:.2f}x, peak memory "
-                  f"{s['maxrss_mib'] / w['maxrss_mib']:.2f}x; files identical (values, tags): "
-                  f"{'yes' if same else 'NO'}; memory_bound {bound / 1024**2:.0f} MiB")
+            return same
+
+        for mode, ref in (("streamed", "whole"), ("dask", "streamed")):
+            if mode in rows and ref in rows:
+                w, s = rows[ref], rows[mode]
+                print(f"  {mode} / {ref}: time {s['seconds'] / w['seconds']:.2f}x, peak memory "
+                      f"{s['maxrss_mib'] / w['maxrss_mib']:.2f}x (dask: the driver's alone); files identical "
+                      f"(values, tags): {'yes' if identical(ref, mode) else 'NO'}; memory_bound "
+                      f"{bound / 1024**2:.0f} MiB")
 
 
 def run_child(model_path, stack, threads, batch, stride=1, shifts=0):
@@ -465,7 +491,9 @@ def main():
     ap.add_argument("--streamed-cells", type=float, default=1e7, help="cells of that grid")
     ap.add_argument("--streamed-stride", type=int, default=8)
     ap.add_argument("--streamed-only", action="store_true", help="skip the whole-grid run (too large for memory)")
-    ap.add_argument("--streamed-child", choices=["whole", "streamed"])
+    ap.add_argument("--streamed-child", choices=["whole", "streamed", "dask"])
+    ap.add_argument("--scheduler", help="with --streamed: also run the streamed job's row tiles on this Dask "
+                                        "scheduler ('local': a LocalCluster of --threads one-thread workers)")
     ap.add_argument("--out")
     args, _ = ap.parse_known_args()
     if args.build_inception:
