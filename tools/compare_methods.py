@@ -29,8 +29,9 @@ def run(env, alg, **params):
 
 
 def evaluate_points(env, layer, field, concentration, work, tag, censored=0):
+    # every row scored, duplicates kept, as the OpenGADBench code does, so the rows sit beside its numbers
     return run(env, "janja:evaluate", SCORE_POINTS=layer, SCORE_FIELD=field,
-               CONCENTRATION=str(concentration).lower(), CENSORED=censored, DEPOSITS=SITES,
+               CONCENTRATION=str(concentration).lower(), CENSORED=censored, DEPOSITS=SITES, MERGE_DUPLICATES="false",
                TABLE=work / f"{tag}.csv", REPORT=work / f"{tag}.html")
 
 
@@ -60,6 +61,17 @@ def anomaly_rows(env, work, out):
     r = run(env, "janja:evaluate", SCORE_RASTER=score, BAND=1, DEPOSITS=SITES, TABLE=work / "an.csv",
             REPORT=work / "an.html")
     rows.append(row(label, "score", r, unit="area"))
+    print(rows[-1], flush=True)
+    # the label-free map the detection benchmark recommends instead (janja:spatial_anomaly), read the same way
+    spatial = work / "spatial.tif"
+    run(env, "janja:spatial_anomaly", STACK=stack, TARGET=1, SPACING=0, POINTS=SAMPLES, OUTPUT=spatial,
+        REPORT=work / "spatial.html")
+    spatial_at = work / "spatial_at_samples.gpkg"
+    run(env, "native:rastersampling", INPUT=SAMPLES, RASTERCOPY=spatial, COLUMN_PREFIX="spatial_", OUTPUT=spatial_at)
+    rows.append(row("label-free spatial anomaly (janja:spatial_anomaly: MCD of survey ranks + windows at 1/2/4 "
+                    "sample spacings, signed by Au's window rank; 250 m stack, no labels)",
+                    "score at the sample's cell",
+                    evaluate_points(env, spatial_at, "spatial_1", False, work, "spatial_eval")))
     print(rows[-1], flush=True)
     return rows
 
