@@ -80,11 +80,14 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "training data gives meaningless, often constant, maps); 'Extrapolate beyond the training data' runs "
             "it anyway and marks every output as extrapolation. A map that barely varies is flagged as constant "
             "and gives no classes and no target areas.\n\n"
-            "Shared trunk (off by default; models exported with their trunk and head parts): the network's "
+            "Shared trunk (models exported with their trunk and head parts): the network's "
             "convolutional trunk runs once over the whole stack and each cell's features are read off the "
-            "feature map, tens of times faster than window by window. It is an approximation, not the same "
-            "map: a window classified alone sees zeros beyond its edge where the shared trunk sees the "
-            "neighbouring cells (see the README for the measured difference).\n\n"
+            "feature map, tens of times faster than window by window. For a model whose head was trained on "
+            "those shared-trunk features (card: dense.head_trained_on = dense_features) this IS the model: it "
+            "is used by default, every cell is the model's exact output and no stride applies. For a per-window "
+            "head, tick the option to use it anyway: then it is an approximation, not the same map (a window "
+            "classified alone sees zeros beyond its edge where the shared trunk sees the neighbouring cells; "
+            "see the README for the measured difference).\n\n"
             "Outputs: probability raster (0–1), classes (low / moderate / high by your thresholds, or with "
             "known deposits by the prediction–area intersection), the high-class target areas as polygons "
             "ranked by mean probability (Area I, II, ...), styled, and an HTML report with the model card.\n\n"
@@ -120,7 +123,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             self.STRIDE, "Stride (predict every k-th cell, interpolate the rest)",
             compat.NUMBER_INTEGER, 1, minValue=1, maxValue=16))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.SHARED_TRUNK, "Shared trunk (one trunk pass over the stack; faster, approximate)", False))
+            self.SHARED_TRUNK, "Shared trunk for any model (one trunk pass over the stack; faster, approximate "
+            "unless the model's head was trained on shared-trunk features: those always use it)", False))
         self.addParameter(QgsProcessingParameterBoolean(
             self.EXTRAPOLATE, "Extrapolate beyond the training data (outputs marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
@@ -160,7 +164,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             moderate=self.parameterAsDouble(parameters, self.MODERATE, context),
             high=self.parameterAsDouble(parameters, self.HIGH, context),
             min_target_cells=self.parameterAsInt(parameters, self.MIN_TARGET_CELLS, context),
-            dense=self.parameterAsBool(parameters, self.SHARED_TRUNK, context),
+            # unticked: the card decides (a head trained on shared-trunk features runs on them, exactly)
+            dense=True if self.parameterAsBool(parameters, self.SHARED_TRUNK, context) else None,
             extrapolate=self.parameterAsBool(parameters, self.EXTRAPOLATE, context),
         )
         with RasterStack(path) as stack:
