@@ -402,6 +402,8 @@ REFERENCE = ("study configuration, reduced (frozen ImageNet Inception-v3 Au Ag C
 DENSE = ("shared-trunk model (frozen ImageNet Inception-v3 Au Ag Cu run once over the stack, head fixed at the "
          "bundled model's, fit on the training folds' dense features, no GAN; every cell mapped; "
          "bench/detect_dense.py)")
+DENSE_NESTED = ("shared-trunk model, L2 logistic head on 64 principal components of the dense features, strength "
+                "chosen inside the training folds (bench/detect_dense.py)")
 
 
 @dataclass
@@ -678,9 +680,10 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
     if dense is not None:  # the shared-trunk model's out-of-fold maps of every cell, cached by bench/detect_dense.py
         if not (np.array_equal(dense["rows"], feats.rows) and np.array_equal(dense["cols"], feats.cols)):
             raise SystemExit("dense_wa.npz was made for other cells: rerun bench/detect_dense.py on this stack.")
-        reps = sorted(k for k in dense.files if k.startswith("repeat"))
-        for k in reps:
-            add(DENSE, scorer.score_map(np.asarray(dense[k], float)), float(dense["seconds"]) / len(reps))
+        for name, prefix, secs in ((DENSE, "repeat", "seconds"), (DENSE_NESTED, "nested_repeat", "nested_seconds")):
+            reps = sorted(k for k in dense.files if k.startswith(prefix))
+            for k in reps:
+                add(name, scorer.score_map(np.asarray(dense[k], float)), float(dense[secs]) / len(reps))
     fixed = fixed_contenders(survey, feats)
     fixed.pop("_target_index")
     for name, m in fixed.items():

@@ -40,6 +40,8 @@ import detect_bench as db  # noqa: E402
 ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm"]
 WINDOW, INPUT = 15, 75
 CHUNK = 50000  # cells per head prediction (float16 cache -> float32 in chunks)
+PCA_DIMS = 64  # label-free principal components of the dense features for the nested logistic regression
+DENSE_NESTED = db.DENSE_NESTED
 
 
 def out_of_fold(survey, feats, labels, x, fit, predict, repeats, audit=None, seed=0, log=print):
@@ -79,6 +81,64 @@ def out_of_fold(survey, feats, labels, x, fit, predict, repeats, audit=None, see
         maps.append(oof)
         log(f"repeat {r + 1}/{repeats} done")
     return maps
+
+
+def pca_block(x, reference, dims=PCA_DIMS):
+    """Label-free: the leading principal components of the standardised features (fit on the `reference` cells,
+    every cell projected); returns (n, dims) and the share of the variance they keep."""
+    xr = np.asarray(x[reference], np.float64)
+    mu, sd = xr.mean(axis=0), xr.std(axis=0) + 1e-6
+    z = (xr - mu) / sd
+    w, v = np.linalg.eigh(z.T @ z / len(z))
+    order = np.argsort(w)[::-1][:dims]
+    basis = v[:, order]
+    out = np.concatenate([((np.asarray(x[a:a + CHUNK], np.float64) - mu) / sd) @ basis
+                          for a in range(0, len(x), CHUNK)])
+    return out, float(w[order].sum() / w.sum())
+
+
+def nested_maps(survey, feats, labels, block, repeats, audit=None, seed=0, log=print):
+    """Out-of-fold maps of an L2 logistic regression on `block` (n_valid, k), its C chosen by detect_bench's inner
+    block CV on the outer training folds only (detect_bench.Learner, audited the same way); (maps, choices)."""
+    audit = audit if audit is not None else db.Audit()
+    audit.labels[survey.name] = labels
+    feats.blocks["dense"] = block
+    variant = db.Variant(DENSE_NESTED, "dense")
+    lookup = np.full(survey.stack.shape, -1)
+    lookup[feats.rows, feats.cols] = np.arange(feats.rows.size)
+    learner = db.Learner(survey, feats, labels, lookup[labels.rows, labels.cols], audit)
+    cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
+    maps, choices = [], []
+    for r in range(repeats):
+        folds = db.ds.spatial_block_folds(survey.stack, labels, survey.dep_x, survey.dep_y, survey.block_size,
+                                          survey.folds, seed + 100 + r)
+        cell_fold = db.fold_of_points(survey, labels, folds, cx, cy)
+        oof = np.full(feats.rows.size, np.nan)
+        for f in range(survey.folds):
+            key = (survey.name, r, f)
+            audit.used.setdefault(key, set())
+            audit.heldout[key] = {"cells": set(np.nonzero(folds == f)[0].tolist()),
+                                  "deposits": set(np.unique(labels.nearest_deposit[(folds == f) & (labels.y == 1)])
+                                                  .tolist())}
+            m, inner, params = learner.choose_and_fit(variant, np.nonzero(folds != f)[0], key, seed + 1000 * r + f)
+            oof[cell_fold == f] = m[cell_fold == f]
+            choices.append({"repeat": r, "fold": f, "inner_auc": inner, "c": params["c"]})
+        maps.append(oof)
+        log(f"nested repeat {r + 1}/{repeats} done")
+    return maps, choices
+
+
+def audit_leaks(audit):
+    """detect_bench's audit read back: the keys where a held-out cell or deposit informed a fit or a choice."""
+    bad = []
+    for key, held in audit.heldout.items():
+        used = audit.used.get(key, set())
+        labels = audit.labels[key[0]]
+        idx = np.fromiter(used, int) if used else np.zeros(0, int)
+        deps = set(labels.nearest_deposit[idx][labels.y[idx] == 1].tolist())
+        if used & held["cells"] or deps & held["deposits"] or audit.deposits.get(key, set()) & held["deposits"]:
+            bad.append(key)
+    return bad
 
 
 def dense_model(folder, survey, seed=0):
@@ -191,14 +251,30 @@ def main(argv=None):
     maps = out_of_fold(survey, feats, labels, x, lambda xt, yt, r, f: train_head(xt, yt, params, seed=r),
                        predict, args.repeats)
     fit_seconds = time.perf_counter() - t_fit
+    audit = db.Audit()
+    t_nested = time.perf_counter()
+    block, kept = pca_block(x, feats.reference)
+    print(f"dense features -> {PCA_DIMS} principal components ({100 * kept:.0f} % of the variance)", flush=True)
+    nested, choices = nested_maps(survey, feats, labels, block, args.repeats, audit)
+    nested_seconds = time.perf_counter() - t_nested
+    leaks = audit_leaks(audit)
+    if leaks:
+        raise SystemExit(f"held-out cells informed the nested choice in {leaks}")
+    print(f"nested L2 strength chosen inside: {[c['c'] for c in choices]}", flush=True)
+    for r, m in enumerate(nested):
+        pm, psd, roc, pa, we = scorer.score_map(m)
+        print(f"nested repeat {r + 1}: protocol AUC {pm:.3f} ± {psd:.3f}, cell ROC {roc:.3f}, P-A {pa:.0f} % "
+              f"(We {we:.2f})", flush=True)
     out = {f"repeat{r}": m.astype(np.float32) for r, m in enumerate(maps)}
+    out.update({f"nested_repeat{r}": m.astype(np.float32) for r, m in enumerate(nested)})
     for r, m in enumerate(maps):
         pm, psd, roc, pa, we = scorer.score_map(m)
         print(f"repeat {r + 1}: protocol AUC {pm:.3f} ± {psd:.3f}, cell ROC {roc:.3f}, P-A {pa:.0f} % (We {we:.2f})",
               flush=True)
     np.savez(folder / "dense_wa.npz", rows=feats.rows, cols=feats.cols, seconds=meta["seconds"] + fit_seconds,
              feature_seconds=meta["seconds"], fit_seconds=fit_seconds, window_rate=meta["window_rate"],
-             window_seconds=window_seconds, **out)
+             window_seconds=window_seconds, nested_seconds=meta["seconds"] + nested_seconds,
+             nested_choices=json.dumps(choices), **out)
     print(f"written {folder / 'dense_wa.npz'} (heads and maps {fit_seconds:.0f} s; total "
           f"{time.perf_counter() - t0:.0f} s)")
     return 0

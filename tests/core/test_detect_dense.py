@@ -72,15 +72,32 @@ def test_detect_bench_scores_the_cached_maps_as_a_row(small, tmp_path):
     survey, feats, labels = small
     maps = dd.out_of_fold(survey, feats, labels, feats.blocks["multiscale"], fit_lr, db.predict_logistic, 2,
                           log=lambda *_: None)
-    np.savez(tmp_path / "dense.npz", rows=feats.rows, cols=feats.cols, seconds=3.0,
-             **{f"repeat{r}": m for r, m in enumerate(maps)})
+    np.savez(tmp_path / "dense.npz", rows=feats.rows, cols=feats.cols, seconds=3.0, nested_seconds=4.0,
+             nested_repeat0=maps[1], **{f"repeat{r}": m for r, m in enumerate(maps)})
     rows, _, _ = db.run_survey(survey, 1, variants=[db.VARIANTS[1]], log=lambda *_: None,
                                dense=np.load(tmp_path / "dense.npz"))
     row = rows[db.DENSE]
     assert len(row["protocol"]) == 2 and np.isfinite(row["cell_auc"]).all() and row["seconds"] == 3.0
     scorer = db.Scorer(survey, feats)
     assert row["cell_auc"][1] == scorer.score_map(maps[1])[2]
+    nested = rows[db.DENSE_NESTED]
+    assert len(nested["protocol"]) == 1 and nested["seconds"] == 4.0 and nested["cell_auc"][0] == row["cell_auc"][1]
     np.savez(tmp_path / "other.npz", rows=feats.rows[:-1], cols=feats.cols[:-1], seconds=3.0, repeat0=maps[0][:-1])
     with pytest.raises(SystemExit, match="other cells"):
         db.run_survey(survey, 1, variants=[db.VARIANTS[1]], log=lambda *_: None,
                       dense=np.load(tmp_path / "other.npz"))
+
+
+def test_the_nested_head_choice_sees_no_heldout_cell_and_the_audit_reader_catches_a_leak(small):
+    survey, feats, labels = small
+    audit = db.Audit()
+    block, kept = dd.pca_block(feats.blocks["multiscale"], feats.reference, dims=4)
+    assert block.shape == (feats.rows.size, 4) and 0 < kept <= 1
+    maps, choices = dd.nested_maps(survey, feats, labels, block, 1, audit, log=lambda *_: None)
+    assert len(maps) == 1 and np.isfinite(maps[0]).all() and len(choices) == survey.folds
+    assert all(c["c"] in db.C_GRID for c in choices)
+    assert all(audit.deposits[k] for k in audit.heldout)  # inner choices were scored on deposits...
+    assert dd.audit_leaks(audit) == []  # ...none of them held out
+    key = next(iter(audit.heldout))
+    audit.used[key].add(next(iter(audit.heldout[key]["cells"])))  # one held-out cell in a fit
+    assert dd.audit_leaks(audit) == [key]
