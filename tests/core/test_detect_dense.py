@@ -95,7 +95,7 @@ def test_the_nested_head_choice_sees_no_heldout_cell_and_the_audit_reader_catche
     assert block.shape == (feats.rows.size, 4) and 0 < kept <= 1
     maps, choices = dd.nested_maps(survey, feats, labels, block, 1, audit, log=lambda *_: None)
     assert len(maps) == 1 and np.isfinite(maps[0]).all() and len(choices) == survey.folds
-    assert all(c["c"] in db.C_GRID for c in choices)
+    assert all(c["c"] in dd.DENSE_C_GRID for c in choices)
     assert all(audit.deposits[k] for k in audit.heldout)  # inner choices were scored on deposits...
     assert dd.audit_leaks(audit) == []  # ...none of them held out
     key = next(iter(audit.heldout))
