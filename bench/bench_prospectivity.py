@@ -14,6 +14,12 @@ one run and printed as ratios (the 2-core machine is shared and noisy):
 Without .venv-train or the WA stack it falls back to a small conv-stack stand-in on a synthetic stack.
 
     python bench/bench_prospectivity.py [--batch 64] [--threads N] [--rounds 6] [--rows 32 --cols 96]
+    python bench/bench_prospectivity.py --streamed [--streamed-cells 1e7] [--streamed-only]
+                                        [--scheduler tcp://host:8786 | --scheduler local]
+
+--streamed: streamed against whole-grid janja:prospectivity core on one synthetic grid (pooled stand-in model),
+each in its own process; --scheduler adds the streamed job with its row tiles on that Dask cluster ("local": a
+LocalCluster of --threads one-thread workers, start-up not timed) and checks its files equal the local ones.
 """
 
 import argparse
@@ -280,6 +286,143 @@ def memory_child(args):
     print(json.dumps(out))
 
 
+STREAM_ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm"]
+
+
+def build_pooled_model(path, window=15):
+    """A cheap stand-in classifier (window 15 cells at 15 px, no resize): GlobalAveragePool, Gemm, Softmax, so
+    the windows' cutting, the tiles and the whole-map passes dominate, not the network."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    card = bench_card()
+    card.update(name="pooled stand-in", window_pixels=window,
+                elements=[{"name": n, "unit": "ppm", "transform": "log10", "mean": 0.0, "std": 1.0}
+                          for n in STREAM_ELEMENTS],
+                input={"channels": 3, "height": window, "width": window})
+    w = np.array([[0.0, 0.0, 0.0], [2.0, 1.5, 1.0]], np.float32)
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"]), helper.make_node("Flatten", ["g"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "w", "b"], ["z"], transB=1), helper.make_node("Softmax", ["z"], ["y"],
+                                                                                          axis=1)]
+    graph = helper.make_graph(nodes, "pooled", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                              ["N", 3, window, window])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+                              [helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel()),
+                               helper.make_tensor("b", TensorProto.FLOAT, [2], [0.0, -1.0])])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    Path(path).with_suffix(".json").write_text(json.dumps(card))
+    return path
+
+
+def streamed_stack(path, nrows, ncols):
+    """A 3-element GeoTIFF stack written row tile by row tile (never whole in memory): smooth anomalies, noise."""
+    from janja_plugin.core.raster_grid import Grid
+    from janja_plugin.core.tiled_geotiff import TiledStackWriter
+
+    grid = Grid(400000.0, 6500000.0 + nrows * 250.0, 250.0, ncols, nrows)
+    rng = np.random.default_rng(0)
+    xx = np.arange(ncols)[None, :]
+    with TiledStackWriter(path, STREAM_ELEMENTS, grid, "EPSG:28350") as w:
+        for r0 in range(0, nrows, 256):
+            yy = np.arange(r0, min(r0 + 256, nrows))[:, None]
+            base = np.sin(xx / 37.0) * np.cos(yy / 53.0) + 0.3 * np.sin((xx + yy) / 11.0)
+            bands = [10 ** (base * (0.6 + 0.2 * i) + 0.1 * rng.normal(size=base.shape)) for i in range(3)]
+            w.write_rows(r0, bands)
+    return path, grid
+
+
+def streamed_child(args):
+    """Subprocess: janja:prospectivity's core on the stack, whole grid (run_prospectivity + write_rasters) or
+    streamed (run_prospectivity_to_files); prints seconds and peak memory."""
+    from janja_plugin.core.inference import prospectivity as pr
+    from janja_plugin.core.inference import streamed_prospectivity as sp
+
+    model = mc.load_model(args.model, threads=args.threads)
+    settings = pr.ProspectivitySettings(stride=args.stride, threads=args.threads, batch_size=args.batch)
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    cluster, scheduler = None, None
+    if args.streamed_child == "dask":
+        scheduler = args.scheduler
+        if scheduler == "local":  # one-thread worker processes, as many as --threads; start-up not timed
+            from distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=args.threads, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0")
+            scheduler = cluster.scheduler_address
+        t0 = time.perf_counter()
+    if args.streamed_child == "whole":
+        result = pr.run_prospectivity(args.stack, model, settings)
+        pr.write_rasters(result, out / "p.tif", out / "c.tif", out / "l.tif")
+    else:
+        result = sp.run_prospectivity_to_files(args.stack, model, out / "p.tif", out / "c.tif", out / "l.tif",
+                                               settings, scheduler=scheduler)
+    seconds = time.perf_counter() - t0
+    if cluster is not None:
+        cluster.close()
+    print(json.dumps({"seconds": seconds, "maxrss_mib": peak_rss_mib(),
+                      "windows": result.stats.n_windows, "targets": len(result.targets),
+                      "mae": result.stride_error.mae if result.stride_error else None}))
+
+
+def streamed_row(args):
+    """Streamed vs whole-grid inference on one grid, same model, stride, threads and batch, each in its own
+    process (peak memory = VmHWM), then the two probability, class and label files compared block by block."""
+    from osgeo import gdal
+
+    from janja_plugin.core.inference import streamed_prospectivity as sp
+
+    n = int(args.streamed_cells)
+    ncols = int(round(np.sqrt(n * 1.6)))
+    nrows = max(1, n // ncols)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
+        tmp = Path(tmp)
+        model_path = build_pooled_model(tmp / "pooled.onnx")
+        stack, grid = streamed_stack(tmp / "stack.tif", nrows, ncols)
+        model = mc.load_model(model_path, threads=args.threads)
+        bound = sp.memory_bound(grid, model, 3, None)
+        print(f"# streamed inference: {nrows} x {ncols} = {grid.n_cells:,} cells, pooled stand-in model (window 15, "
+              f"15 px), stride {args.streamed_stride}, batch {args.batch}, {args.threads} thread(s)")
+        rows = {}
+        modes = ("streamed",) if args.streamed_only else ("whole", "streamed")
+        for mode in modes + (("dask",) if args.scheduler else ()):
+            (tmp / mode).mkdir()
+            cmd = [sys.executable, __file__, "--streamed-child", mode, "--model", str(model_path), "--stack",
+                   str(stack), "--threads", str(args.threads), "--batch", str(args.batch), "--stride",
+                   str(args.streamed_stride), "--out", str(tmp / mode)]
+            cmd += ["--scheduler", args.scheduler] if mode == "dask" else []
+            run = subprocess.run(cmd, capture_output=True, text=True)
+            if run.returncode:
+                why = run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode
+                print(f"{mode:>9}: failed ({why})")
+                continue
+            rows[mode] = json.loads(run.stdout.strip().splitlines()[-1])
+            r = rows[mode]
+            print(f"{mode:>9}: {r['seconds']:7.1f} s, peak {r['maxrss_mib']:7.0f} MiB, {r['windows']:,} windows, "
+                  f"{r['targets']} target areas")
+        def identical(mode_a, mode_b):
+            same = True
+            for name in ("p.tif", "c.tif", "l.tif"):
+                a, b = gdal.Open(str(tmp / mode_a / name)), gdal.Open(str(tmp / mode_b / name))
+                tags = [{k: v for k, v in d.GetMetadata().items() if k != "janja_stride_seconds"} for d in (a, b)]
+                same &= tags[0] == tags[1] and a.GetGeoTransform() == b.GetGeoTransform()
+                for r0 in range(0, nrows, 1024):
+                    k = min(1024, nrows - r0)
+                    same &= bool(np.array_equal(a.ReadAsArray(0, r0, ncols, k), b.ReadAsArray(0, r0, ncols, k)))
+                a = b = None
+            return same
+
+        for mode, ref in (("streamed", "whole"), ("dask", "streamed")):
+            if mode in rows and ref in rows:
+                w, s = rows[ref], rows[mode]
+                print(f"  {mode} / {ref}: time {s['seconds'] / w['seconds']:.2f}x, peak memory "
+                      f"{s['maxrss_mib'] / w['maxrss_mib']:.2f}x (dask: the driver's alone); files identical "
+                      f"(values, tags): {'yes' if identical(ref, mode) else 'NO'}; memory_bound "
+                      f"{bound / 1024**2:.0f} MiB")
+
+
 def run_child(model_path, stack, threads, batch, stride=1, shifts=0):
     cmd = [sys.executable, __file__, "--child", "--model", str(model_path), "--threads", str(threads),
            "--batch", str(batch), "--stride", str(stride), "--shifts", str(shifts)]
@@ -343,11 +486,24 @@ def main():
     ap.add_argument("--stride", type=int, default=1)
     ap.add_argument("--shifts", type=int, default=0)
     ap.add_argument("--build-inception")
+    ap.add_argument("--streamed", action="store_true",
+                    help="only the streamed-vs-whole-grid row: janja:prospectivity's core both ways on one grid")
+    ap.add_argument("--streamed-cells", type=float, default=1e7, help="cells of that grid")
+    ap.add_argument("--streamed-stride", type=int, default=8)
+    ap.add_argument("--streamed-only", action="store_true", help="skip the whole-grid run (too large for memory)")
+    ap.add_argument("--streamed-child", choices=["whole", "streamed", "dask"])
+    ap.add_argument("--scheduler", help="with --streamed: also run the streamed job's row tiles on this Dask "
+                                        "scheduler ('local': a LocalCluster of --threads one-thread workers)")
+    ap.add_argument("--out")
     args, _ = ap.parse_known_args()
     if args.build_inception:
         return build_inception(args.build_inception)
     if args.child:
         return memory_child(args)
+    if args.streamed_child:
+        return streamed_child(args)
+    if args.streamed:
+        return streamed_row(args)
 
     from janja_plugin.core.inference import dense
 

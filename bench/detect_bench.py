@@ -42,6 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from janja_plugin.core.anomaly import spatial_context as spatial  # noqa: E402
 from janja_plugin.core.anomaly.multivariate import robust_mahalanobis  # noqa: E402
 from janja_plugin.core.evaluation.evaluate import (  # noqa: E402
     auc_mann_whitney,
@@ -396,6 +397,9 @@ VARIANTS = [
     Variant("gradient boosting (depth 2), survey ranks + windows at 1/2/4 sample spacings", "multiscale",
             learner="gbm"),
 ]
+# Short names for --variants (same order as VARIANTS): a confirmation run names its candidates before it runs.
+VARIANT_KEYS = ["logz", "rank", "multiscale", "variance", "pu", "fusion", "multiscale8", "patch", "d4", "rerank",
+                "spy", "bagging", "gbm"]
 NESTED = "learned map, variant chosen inside the training folds (nested)"
 REFERENCE = ("study configuration, reduced (frozen ImageNet Inception-v3 Au Ag Cu, head fixed at the bundled "
              "model's, WGAN-GP positives per training split; samples only; bench/detect_reference.py)")
@@ -612,21 +616,25 @@ UNSUP_PCA = "unsupervised: PCA reconstruction error of rank windows (5 x 5 point
 
 
 def unsupervised_contenders(survey, feats):
-    """Label-free, survey-relative scores with spatial context (no labels, so no nesting is needed)."""
-    st = survey.stack
-    ti = st.names.index(survey.target)
-    x = feats.blocks["multiscale"]
-    d = dv.mcd_distance(x)
-    n_el = len(st.names)
-    target_window = x[:, n_el + ti]  # the target's rank smoothed at 1 sample spacing
+    """Label-free, survey-relative scores with spatial context (no labels, so no nesting is needed).
+
+    The MCD rows are the shipped code (janja_plugin/core/anomaly/spatial_context.py, janja:spatial_anomaly),
+    so the table measures what a geologist runs."""
+    signed = spatial_context(survey, spatial.SIGNED)
+    own = spatial_context(survey, spatial.TARGET)
     mu, basis = dv.pca_fit(feats.patches_at(feats.reference).reshape(feats.reference.size, -1))
     pca = np.concatenate([dv.pca_residual(feats.patches_at(np.arange(a, min(a + 40000, feats.rows.size)))
                                           .reshape(-1, basis.shape[1]), mu, basis)
                           for a in range(0, feats.rows.size, 40000)])
-    own = feats.blocks["multiscale8"][:, ti::n_el]  # the target's rank at the cell and its 4 windows
-    dt = dv.mcd_distance(own)
-    return {UNSUP_MCD: d, UNSUP_SIGNED: np.where(target_window > 0, d, -d),
-            UNSUP_TARGET: np.where(target_window > 0, dt, -dt), UNSUP_PCA: pca}
+    return {UNSUP_MCD: signed.distance[feats.valid], UNSUP_SIGNED: signed.score[feats.valid],
+            UNSUP_TARGET: own.score[feats.valid], UNSUP_PCA: pca}
+
+
+def spatial_context(survey, method):
+    """janja:spatial_anomaly's core function on the survey's stack (its target, cell and sample spacing)."""
+    st = survey.stack
+    return spatial.spatial_context_score(st.data, st.names, st.cell, survey.spacing, st.names.index(survey.target),
+                                    method=method)
 
 
 def training_labels(survey, feats, scorer, label_at, seed):
@@ -768,8 +776,20 @@ def run(argv=None):
     parser.add_argument("--synthetic", type=int, default=3, help="number of synthetic surveys")
     parser.add_argument("--label-at", choices=["cells", "samples"], default="cells",
                         help="learned maps train on every cell (as make train) or only on cells holding a sample")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base of the block offsets and background draws; another seed gives fresh outer folds")
+    parser.add_argument("--variants", default=None,
+                        help=f"comma list of learned variants (default: all): {', '.join(VARIANT_KEYS)}; the nested "
+                             "row chooses among these only")
     parser.add_argument("--out", default=str(REPO / "out" / "detect_bench"))
     args = parser.parse_args(argv)
+    variants = VARIANTS
+    if args.variants:
+        keys = [k.strip() for k in args.variants.split(",") if k.strip()]
+        bad = sorted(set(keys) - set(VARIANT_KEYS))
+        if bad or not keys:
+            parser.error(f"unknown variant(s) {bad}: choose from {', '.join(VARIANT_KEYS)} (comma separated).")
+        variants = [VARIANTS[VARIANT_KEYS.index(k)] for k in keys]
     surveys = args.surveys.split(",") if args.surveys else (["synthetic"] if args.quick else
                                                             ["wa", "tianshan", "tianshan-pathfinders", "synthetic"])
     known = {"wa", "tianshan", "tianshan-pathfinders", "synthetic"}
@@ -788,13 +808,14 @@ def run(argv=None):
         for make in makers:
             survey = make()
             ref_path = Path(args.out) / "reference_wa.npz"
-            reference = np.load(ref_path) if name == "wa" and ref_path.is_file() else None
-            dense_path = Path(args.out) / "dense_wa.npz"
-            dense = np.load(dense_path) if name == "wa" and dense_path.is_file() else None
+            # the cached reference was scored on seed 0's folds: another seed's table leaves it out
+            reference = np.load(ref_path) if name == "wa" and args.seed == 0 and ref_path.is_file() else None
+            dense_path = Path(args.out) / "dense_wa.npz"  # bench/detect_dense.py: seed 0's folds too
+            dense = np.load(dense_path) if name == "wa" and args.seed == 0 and dense_path.is_file() else None
             print(f"{survey.name}: {survey.stack.shape} cells of {survey.stack.cell:g} m, sample spacing "
                   f"{survey.spacing:.0f} m, {len(survey.dep_x)} deposits; {survey.note}", flush=True)
             results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at,
-                                              reference=reference, dense=dense)
+                                              reference=reference, variants=variants, seed=args.seed, dense=dense)
     md, csv = table(results, repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

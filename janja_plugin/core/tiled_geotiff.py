@@ -39,7 +39,7 @@ class TiledStackWriter:
         self.grid = grid
         self.crs_wkt = crs_wkt
         self.nodata = float(nodata)
-        self.tags = tags or {}
+        self.tags = dict(tags or {})
         self.overviews = overviews
         self._rows = [0] * len(self.names)
         self._tmp = None
@@ -80,7 +80,8 @@ class TiledStackWriter:
 
     def write_band_rows(self, index, row0, data):
         """Write rows [row0, row0 + rows) of band `index` (0-based) from a (rows, ncols) array."""
-        data = np.asarray(data, dtype=np.float32).reshape(-1, self.grid.ncols)
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, then nodata: such maps are refused by
+            data = np.asarray(data, dtype=np.float32).reshape(-1, self.grid.ncols)  # the caller (far outside the data)
         nodata = np.float32(self.nodata)
         if self._ds.GetRasterBand(index + 1).WriteArray(np.where(np.isfinite(data), data, nodata), 0, int(row0)):
             raise JanjaInputError(f"Writing band {index + 1} of {self.path} failed ({self.gdal.GetLastErrorMsg()}); "
@@ -89,6 +90,21 @@ class TiledStackWriter:
         end = int(row0) + data.shape[0]
         if end % BLOCK == 0 or end == self.grid.nrows:  # whole block rows: out of GDAL's cache, onto the disk
             self._ds.GetRasterBand(index + 1).FlushCache()  # else the cache (5 % of RAM) grows with the grid
+
+    def set_tags(self, tags):
+        """Add metadata tags known only once the rows are written (e.g. a streamed map's measured error)."""
+        self.tags.update(tags)
+        self._ds.SetMetadata({k: str(v) for k, v in self.tags.items()})
+
+    def read_rows(self, index, row0, row1):
+        """Rows [row0, row1) of band `index` as written so far: float32, NaN where nodata (a second pass)."""
+        data = self._ds.GetRasterBand(index + 1).ReadAsArray(0, int(row0), self.grid.ncols, int(row1 - row0))
+        if data is None:
+            raise JanjaInputError(f"Reading back rows {row0}-{row1} of {self.path} failed "
+                                  f"({self.gdal.GetLastErrorMsg()}); check the free disk space.")
+        data = np.asarray(data, np.float32)
+        data[data == np.float32(self.nodata)] = np.nan
+        return data
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -123,6 +139,24 @@ class TiledStackWriter:
             self._ds = None
             if self._tmp is not None:
                 self._tmp.unlink(missing_ok=True)  # gone already after a complete write
+        return False
+
+
+class limited_block_cache:  # noqa: N801 - used like a function
+    """GDAL's block cache held to `size` bytes meanwhile (it is process-wide; 5 % of RAM by default), so that
+    passes reading a streamed file back do not grow memory with the grid; restored on exit."""
+
+    def __init__(self, size=OVERVIEW_CACHE):
+        self.size = size
+
+    def __enter__(self):
+        self.gdal = require("osgeo.gdal", "reading GeoTIFF rasters tile by tile")
+        self.before = self.gdal.GetCacheMax()
+        self.gdal.SetCacheMax(min(self.before, self.size))
+        return self
+
+    def __exit__(self, *exc):
+        self.gdal.SetCacheMax(self.before)
         return False
 
 

@@ -149,6 +149,9 @@ class EvaluateAlgorithm(JanjaAlgorithm):
             score["notes"].insert(0, "WARNING: this is a learned map and no baseline was given. Give the kriged "
                                      "target element as BASELINE (band 1 of janja:krige's stack): a learned map "
                                      "is only worth using where it beats it.")
+        stride_note = stride_note_from_tags(score.get("tags", {}))
+        if stride_note:
+            score["notes"].insert(0, stride_note)
         scope = ev.scope_label(score["in_sample"]) if score["in_sample"] is not None else None
         roc, protocol, success, pa = score["roc"], score["protocol"], score["success"], score["pa"]
         outputs.update(AUC=score["auc"], AUC_SD=score["auc_sd"], PA_THRESHOLD=pa.intersection_threshold,
@@ -322,6 +325,19 @@ def baseline_verdict(title, auc, baseline_title, baseline_auc, what):
         return f"{title} beats the baseline {baseline_title} by {what} ({auc:.3f} against {baseline_auc:.3f})."
     return (f"{title} does NOT beat the baseline {baseline_title} by {what} ({auc:.3f} against {baseline_auc:.3f}): "
             "the plain baseline map is the better one here.")
+
+
+def stride_note_from_tags(tags):
+    """The map's own stride check (janja_stride_* tags), so a score of an interpolated map says how it was made."""
+    from ..core.inference.stride_check import StrideError
+
+    record = StrideError.from_tags(tags)
+    if record is None or record.exact:
+        return None
+    warning = record.warning()
+    if warning:
+        return f"WARNING: this map was made at stride {record.stride} and its own check says: {warning}"
+    return f"This map was made at stride {record.stride} (interpolated between classified cells). {record.sentence()}"
 
 
 def raster_tags(band):

@@ -289,9 +289,7 @@ class KrigeAlgorithm(JanjaAlgorithm):
             krige_pipeline.write_report(results, settings, report, crs_name=f"{crs.authid()} {crs.description()}",
                                         grid=grid)
             outputs[self.REPORT] = report
-        for r in results:
-            feedback.pushInfo(krige_pipeline.summary_line(r))
-        feedback.setProgress(100)
+        feedback.setProgress(100)  # each element's summary line was logged by the core as it finished
         return outputs
 
     def cell_size_factor(self, source, feedback):

@@ -21,10 +21,12 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
     QgsProcessingUtils,
 )
 
 from ..core.dependencies import MODELS_BUTTON
+from ..core.inference import model_card as mc
 from ..core.inference import prospectivity as pr
 from ..core.reporting.report import HtmlReport
 from . import profile
@@ -52,6 +54,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
     STRIDE, THREADS, BATCH, SHARED_TRUNK = "STRIDE", "THREADS", "BATCH", "SHARED_TRUNK"
     MODERATE, HIGH, MIN_TARGET_CELLS = "MODERATE", "HIGH", "MIN_TARGET_CELLS"
     EXTRAPOLATE = "EXTRAPOLATE"
+    SCHEDULER = "SCHEDULER"
     PROBABILITY, CLASSES, TARGETS, REPORT = "PROBABILITY", "CLASSES", "TARGETS", "REPORT"
 
     def name(self):
@@ -80,6 +83,9 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "training data gives meaningless, often constant, maps); 'Extrapolate beyond the training data' runs "
             "it anyway and marks every output as extrapolation. A map that barely varies is flagged as constant "
             "and gives no classes and no target areas.\n\n"
+            "Large grids: window by window, the map is computed and written in row tiles (compressed, tiled "
+            "GeoTIFFs with overviews), so memory stays bounded whatever the grid's size; a Dask scheduler "
+            "address (advanced) computes the same row tiles on a cluster, with the same results.\n\n"
             "Shared trunk (models exported with their trunk and head parts): the network's "
             "convolutional trunk runs once over the whole stack and each cell's features are read off the "
             "feature map, tens of times faster than window by window. For a model whose head was trained on "
@@ -141,6 +147,11 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_TARGET_CELLS, "Smallest target area (cells)", compat.NUMBER_INTEGER, 1,
             minValue=1))
+        scheduler = QgsProcessingParameterString(
+            self.SCHEDULER, "Dask scheduler address (optional; empty = this computer's threads), e.g. "
+            "tcp://10.0.0.5:8786", optional=True)
+        scheduler.setFlags(scheduler.flags() | compat.FLAG_ADVANCED)
+        self.addParameter(scheduler)
         self.addParameter(QgsProcessingParameterRasterDestination(self.PROBABILITY, "Prospectivity probability"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASSES, "Prospectivity classes", optional=True, createByDefault=True))
@@ -177,16 +188,35 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             feedback.setProgress(95.0 * fraction)
             return feedback.isCanceled()
 
-        result = pr.run_prospectivity(path, model, settings, mask=mask, deposit_cells=deposits, progress=progress)
+        prob_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context)
+        cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
+        labels_path = None
+        scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip()
+        loaded = mc.load_model(model, threads=settings.threads)
+        dense = pr.uses_dense(settings, loaded.card)  # unticked: the card decides
+        if dense and scheduler:
+            raise QgsProcessingException(
+                "The shared trunk runs on this computer only: turn 'Shared trunk' off to use the Dask scheduler, or "
+                "leave the scheduler empty." if settings.dense else
+                "This model's head was trained on shared-trunk features, so it runs on the shared trunk, which runs "
+                "on this computer only: leave the Dask scheduler empty.")
+        if dense:  # the shared trunk runs over the whole grid in memory (core/dense.py)
+            result = pr.run_prospectivity(path, loaded, settings, mask=mask, deposit_cells=deposits, progress=progress)
+            pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
+        else:  # window by window: streamed tile by tile into the files, memory bounded (streamed_prospectivity)
+            from ..core.inference import streamed_prospectivity as sp
+
+            if parameters.get(self.TARGETS) is not None:
+                labels_path = os.path.join(QgsProcessingUtils.tempFolder(), f"target_ranks_{uuid.uuid4().hex[:8]}.tif")
+            result = sp.run_prospectivity_to_files(path, model, prob_path, cls_path or None, labels_path, settings,
+                                                   mask=mask, deposit_cells=deposits, progress=progress,
+                                                   scheduler=scheduler or None)
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); {len(result.targets)} target area(s).")
         report_stride_error(feedback, result.stride_error)
         for note in result.notes:
             feedback.pushWarning(note)
         outputs = {}
-        prob_path = self.parameterAsOutputLayer(parameters, self.PROBABILITY, context)
-        cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
-        pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
         breaks = [0.0, result.thresholds["moderate"], result.thresholds["high"], 1.0]
         labels = probability_labels(breaks)
         if result.extrapolated:
@@ -201,7 +231,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             attach_style(context, cls_path, qml, self.post_processors, name="Prospectivity classes")
             outputs[self.CLASSES] = cls_path
         if parameters.get(self.TARGETS) is not None:
-            outputs[self.TARGETS] = self.write_targets(parameters, context, result, crs)
+            outputs[self.TARGETS] = self.write_targets(parameters, context, result, crs, labels_path)
             attach_processor(context, outputs[self.TARGETS],
                              CallbackPostProcessor(lambda layer, project: style_targets(layer)),
                              self.post_processors)
@@ -271,7 +301,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             feedback.pushWarning(f"{int((~inside).sum())} deposit(s) outside the stack are left out.")
         return rows[inside], cols[inside]
 
-    def write_targets(self, parameters, context, result, crs):
+    def write_targets(self, parameters, context, result, crs, labels_path=None):
+        """Polygonise the target-rank raster: the streamed run's file, else the in-memory labels."""
         from osgeo import gdal, ogr, osr
 
         fields = QgsFields()
@@ -283,16 +314,19 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         if sink is None:
             raise QgsProcessingException("The target areas output could not be created.")
         g = result.grid
-        mem = gdal.GetDriverByName("MEM").Create("", g.ncols, g.nrows, 1, gdal.GDT_Int32)
-        mem.SetGeoTransform((g.xmin, g.cell, 0.0, g.ymax, 0.0, -g.cell))
-        mem.GetRasterBand(1).WriteArray(result.labels.astype(np.int32))
+        if labels_path:
+            mem = gdal.Open(str(labels_path))  # float32, nodata outside targets: Polygonize reads it by rows
+        else:
+            mem = gdal.GetDriverByName("MEM").Create("", g.ncols, g.nrows, 1, gdal.GDT_Int32)
+            mem.SetGeoTransform((g.xmin, g.cell, 0.0, g.ymax, 0.0, -g.cell))
+            mem.GetRasterBand(1).WriteArray(result.labels.astype(np.int32))
         srs = osr.SpatialReference()
         srs.ImportFromWkt(crs.toWkt())
         source = ogr.GetDriverByName("Memory").CreateDataSource("targets")  # keep: the layer dies with it
         vec = source.CreateLayer("t", srs, ogr.wkbPolygon)
         vec.CreateField(ogr.FieldDefn("rank", ogr.OFTInteger))
         band = mem.GetRasterBand(1)
-        gdal.Polygonize(band, band, vec, 0, ["8CONNECTED=8"])
+        gdal.Polygonize(band, band.GetMaskBand() if labels_path else band, vec, 0, ["8CONNECTED=8"])
         parts = {}
         for feature in vec:
             parts.setdefault(feature.GetField("rank"), []).append(

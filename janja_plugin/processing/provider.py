@@ -17,10 +17,11 @@ def algorithm_classes():
     from .krige import KrigeAlgorithm
     from .multivariate import RobustMahalanobisAlgorithm
     from .prospectivity import ProspectivityAlgorithm
+    from .spatial_anomaly import SpatialAnomalyAlgorithm
     from .thresholds import ThresholdsAlgorithm
 
     return [KrigeAlgorithm, ThresholdsAlgorithm, FractalAlgorithm, RobustMahalanobisAlgorithm, EvaluateAlgorithm,
-            ProspectivityAlgorithm, AnomalyScoreAlgorithm, DownloadModelAlgorithm]
+            ProspectivityAlgorithm, SpatialAnomalyAlgorithm, AnomalyScoreAlgorithm, DownloadModelAlgorithm]
 
 
 class JanjaProvider(QgsProcessingProvider):

@@ -333,3 +333,17 @@ def test_a_per_window_card_stays_window_by_window_by_default(tmp_path):
     grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
     result = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1), grid=grid)
     assert "shared trunk" not in result.stats.mode and not result.stride_error.dense_model
+
+
+def test_the_streamed_run_refuses_a_dense_features_card_rather_than_run_it_window_by_window(tmp_path):
+    from janja_plugin.core.inference import prospectivity as pr
+    from janja_plugin.core.inference import streamed_prospectivity as sp
+    from janja_plugin.core.raster_grid import Grid
+
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    stack = stack_with_gaps()
+    grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
+    with pytest.raises(JanjaInputError, match="head trained on shared-trunk features.*not streamed"):
+        sp.run_prospectivity_to_files(stack, str(path), str(tmp_path / "p.tif"), None, None,
+                                      pr.ProspectivitySettings(threads=1), grid=grid)
+    assert not (tmp_path / "p.tif").exists()

@@ -108,3 +108,38 @@ def test_the_protocol_keeps_duplicate_samples_as_the_published_benchmark_does():
     merged = sample_protocol_auc(sx, sy, at, dx, dy, min_distance_km=survey.protocol_km, geographic=False)
     assert kept.auc_mean != merged.auc_mean
     assert scorer.protocol(at) == (kept.auc_mean, kept.auc_sd)
+
+
+def test_named_variants_and_a_fresh_seed_give_a_confirmation_run_its_own_folds_and_candidates():
+    """A confirmation run names its candidates before it runs (--variants) and draws fresh outer folds (--seed):
+    the nested row may choose only among the named ones, and another seed holds out other cells."""
+    survey = db.synthetic_survey(0, size=60, n_deposits=16)
+    named = [db.VARIANTS[db.VARIANT_KEYS.index(k)] for k in ("logz", "rank")]
+    heldout = {}
+    for seed in (0, 7):
+        audit = db.Audit()
+        rows, choices, _ = db.run_survey(survey, 1, log=lambda *_: None, audit=audit, variants=named, seed=seed)
+        assert {c["chosen"] for c in choices} <= {v.name for v in named}
+        assert not [v.name for v in db.VARIANTS if v not in named and v.name in rows]
+        heldout[seed] = [frozenset(h["cells"]) for h in audit.heldout.values()]
+    assert heldout[0] != heldout[7]
+
+
+def test_an_unknown_variant_name_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit):
+        db.run(["--surveys", "synthetic", "--variants", "logz,cnn"])
+    assert "gbm" in capsys.readouterr().err
+
+
+def test_the_command_line_passes_the_named_variants_and_seed_to_every_survey(monkeypatch, tmp_path):
+    seen = []
+
+    def fake_run_survey(survey, repeats, **kw):
+        seen.append((survey.name, repeats, [v.name for v in kw["variants"]], kw["seed"]))
+        return {}, [], 0.0
+
+    monkeypatch.setattr(db, "run_survey", fake_run_survey)
+    db.run(["--surveys", "synthetic", "--synthetic", "2", "--repeats", "3", "--seed", "7", "--variants", "gbm,rank",
+            "--out", str(tmp_path)])
+    want = [db.VARIANTS[db.VARIANT_KEYS.index("gbm")].name, db.VARIANTS[db.VARIANT_KEYS.index("rank")].name]
+    assert [s[1:] for s in seen] == [(3, want, 7)] * 2

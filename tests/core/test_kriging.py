@@ -272,3 +272,19 @@ def test_block_neighbour_search_equals_tree_query():
         ours = kriging._k_nearest(tree, sx, sy, qx, qy, k)
         ref = tree.query(np.column_stack([qx, qy]), k=k)[1]
         np.testing.assert_array_equal(np.sort(ours, axis=1), np.sort(ref, axis=1))
+
+
+def test_one_neighbour_gives_the_nearest_sample_without_a_warning():
+    """With one neighbour there is no sample pair: the conditioning check used to average an empty array
+    (numpy's "Mean of empty slice" in every log). The estimate is the nearest sample's value."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    x, y, z = rng.random(30) * 1000, rng.random(30) * 1000, rng.random(30)
+    qx, qy = np.array([500.0, 100.0]), np.array([500.0, 900.0])
+    model = variogram.VariogramModel("spherical", 0.1, 1.0, 400.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = kriging.ordinary_kriging(x, y, z, qx, qy, model, neighbours=1)
+    nearest = np.argmin(np.hypot(x[None] - qx[:, None], y[None] - qy[:, None]), axis=1)
+    np.testing.assert_allclose(result.prediction, z[nearest], rtol=0, atol=1e-12)

@@ -62,6 +62,7 @@ PHRASES = ["km from the nearest sample", "smaller than the typical distance", "n
            "nothing to krige", "far outside the data", "back-transform overflowed", "no cell has a sample"]
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a refusal is a sentence, not numpy overflow noise in the log
 @pytest.mark.parametrize("case, phrase", zip(REFUSALS, PHRASES))
 def test_every_refusal_of_the_whole_grid_run_happens_streamed_and_leaves_no_file(tmp_path, case, phrase):
     kwargs = dict(REFUSALS[case])

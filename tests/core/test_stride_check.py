@@ -80,7 +80,7 @@ def test_default_sample_estimates_the_checkerboard_error(tmp_path):
     model = one_cell_model(tmp_path)
     stack = stack_of(checkerboard(41))
     _, _, stats, sample = sc.predict_and_check(model, stack, [0], 2)
-    assert sample.rows.size == sc.SAMPLE_MIN  # 10 % of 441 windows is below the floor
+    assert np.count_nonzero(~sample.top_stratum) == sc.SAMPLE_MIN  # 10 % of 441 windows is below the floor
     e = sc.measure(sample, breaks=[0.5, 0.8])
     share = 840 / 1240
     sd = np.sqrt(share * (1 - share) / e.n_sample)
@@ -132,8 +132,10 @@ def test_check_costs_a_tenth_of_the_run_and_only_the_sample(tmp_path):
     stack = stack_of(smooth(n))
     _, _, stats, sample = sc.predict_and_check(model, stack, [0], 2)
     assert stats.n_windows == 76 * 76  # the map's own windows are untouched by the check
-    assert sample.n_windows == sample.rows.size == round(sc.SAMPLE_SHARE * stats.n_windows)
-    assert sample.n_windows / stats.n_windows <= sc.SAMPLE_SHARE + 1e-3
+    uniform = int(np.count_nonzero(~sample.top_stratum))
+    assert uniform == round(sc.SAMPLE_SHARE * stats.n_windows)
+    assert sample.n_windows == sample.rows.size == uniform + round(sc.TOP_EXTRA_SHARE * uniform)
+    assert sample.n_windows / stats.n_windows <= sc.SAMPLE_SHARE * (1 + sc.TOP_EXTRA_SHARE) + 1e-3
     # sampled cells are interpolated cells only (never a node, whose value is exact anyway)
     assert not np.any((sample.rows % 2 == 0) & (sample.cols % 2 == 0))
 
@@ -272,3 +274,58 @@ def test_target_cells_are_judged_on_their_own_when_the_background_dilutes_the_er
     assert not few.too_large and few.warning() is None  # 5 top cells: too few to judge
     calm = StrideError(stride=4, n_sample=2000, n_interpolated=40000, p95=0.006, n_top=100, top_mae=0.01)
     assert choose_by_error(4, calm, {})[0] == 4
+
+
+def top_heavy_error(n=121):
+    """A smooth map whose top 5 % carries a checkerboard: the error sits only where targets are drawn."""
+    r, c = np.indices((n, n))
+    z = -2.0 + 0.005 * smooth(n)  # a flat, low background (p about 0.003)
+    hot = (r > n - 30) & (c < 30)  # about 6 % of the map, its highest values (p 0.43 or 0.96)
+    return np.where(hot, 0.5 + 0.6 * checkerboard(n), z)
+
+
+def test_a_top_stratum_lets_the_check_judge_the_top_cells_a_uniform_sample_misses(tmp_path):
+    """A uniform 200-cell sample holds ~10 of the top 5 %: too few to judge; the top stratum adds enough, and
+    its weighted mean error matches the true mean error over the map's top cells."""
+    model = one_cell_model(tmp_path)
+    stack = stack_of(top_heavy_error())
+    values, _, _, sample = sc.predict_and_check(model, stack, [0], 2, sample=200)
+    threshold = sc.top_threshold(values)
+    e = sc.measure(sample, breaks=[0.5, 0.8], top_threshold=threshold)
+    uniform_top = np.count_nonzero(~sample.top_stratum & (sample.interpolated >= threshold))
+    assert uniform_top < sc.TOP_MIN_SAMPLE <= e.n_top  # the uniform stratum alone could not judge them
+    exact, _, _ = wn.predict(model, stack, [0])
+    interp = sc.interpolated_cells(values, 2)
+    top = interp & ((values >= threshold) | (exact >= threshold))
+    truth = float(np.abs(values - exact)[top].mean())
+    assert truth > sc.TOP_MAE_LIMIT and e.targets_off and e.too_large
+    assert e.top_mae == pytest.approx(truth, rel=0.25)
+    # map-wide figures come from the uniform stratum only
+    u = ~sample.top_stratum
+    assert e.n_sample == np.count_nonzero(u)
+    assert e.mae == pytest.approx(float(np.abs(sample.interpolated[u] - sample.exact[u]).mean()))
+
+
+def test_the_stratified_estimate_of_the_top_error_is_unbiased_over_seeds():
+    """Weights are 1 / inclusion probability: averaged over seeds the estimate equals the population value, which
+    an unweighted mean over both strata would overstate here (cells above the threshold on the map err more)."""
+    rng = np.random.default_rng(3)
+    n = 200
+    values = rng.random((n, n))
+    candidates = np.ones((n, n), bool)
+    threshold = sc.top_threshold(values)
+    exact = values.copy()
+    mapped_top = values >= threshold
+    exact[mapped_top] -= 0.2  # the map overstates its top cells by 0.2
+    near = (values < threshold) & (values >= threshold - 0.01)
+    exact[near] += 0.05  # and understates some just below, which the stride-1 map puts in its top
+    pop_top = mapped_top | (exact >= threshold)
+    truth = float(np.abs(values - exact)[pop_top].mean())
+    estimates = []
+    for seed in range(40):
+        rows, cols, stratum, weights = sc.draw_stratified(candidates, values, 400, seed=seed)
+        s = sc.StrideSample(stride=2, rows=rows, cols=cols, interpolated=values[rows, cols],
+                            exact=exact[rows, cols], n_interpolated=n * n, n_windows=rows.size, seconds=0.0,
+                            seed=seed, top_stratum=stratum, weights=weights)
+        estimates.append(sc.measure(s, top_threshold=threshold).top_mae)
+    assert np.mean(estimates) == pytest.approx(truth, rel=0.05)

@@ -181,3 +181,29 @@ def test_protocol_distance_follows_the_sample_spacing_and_duplicates_merge(qgis_
                                                   "REPORT": None})
     assert "MIN_DISTANCE" in message
     assert json.dumps(sites.tolist())
+
+
+def test_a_map_made_at_a_stride_carries_its_measured_error_into_the_evaluation(qgis_app, tmp_path):
+    """A stride-k map's own check (janja_stride_* tags) is part of its score: the report and log repeat it, as a
+    WARNING when the check found the interpolation misplaces the map."""
+    import processing
+
+    from janja_plugin.core.inference.stride_check import StrideError
+
+    learned, _, xy = maps()
+    deposits = points_layer(tmp_path / "d.gpkg", xy)
+    far = [(X0 + 29_500, Y0 - 29_500)]
+    calm = StrideError(stride=4, n_sample=300, n_interpolated=800, mae=0.004, p95=0.01, max=0.2, class_changed=0.0)
+    rough = StrideError(stride=8, n_sample=300, n_interpolated=800, mae=0.1, p95=0.4, max=1.0, class_changed=0.12)
+    for name, record, want, warn in (("calm", calm, "made at stride 4", False), ("rough", rough,
+                                                                                 "Stride 8 misplaces this map", True)):
+        tags = {**tags_for(far), **record.tags()}
+        score = raster(tmp_path / f"{name}.tif", learned, tags, "probability")
+        processing.run("janja:evaluate", {"SCORE_RASTER": score, "BAND": 1, "DEPOSITS": deposits, "TABLE": None,
+                                          "REPORT": str(tmp_path / f"{name}.html")})
+        html = (tmp_path / f"{name}.html").read_text()
+        assert want in html and ("WARNING: this map was made at stride 8" in html) == warn
+    plain = raster(tmp_path / "plain.tif", learned, tags_for(far), "probability")
+    processing.run("janja:evaluate", {"SCORE_RASTER": plain, "BAND": 1, "DEPOSITS": deposits, "TABLE": None,
+                                      "REPORT": str(tmp_path / "plain.html")})
+    assert "stride" not in (tmp_path / "plain.html").read_text().lower()

@@ -334,3 +334,11 @@ def test_toolbox_loads_the_final_files_not_the_staged_ones(qgis_app, samples, ou
     loads = sorted(context.layersToLoadOnCompletion())
     assert loads == sorted(str(out / n) for n in ("cv.gpkg", "e.tif", "v.tif")), loads
     context.setLayersToLoadOnCompletion({})
+
+
+def test_each_elements_summary_line_is_logged_once(qgis_app, samples, out):
+    """The core logs an element's summary as it finishes; the algorithm used to print it a second time at the end."""
+    log = Log()
+    run({"INPUT": samples, **outputs(out, CV_TABLE=None)}, feedback=log)
+    summaries = [line for line in log.lines if line.startswith("zn:") and "LOO RMSE" in line]
+    assert len(summaries) == 1, summaries

@@ -78,10 +78,13 @@ def cases(tmp_path, out):
                           "CLASSES": str(out / "c.tif"), "TARGETS": str(out / "targets.gpkg"), "REPORT": report},
         "anomaly_score": {"STACK": score_stack, "MODEL": score_model, "OUTPUT": str(out / "s.tif"),
                           "CLASSES": str(out / "c.tif"), "OUTPUT_POINTS": None, "REPORT": report},
+        "spatial_anomaly": {"STACK": score_stack, "TARGET": 1, "SPACING": 500.0, "OUTPUT": str(out / "sa.tif"),
+                            "CLASSES": str(out / "sac.tif"), "REPORT": report},
     }
 
 
-ALGORITHMS = ["thresholds", "fractal", "robust_mahalanobis", "evaluate", "prospectivity", "anomaly_score"]
+ALGORITHMS = ["thresholds", "fractal", "robust_mahalanobis", "evaluate", "prospectivity", "anomaly_score",
+              "spatial_anomaly"]
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)

@@ -192,3 +192,47 @@ def test_extrapolate_runs_and_marks_the_outputs(qgis_app, tmp_path):
     names = [f["name"] for f in targets.getFeatures()]
     assert names and all(n.endswith("(extrapolation)") for n in names)
     del targets
+
+
+def test_streamed_outputs_equal_the_whole_grid_run(qgis_app, tmp_path):
+    """janja:prospectivity writes tile by tile (streamed_prospectivity); the files equal the whole-grid core run's
+    cell for cell, with the same tags, and the target polygons carry the same ranks and numbers."""
+    import processing
+    from osgeo import gdal
+    from qgis.core import QgsVectorLayer
+
+    from janja_plugin.core.inference import prospectivity as pr
+
+    stack, model, _, _ = make_inputs(tmp_path)
+    result = processing.run("janja:prospectivity", {
+        "STACK": stack, "MODEL": model, "HIGH": 0.8, "MODERATE": 0.5, "STRIDE": 2, "THREADS": 1,
+        "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": str(tmp_path / "c.tif"),
+        "TARGETS": str(tmp_path / "targets.gpkg")})
+    whole = pr.run_prospectivity(stack, model, pr.ProspectivitySettings(stride=2, threads=1, moderate=0.5, high=0.8))
+    ref = pr.write_rasters(whole, tmp_path / "wp.tif", tmp_path / "wc.tif")
+    for got, want in ((result["PROBABILITY"], ref["probability"]), (result["CLASSES"], ref["class"])):
+        a, b = gdal.Open(str(got)), gdal.Open(str(want))
+        assert np.array_equal(a.ReadAsArray(), b.ReadAsArray())
+        tags_a, tags_b = a.GetMetadata(), b.GetMetadata()
+        tags_a.pop("janja_stride_seconds"), tags_b.pop("janja_stride_seconds")
+        assert tags_a == tags_b and "janja_stride_mae" in tags_a
+        assert a.GetGeoTransform() == b.GetGeoTransform() and a.GetProjection() == b.GetProjection()
+        a = b = None
+    targets = QgsVectorLayer(result["TARGETS"], "t", "ogr")
+    rows = sorted((f["rank"], f["cells"], f["mean_prob"]) for f in targets.getFeatures())
+    assert rows == [(t.rank, t.n_cells, pytest.approx(t.mean_probability, abs=1e-12)) for t in whole.targets]
+    assert len(rows) == result["N_TARGETS"] >= 2
+    del targets
+
+
+def test_a_dense_features_model_with_a_scheduler_is_refused_with_a_sentence(qgis_app, tmp_path):
+    from test_dense import build_dense_model
+
+    stack, _, _, _ = make_inputs(tmp_path)
+    model = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    message = processing_error("janja:prospectivity", {"STACK": stack, "MODEL": str(model),
+                                                       "SCHEDULER": "tcp://127.0.0.1:1",
+                                                       "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": None,
+                                                       "TARGETS": None, "REPORT": None})
+    assert "trained on shared-trunk features" in message and "leave the Dask scheduler empty" in message
+    assert not (tmp_path / "p.tif").exists()

@@ -408,6 +408,13 @@ def prediction_area(scores, deposit_scores, weights=None, n_levels=200):
     order = np.argsort(s)
     s_sorted, cum_w = s[order], np.concatenate([[0.0], np.cumsum(w[order])])
     area = 100.0 * (cum_w[-1] - cum_w[np.searchsorted(s_sorted, t, side="left")]) / cum_w[-1]
+    return prediction_area_at(t, area, ds)
+
+
+def prediction_area_at(t, area, ds):
+    """The P–A curves and crossing from the levels t, the % of the area scoring >= each, and the deposits'
+    finite scores: the part of prediction_area that needs no map in memory (a streamed map counts its
+    area per level in a pass over the file, core/inference/streamed_prospectivity.py)."""
     pred = 100.0 * (ds.size - np.searchsorted(np.sort(ds), t, side="left")) / ds.size
     f = pred + area - 100.0  # > 0 at the lowest threshold, falls to about -100
     cross = np.nonzero(f <= 0)[0]

@@ -32,17 +32,18 @@ DISTRIBUTED_PIN = "distributed==2026.8.0"  # the version tested; driver and work
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://\S+$|^[^\s/:]+:\d+$")
 
 
-def _distributed(address):
-    """The `distributed` module, or the sentence that says what to install."""
+def _distributed(address, doing="Kriging", local="krige"):
+    """The `distributed` module, or the sentence that says what to install (doing/local: the job's words,
+    shared with the inference tiles, core/inference/distributed_inference.py)."""
     try:
         import distributed
     except ImportError as exc:
         raise MissingDependencyError(
-            f"Kriging on the Dask cluster at {address} needs the Python package 'distributed', which is not "
+            f"{doing} on the Dask cluster at {address} needs the Python package 'distributed', which is not "
             f"installed for QGIS's Python: install it on this computer and on every worker with "
             f"'/usr/bin/python3 -m pip install {DISTRIBUTED_PIN}' (in a virtual environment, or "
-            "'pip install --target' into a folder on PYTHONPATH), or leave the Dask scheduler empty to "
-            "krige on this computer's threads.") from exc
+            f"'pip install --target' into a folder on PYTHONPATH), or leave the Dask scheduler empty to "
+            f"{local} on this computer's threads.") from exc
     return distributed
 
 
@@ -153,8 +154,8 @@ class _Pending:
             raise JanjaInputError(self.cluster.cannot_import(exc)) from exc
         except self.cluster.killed as exc:
             raise JanjaInputError(
-                f"A Dask worker of {self.cluster.address} died while kriging a chunk ({exc}); it may have run "
-                "out of memory: give workers more memory or fewer threads, then run again.") from exc
+                f"A Dask worker of {self.cluster.address} died while {self.cluster.task_words} ({exc}); it may have "
+                "run out of memory: give workers more memory or fewer threads, then run again.") from exc
 
     def cancel(self):
         self.future.cancel()
@@ -174,6 +175,8 @@ class Cluster:
     """A connected client; `executor(setup)` scatters the samples once and gives stream_cells' pool."""
 
     code = __name__  # the module every task's function comes from: the scheduler and workers import it
+    what = "kriging code"  # in the sentence of a scheduler or worker that cannot import it
+    task_words = "kriging a chunk"
 
     def __init__(self, client, address, killed):
         self.client, self.address, self.killed = client, address, killed
@@ -183,7 +186,7 @@ class Cluster:
         top = self.code.split(".")[0]  # 'janja' as QGIS loads the plugin, 'janja_plugin' from a checkout
         here = Path(os.path.abspath(sys.modules[top].__file__)).parent.parent  # not resolve(): a symlinked plugin
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return (f"The Dask scheduler or workers at {self.address} cannot load the plugin's kriging code "
+        return (f"The Dask scheduler or workers at {self.address} cannot load the plugin's {self.what} "
                 f"(package '{top}': {why}): start 'dask scheduler' and every 'dask worker' with the folder that "
                 f"holds '{top}' on PYTHONPATH (here: PYTHONPATH={here}), with the same plugin version and "
                 f"{DISTRIBUTED_PIN}.")
@@ -220,40 +223,43 @@ class Cluster:
                                    progress, limit_blas=False, executor=self.executor(setup))
 
 
-def _sentence(address, why):
+def _sentence(address, why, local="krige"):
     return (f"Could not use the Dask scheduler at '{address}' ({why}): check the address (such as "
             "tcp://host:8786), that 'dask scheduler' runs there with at least one 'dask worker', and that "
-            "this computer can reach its port; or leave the Dask scheduler empty to krige on this "
+            f"this computer can reach its port; or leave the Dask scheduler empty to {local} on this "
             "computer's threads.")
 
 
 @contextmanager
-def connect(scheduler):
+def connect(scheduler, cluster_class=None, doing="Kriging", local="krige"):
     """Yield a Cluster for a scheduler address or a dask Client, or None when `scheduler` is empty.
 
     An address is connected (CONNECT_TIMEOUT) and closed on exit; a Client is used as given.
+    cluster_class, doing, local: another job's Cluster subclass and words (distributed_inference).
     """
+    cluster_class = cluster_class or Cluster
     if scheduler is None or (isinstance(scheduler, str) and not scheduler.strip()):
         yield None
         return
     if not isinstance(scheduler, str):  # a dask Client made by the caller (tests, notebooks)
         address = scheduler.scheduler.address
-        yield Cluster(scheduler, address, _killed(_distributed(address)))
+        yield cluster_class(scheduler, address, _killed(_distributed(address, doing, local)))
         return
     address = scheduler.strip()
     if not _ADDRESS.match(address):
-        raise JanjaInputError(_sentence(address, "not an address of the form tcp://host:port"))
-    distributed = _distributed(address)
+        raise JanjaInputError(_sentence(address, "not an address of the form tcp://host:port", local))
+    distributed = _distributed(address, doing, local)
     try:
         client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise JanjaInputError(_sentence(address, f"no answer within {CONNECT_TIMEOUT:g} s: {exc}")) from exc
+        raise JanjaInputError(_sentence(address, f"no answer within {CONNECT_TIMEOUT:g} s: {exc}", local)) from exc
     try:
         try:
             client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as exc:
-            raise JanjaInputError(_sentence(address, f"no worker joined within {CONNECT_TIMEOUT:g} s")) from exc
-        yield Cluster(client, address, _killed(distributed))
+            raise JanjaInputError(_sentence(address, f"no worker joined within {CONNECT_TIMEOUT:g} s",
+                                            local)) from exc
+        yield cluster_class(client, address, _killed(distributed))
     finally:
         client.close(timeout=CONNECT_TIMEOUT)
 

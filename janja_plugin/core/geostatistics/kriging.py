@@ -356,7 +356,7 @@ def _batch_cholesky(model, s, px, py, zr, tqx, tqy, cl, cr, width):
     a = np.empty((g, n, n))
     flat = a.reshape(g, n * n)
     cov = _covariance_from_squared(model, s, d2)
-    if cov.mean() > CHOLESKY_MAX_CORRELATION * model.sill / s:
+    if cov.size and cov.mean() > CHOLESKY_MAX_CORRELATION * model.sill / s:  # one neighbour: no pair
         return None  # range >> neighbourhood: C ~ sill 11' loses the digits that matter; LU keeps them
     flat[:, flat_lower] = cov
     a[:, c:, :] = 0.0
@@ -647,7 +647,8 @@ def lognormal_kriging(x, y, z, xt, yt, model: VariogramModel, **kwargs) -> Logno
             "(e.g. half the detection limit) first, or choose no transform."
         )
     r = ordinary_kriging(x, y, np.log(z), xt, yt, model, **kwargs)
-    back = np.exp(r.prediction + r.variance / 2.0 - r.lagrange)
+    with np.errstate(over="ignore"):  # an overflow is inf here; the caller refuses it by name (back-transform)
+        back = np.exp(r.prediction + r.variance / 2.0 - r.lagrange)
     return LognormalResult(back, r.prediction, r.variance, r.lagrange, r.n_missing, r.n_systems)
 
 

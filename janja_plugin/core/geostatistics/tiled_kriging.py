@@ -83,7 +83,10 @@ def solve_cells(kr, lognormal, xt, yt):
     of Journel (1980) as kriging.lognormal_kriging gives it, else (prediction, variance); the local threads
     and the Dask workers (distributed_kriging) both call it, so both give the same bits."""
     p, v, u = kr.solve(xt, yt)
-    return (np.exp(p + v / 2.0 - u), v, p) if lognormal else (p, v)
+    if not lognormal:
+        return p, v
+    with np.errstate(over="ignore"):  # an overflow is inf; MapStats refuses the map by name (back-transform)
+        return np.exp(p + v / 2.0 - u), v, p
 
 
 LOO_CHUNK = 65_536  # samples per leave-one-out chunk: ~20 MB of neighbour lists instead of ~1.3 GB at 10^6

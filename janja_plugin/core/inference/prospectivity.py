@@ -70,6 +70,16 @@ class ProspectivityResult:
     constant: bool = False  # the map barely varies: no classes, no targets
     spread: float = float("nan")  # its 0.1-99.9 % percentile spread
     stride_error: sc.StrideError | None = None  # measured interpolation error (None: shared trunk, no stride)
+    summary: dict | None = None  # a streamed run's report numbers (its grids are on disk, not here)
+    paths: dict | None = None  # a streamed run's rasters: {"probability": path, "class": ..., "target_rank": ...}
+
+    def map_summary(self):
+        """(class counts high/moderate/low, cells with a value, 20-bin histogram of the probability over 0..1)."""
+        if self.summary is not None:
+            return self.summary["class_counts"], self.summary["n_finite"], self.summary["histogram"]
+        p = self.probability[np.isfinite(self.probability)]
+        counts = [int((self.classes == k).sum()) for k in (3, 2, 1)]
+        return counts, p.size, np.histogram(p, bins=20, range=(0.0, 1.0))[0]
 
     @property
     def extrapolated(self):
@@ -211,6 +221,16 @@ def target_areas(probability, classes, grid, min_cells=1):
     rows, cols = np.indices(classes.shape)
     cr = ndimage.sum_labels(rows, raw, idx) / counts
     cc = ndimage.sum_labels(cols, raw, idx) / counts
+    lookup, targets = rank_targets(counts, means, maxima, cr, cc, grid, min_cells)
+    labels = lookup[raw]
+    return labels, targets
+
+
+def rank_targets(counts, means, maxima, cr, cc, grid, min_cells=1):
+    """(lookup, [TargetArea]) from per-patch numbers (patches numbered 1..n in raster order of their first
+    cell): lookup[patch] = its rank, 0 when smaller than min_cells. Shared by the whole-grid and the
+    streamed map (streamed_prospectivity), which gathers the same numbers tile by tile."""
+    n = counts.size
     keep = np.nonzero(counts >= min_cells)[0]
     order = keep[np.lexsort((-counts[keep], -means[keep]))]
     lookup = np.zeros(n + 1, np.int32)
@@ -223,13 +243,17 @@ def target_areas(probability, classes, grid, min_cells=1):
             mean_probability=float(means[i]), max_probability=float(maxima[i]),
             x=float(grid.xmin + (cc[i] + 0.5) * grid.cell), y=float(grid.ymax - (cr[i] + 0.5) * grid.cell),
         ))
-    labels = lookup[raw]
-    return labels, targets
+    return lookup, targets
 
 
 def dense_head(card):
     """True when the card's shared-trunk head was trained on shared-trunk features: the dense mode is the model."""
     return (card.dense or {}).get("head_trained_on") == "dense_features"
+
+
+def uses_dense(settings, card):
+    """Whether a run takes the shared trunk: as the settings force it, else as the card says (dense_head)."""
+    return dense_head(card) if settings.dense is None else bool(settings.dense)
 
 
 def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None, progress=None, grid=None,
@@ -246,7 +270,7 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
     dense_model = dense_head(card)
-    use_dense = dense_model if settings.dense is None else bool(settings.dense)
+    use_dense = uses_dense(settings, card)
     with wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
         check = dist.guard(card, dist.read_columns(stack, bands, mask), settings.extrapolate)
         if use_dense:
@@ -278,11 +302,28 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
     if not use_dense:
         stride_error = sc.no_check() if stride_sample is None else sc.measure(
             stride_sample, breaks=None if constant else [moderate, high], top_threshold=sc.top_threshold(probability))
+    finite = probability[np.isfinite(probability)] if constant else np.zeros(0)
+    notes = run_notes(check, model, settings, stats, constant, spread,
+                      float(finite.min()) if finite.size else float("nan"),
+                      float(finite.max()) if finite.size else float("nan"), targets, high)
+    return ProspectivityResult(
+        probability=probability, classes=classes, labels=labels, targets=targets,
+        thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
+        crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
+        stride=1 if use_dense else settings.stride,
+        seconds=time.perf_counter() - t0, notes=notes, distribution=check, constant=constant, spread=spread,
+        stride_error=stride_error,
+    )
+
+
+def run_notes(check, model, settings, stats, constant, spread, low, high_value, targets, high):
+    """The run's notes for the log and the report (the whole-grid and the streamed run alike)."""
+    card = model.card
     notes = list(check.notes) + list(model.notes)
     if constant:
-        finite = probability[np.isfinite(probability)]
-        notes.insert(0, dist.constant_note(spread, float(finite.min()) if finite.size else float("nan"),
-                                           float(finite.max()) if finite.size else float("nan")))
+        notes.insert(0, dist.constant_note(spread, low, high_value))
+    dense_model = dense_head(card)
+    use_dense = uses_dense(settings, card)
     if use_dense and dense_model:
         notes.append(
             f"Shared-trunk evaluation ({stats.mode}): the trunk ran once over the stack and each cell's features were "
@@ -317,14 +358,7 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
         )
     if not targets and not constant:
         notes.append(f"No cell reached the high class (probability >= {high:g}): there are no target areas.")
-    return ProspectivityResult(
-        probability=probability, classes=classes, labels=labels, targets=targets,
-        thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
-        crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
-        stride=1 if use_dense else settings.stride,
-        seconds=time.perf_counter() - t0, notes=notes, distribution=check, constant=constant, spread=spread,
-        stride_error=stride_error,
-    )
+    return notes
 
 
 def write_rasters(result, probability_path=None, classes_path=None, labels_path=None):
@@ -406,7 +440,7 @@ def report_section(report, result):
          ["Model file", result.model_path]],
     )
     s = result.stats
-    p = result.probability[np.isfinite(result.probability)]
+    counts, n_finite, hist = result.map_summary()
     report.paragraph(
         f"{s.n_valid_cells:,} cells with values, {s.n_windows:,} "
         + ("windows classified" if s.mode == "window by window" else f"cells predicted ({s.mode})")
@@ -415,15 +449,14 @@ def report_section(report, result):
         + ("windows" if s.mode == "window by window" else "cells") + "/s)."
     )
     t = result.thresholds
-    counts = [int((result.classes == k).sum()) for k in (3, 2, 1)]
     cell_km2 = result.grid.cell ** 2 / 1e6
     report.table(
         ["Class", "Probability (0–1)", "Cells", "Area", "Share"],
-        [["high", f"≥ {t['high']:.2f}", counts[0], units.area_km2(counts[0] * cell_km2), _share(counts[0], p.size)],
+        [["high", f"≥ {t['high']:.2f}", counts[0], units.area_km2(counts[0] * cell_km2), _share(counts[0], n_finite)],
          ["moderate", f"{t['moderate']:.2f} – {t['high']:.2f}", counts[1], units.area_km2(counts[1] * cell_km2),
-          _share(counts[1], p.size)],
+          _share(counts[1], n_finite)],
          ["low", f"< {t['moderate']:.2f}", counts[2], units.area_km2(counts[2] * cell_km2),
-          _share(counts[2], p.size)]],
+          _share(counts[2], n_finite)]],
     )
     report.paragraph(f"Thresholds set by: {t['method']}. Cells are {units.distance(result.grid.cell)} square.",
                      css_class="note")
@@ -437,8 +470,8 @@ def report_section(report, result):
     for note in result.notes:
         if not dist.is_warning(note):
             report.paragraph(note, css_class="note")
-    if p.size:
-        hist, edges = np.histogram(p, bins=20, range=(0.0, 1.0))
+    if n_finite:
+        edges = np.histogram_bin_edges([], bins=20, range=(0.0, 1.0))
         x = np.repeat(edges, 2)[1:-1]
         y = np.repeat(hist, 2)
         report.charts([chart([{"x": x, "y": y, "style": "line", "label": "cells"}],

@@ -8,7 +8,11 @@ windows, model and batch code) and states the error of the map there: mean, 95th
 maximum absolute error, and the share of sampled cells whose class or top-X % membership changes.
 
 Cost: the sample is 10 % of the windows the stride run classified (at least 200 cells, at most 2,000,
-never more than the interpolated cells), so the check adds about 10 % to the run. The errors are of
+never more than the interpolated cells), so the check adds about 10 % to the run. A uniform sample of
+200 cells holds about 10 of the map's top 5 %, too few to judge where the targets are drawn, so a
+second, seeded stratum of a quarter as many cells (at least 60) is drawn from the interpolated cells in
+the map's top 5 %; the top-5 % figures weight every sampled cell by its inclusion probability, and the
+map-wide figures use the uniform stratum only (about +2.5 % of the run). The errors are of
 the interpolated cells (nodes are exact); the maximum is the largest error found in the sample, a
 lower bound on the map's.
 
@@ -34,6 +38,8 @@ CLASS_LIMIT = 0.05  # ... or when more than this share of sampled cells change c
 TOP_PERCENT = 5.0  # the top-X % of the map whose membership is checked
 TOP_MAE_LIMIT = 0.05  # ... or when the mean error in that top X % (where the targets are) exceeds this
 TOP_MIN_SAMPLE = 20  # fewer sampled top cells than this: their mean error is not judged
+TOP_EXTRA_SHARE = 0.25  # the top stratum: this share of the uniform sample, drawn from the map's top X % ...
+TOP_EXTRA_MIN = 60  # ... and at least this many cells (where there are so many)
 
 
 @dataclass
@@ -49,6 +55,8 @@ class StrideSample:
     n_windows: int  # extra windows the check classified
     seconds: float
     seed: int
+    top_stratum: np.ndarray | None = None  # bool per cell: drawn from the map's top X %, not uniformly
+    weights: np.ndarray | None = None  # 1 / inclusion probability of each cell (None: a uniform sample)
 
 
 @dataclass
@@ -112,8 +120,8 @@ class StrideError:
         if self.top_changed is not None:
             changes.append(f"{100 * self.top_changed:.1f} % change top-{self.top_percent:g} % membership")
         if self.top_mae is not None:
-            changes.append(f"in the top {self.top_percent:g} % ({self.n_top} sampled cells) the mean error is "
-                           f"{self.top_mae:.3f}")
+            changes.append(f"in the top {self.top_percent:g} % ({self.n_top} sampled cells, a stratum of their own, "
+                           f"weighted) the mean error is {self.top_mae:.3f}")
         text = (f"Stride {self.stride}: measured on {self.n_sample:,} of the {self.n_interpolated:,} interpolated "
                 f"cells, classified exactly (seeded sample, seed {self.seed}"
                 + (f"; {self.seconds:.1f} s" if np.isfinite(self.seconds) else "") + "): interpolation "
@@ -211,13 +219,24 @@ def interpolated_cells(values, stride):
     nrows, ncols = values.shape
     if stride <= 1:
         return np.zeros(values.shape, bool)
+    return interpolated_rows(lambda a, b: values[a:b], 0, nrows, stride, nrows, ncols)
+
+
+def interpolated_rows(read, r0, r1, stride, nrows, ncols):
+    """interpolated_cells for rows [r0, r1) of a map read by read(a, b) -> rows [a, b) (NaN = no value): it
+    reads those rows and the node rows bracketing them, so a streamed map is checked tile by tile."""
     row_nodes, col_nodes = wn.stride_nodes(nrows, stride), wn.stride_nodes(ncols, stride)
-    node = np.zeros(values.shape, bool)
-    node[np.ix_(row_nodes, col_nodes)] = True
-    coarse = values[np.ix_(row_nodes, col_nodes)]
-    reachable = np.isfinite(wn.interpolate_coarse(np.where(np.isfinite(coarse), 1.0, np.nan), row_nodes,
-                                                  col_nodes, nrows, ncols))
-    return np.isfinite(values) & ~node & reachable
+    rn0, rn1, rw = wn._axis_weights(nrows, row_nodes)
+    cn0, cn1, cw = wn._axis_weights(ncols, col_nodes)
+    j_lo, j_hi = int(rn0[r0]), int(rn1[r1 - 1])
+    coarse = np.stack([np.asarray(read(int(row_nodes[j]), int(row_nodes[j]) + 1))[0, col_nodes]
+                       for j in range(j_lo, j_hi + 1)])
+    reachable = np.isfinite(wn._interpolate_rows(np.where(np.isfinite(coarse), 1.0, np.nan), rn0[r0:r1] - j_lo,
+                                                 rn1[r0:r1] - j_lo, rw[r0:r1], cn0, cn1, cw))
+    is_row, is_col = np.zeros(nrows, bool), np.zeros(ncols, bool)
+    is_row[row_nodes], is_col[col_nodes] = True, True
+    node = is_row[r0:r1, None] & is_col[None, :]
+    return np.isfinite(np.asarray(read(r0, r1))) & ~node & reachable
 
 
 def draw_sample(candidates, n, seed=DEFAULT_SEED):
@@ -230,6 +249,36 @@ def draw_sample(candidates, n, seed=DEFAULT_SEED):
     return np.unravel_index(pick, candidates.shape)
 
 
+def draw_stratified(candidates, values, n, n_top=None, top_percent=TOP_PERCENT, seed=DEFAULT_SEED):
+    """A uniform sample of n candidate cells plus a top stratum of the candidates in the map's top X %.
+
+    Returns (rows, cols, top_stratum, weights). The uniform part is draw_sample(candidates, n, seed) itself;
+    the top part (n_top cells, default max(TOP_EXTRA_MIN, TOP_EXTRA_SHARE * n)) is drawn with seed + 1 from
+    the candidates at or above the map's top-X % threshold that the uniform part missed. weights are
+    1 / inclusion probability: N / n for a cell below the threshold, 1 / (n / N + n_top / N_top) above it.
+    """
+    rows, cols = draw_sample(candidates, n, seed)
+    n_cand = int(np.count_nonzero(candidates))
+    if n_cand == 0 or rows.size == 0:
+        return rows, cols, np.zeros(rows.size, bool), np.ones(rows.size)
+    threshold = top_threshold(values, top_percent)
+    with np.errstate(invalid="ignore"):
+        top = candidates & (np.asarray(values) >= threshold) if np.isfinite(threshold) else \
+            np.zeros_like(candidates)
+    n_top_all = int(np.count_nonzero(top))
+    left = top.copy()
+    left[rows, cols] = False
+    want = max(TOP_EXTRA_MIN, int(round(TOP_EXTRA_SHARE * rows.size))) if n_top is None else int(n_top)
+    extra_r, extra_c = draw_sample(left, want, seed + 1)
+    p_uniform = rows.size / n_cand
+    p_top = min(1.0, p_uniform + extra_r.size / n_top_all) if n_top_all else p_uniform
+    all_r, all_c = np.r_[rows, extra_r], np.r_[cols, extra_c]
+    in_top = top[all_r, all_c]
+    weights = 1.0 / np.where(in_top, p_top, p_uniform)
+    stratum = np.r_[np.zeros(rows.size, bool), np.ones(extra_r.size, bool)]
+    return all_r, all_c, stratum, weights
+
+
 def classify_cells(model, stack, bands, rows, cols, batch_size=wn.DEFAULT_BATCH, tile_rows=None, progress=None,
                    lo=0.0, hi=1.0, prefetch=True):
     """The model's value at each (row, col) at stride 1: the engine's own windows and batches.
@@ -239,17 +288,39 @@ def classify_cells(model, stack, bands, rows, cols, batch_size=wn.DEFAULT_BATCH,
     if model.fixed_batch:
         batch_size = model.fixed_batch
     stats = wn.EngineStats()
-    out = np.full((stack.nrows, stack.ncols), np.nan, np.float32)
-    want = np.zeros((stack.nrows, stack.ncols), bool)
-    want[rows, cols] = True
+    rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
+    out = _Cells(rows, cols, stack.ncols)  # memory: the cells asked for, not the grid
     prep = wn._Preparer(model.card, stack, bands, batch_size, tile_rows)
     t0 = time.perf_counter()
-    if want.any():
-        wn._run_pass(model, prep, lambda r0, r1: want[r0:r1], out, None, stats, progress, lo, hi, prefetch)
+    if rows.size:
+        wn._run_pass(model, prep, out.want, out, None, stats, progress, lo, hi, prefetch)
     if progress is not None and progress(hi):
         raise wn.Cancelled("The prospectivity run was cancelled.")
     stats.seconds = time.perf_counter() - t0
-    return out[rows, cols].astype(np.float64), stats
+    return out.values_at(rows, cols), stats
+
+
+class _Cells:
+    """A sparse map of a few cells for the window engine: want(r0, r1) and out[rows, cols] = values."""
+
+    def __init__(self, rows, cols, ncols):
+        self.ncols = ncols
+        self.keys = np.unique(rows * ncols + cols)
+        self.values = np.full(self.keys.size, np.nan, np.float32)
+
+    def want(self, r0, r1):
+        a, b = np.searchsorted(self.keys, [r0 * self.ncols, r1 * self.ncols])
+        sel = np.zeros((r1 - r0, self.ncols), bool)
+        k = self.keys[a:b] - r0 * self.ncols
+        sel[k // self.ncols, k % self.ncols] = True
+        return sel
+
+    def __setitem__(self, key, values):
+        rows, cols = key
+        self.values[np.searchsorted(self.keys, np.asarray(rows) * self.ncols + np.asarray(cols))] = values
+
+    def values_at(self, rows, cols):
+        return self.values[np.searchsorted(self.keys, rows * self.ncols + cols)].astype(np.float64)
 
 
 def check_sample(sample):
@@ -293,11 +364,11 @@ def sample_stride_map(model, stack, bands, values, stride, n_windows, sample=Non
     candidates = interpolated_cells(values, stride)
     n_interp = int(candidates.sum())
     n = sample_size(n_windows, n_interp) if sample is None else min(int(sample), n_interp)
-    rows, cols = draw_sample(candidates, n, seed)
+    rows, cols, stratum, weights = draw_stratified(candidates, values, n, seed=seed)
     exact, stats = classify_cells(model, stack, bands, rows, cols, batch_size, tile_rows, progress, lo, hi)
     return StrideSample(stride=int(stride), rows=rows, cols=cols, interpolated=values[rows, cols].astype(np.float64),
                         exact=exact, n_interpolated=n_interp, n_windows=stats.n_windows,
-                        seconds=time.perf_counter() - t0, seed=seed)
+                        seconds=time.perf_counter() - t0, seed=seed, top_stratum=stratum, weights=weights)
 
 
 def measure(sample, breaks=None, top_threshold=None, top_percent=TOP_PERCENT):
@@ -307,7 +378,10 @@ def measure(sample, breaks=None, top_threshold=None, top_percent=TOP_PERCENT):
     or None when no classes were made. top_threshold: the value from which a cell is in the map's top
     `top_percent` % (None: not computed).
     """
-    ok = np.isfinite(sample.exact) & np.isfinite(sample.interpolated)
+    ok_all = np.isfinite(sample.exact) & np.isfinite(sample.interpolated)
+    stratum = np.zeros(ok_all.size, bool) if sample.top_stratum is None else np.asarray(sample.top_stratum, bool)
+    weights = np.ones(ok_all.size) if sample.weights is None else np.asarray(sample.weights, float)
+    ok = ok_all & ~stratum  # map-wide figures: the uniform stratum only
     interp, exact = sample.interpolated[ok], sample.exact[ok]
     record = StrideError(stride=sample.stride, n_sample=int(ok.sum()), n_interpolated=sample.n_interpolated,
                          top_percent=top_percent, seconds=sample.seconds, n_windows=sample.n_windows,
@@ -322,10 +396,12 @@ def measure(sample, breaks=None, top_threshold=None, top_percent=TOP_PERCENT):
                                              != np.searchsorted(b, exact, side="right")))
     if top_threshold is not None and np.isfinite(top_threshold):
         record.top_changed = float(np.mean((interp >= top_threshold) != (exact >= top_threshold)))
-        top = (interp >= top_threshold) | (exact >= top_threshold)
+        # the top X %: both strata, each cell weighted by 1 / its inclusion probability
+        t_interp, t_exact, t_w = sample.interpolated[ok_all], sample.exact[ok_all], weights[ok_all]
+        top = (t_interp >= top_threshold) | (t_exact >= top_threshold)
         record.n_top = int(top.sum())
         if record.n_top:
-            record.top_mae = float(err[top].mean())
+            record.top_mae = float(np.average(np.abs(t_interp - t_exact)[top], weights=t_w[top]))
     return record
 
 

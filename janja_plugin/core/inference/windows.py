@@ -243,13 +243,14 @@ class _Preparer:
             win = win[:, self.cmap]
         return win
 
-    def batches(self, want, valid_out, stats, stop):
+    def batches(self, want, valid_out, stats, stop, ranges=None):
         """Yield (rows, cols, x, fraction) with at most `batch` windows; records centre validity in valid_out.
 
         valid_out=None: validity is already known, so tiles with no wanted cell are not even read.
+        ranges: the (r0, r1) row ranges to visit, ascending (None = every tile of the stack).
         """
         pend_r, pend_c, pend_x, n_pend = [], [], [], 0
-        tiles = self.tile_ranges()
+        tiles = self.tile_ranges() if ranges is None else ranges
         fraction = 0.0
         for r0, r1 in tiles:
             if stop.is_set():
@@ -306,11 +307,11 @@ def _window_sums(a, w):
     return s[w:, w:] - s[:-w, w:] - s[w:, :-w] + s[:-w, :-w]
 
 
-def _run_pass(model, prep, want, out, valid, stats, progress, lo, hi, prefetch):
+def _run_pass(model, prep, want, out, valid, stats, progress, lo, hi, prefetch, ranges=None):
     """Predict the wanted cells into `out`; progress goes from lo to hi. Raises Cancelled."""
     card, session, name = model.card, model.session, model.input_name
     stop = threading.Event()
-    gen = prep.batches(want, valid, stats, stop)
+    gen = prep.batches(want, valid, stats, stop, ranges)
 
     def infer(rows, cols, x, fraction):
         n = len(rows)
@@ -382,22 +383,30 @@ def interpolate_coarse(coarse, row_nodes, col_nodes, nrows, ncols, block_rows=25
 
     Works in blocks of rows so its temporaries stay small whatever the raster size.
     """
-    ok = np.isfinite(coarse)
-    v = np.where(ok, coarse, 0.0)
     r0, r1, wr = _axis_weights(nrows, row_nodes)
     c0, c1, wc = _axis_weights(ncols, col_nodes)
     out = np.empty((nrows, ncols), np.float32)
     for b0 in range(0, nrows, block_rows):
         b = slice(b0, min(b0 + block_rows, nrows))
-        num, den = 0.0, 0.0
-        for rows, rw in ((r0[b], 1 - wr[b]), (r1[b], wr[b])):
-            for cols, cw in ((c0, 1 - wc), (c1, wc)):
-                w = rw[:, None] * cw[None, :]
-                num = num + w * v[np.ix_(rows, cols)]
-                den = den + w * ok[np.ix_(rows, cols)]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[b] = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1), np.nan)
+        out[b] = _interpolate_rows(coarse, r0[b], r1[b], wr[b], c0, c1, wc)
     return out
+
+
+def _interpolate_rows(coarse, r0, r1, wr, c0, c1, wc):
+    """Rows of the bilinear interpolation: r0/r1 index rows of `coarse` (node rows), c0/c1 its columns.
+
+    The one formula of every stride map, whole-grid or streamed, so both give the same bits.
+    """
+    ok = np.isfinite(coarse)
+    v = np.where(ok, coarse, 0.0)
+    num, den = 0.0, 0.0
+    for rows, rw in ((r0, 1 - wr), (r1, wr)):
+        for cols, cw in ((c0, 1 - wc), (c1, wc)):
+            w = rw[:, None] * cw[None, :]
+            num = num + w * v[np.ix_(rows, cols)]
+            den = den + w * ok[np.ix_(rows, cols)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1), np.nan).astype(np.float32)
 
 
 def stride_nodes(n, k):
@@ -430,13 +439,88 @@ def check_valid_cells(valid, mask, card):
     return n
 
 
-def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, tile_rows=None, progress=None,
-            prefetch=True):
-    """Prospective-class probability for every cell of `stack`: float32 (rows, cols), NaN where nodata.
+class _Rows:
+    """A row tile seen with the whole grid's row numbers: tile[r0:r1] = v and tile[rows, cols] = v."""
 
-    bands: the stack band index of each card element (model_card.match_stack). mask: optional bool
-    (rows, cols), False cells are left NaN. progress(fraction) returning True cancels (Cancelled).
-    Returns (probability, valid_centre_mask, EngineStats).
+    def __init__(self, array, row0):
+        self.array, self.row0 = array, row0
+
+    def __setitem__(self, key, value):
+        if isinstance(key, slice):  # validity of rows read: kept only for the tile's own rows
+            if key.start >= self.row0 and key.stop <= self.row0 + self.array.shape[0]:
+                self.array[key.start - self.row0:key.stop - self.row0] = value
+        else:
+            rows, cols = key
+            self.array[np.asarray(rows) - self.row0, cols] = value
+
+
+class _Split:
+    """Predictions of a stride tile: its own rows into `tile`, those of the node row below it into `ahead`."""
+
+    def __init__(self, tile, row0, ahead, ahead_row):
+        self.tile, self.row0, self.ahead, self.ahead_row = tile, row0, ahead, ahead_row
+
+    def __setitem__(self, key, value):
+        rows, cols = (np.asarray(k) for k in key)
+        value = np.asarray(value)
+        below = rows == self.ahead_row if self.ahead_row >= self.row0 + self.tile.shape[0] else np.zeros(rows.size,
+                                                                                                         bool)
+        self.tile[rows[~below] - self.row0, cols[~below]] = value[~below]
+        self.ahead[0, cols[below]] = value[below]
+
+
+@dataclass
+class Tile:
+    """One finished row tile of a streamed map (stream_predict)."""
+
+    row0: int
+    row1: int
+    values: np.ndarray  # float32 (rows, cols), NaN = no value
+    valid: np.ndarray  # bool (rows, cols): the centre has every element
+    interpolated: np.ndarray | None  # bool (rows, cols): filled by stride interpolation (None at stride 1)
+
+
+def _monotone(progress):
+    """progress never goes back (a stride run reads a node row ahead of its tile, then the tile's own rows)."""
+    if progress is None:
+        return None
+    best = [0.0]
+
+    def report(fraction):
+        best[0] = max(best[0], fraction)
+        return progress(best[0])
+
+    return report
+
+
+class RowMask:
+    """A mask known only over rows [row0, row0 + len(rows)) of the grid: what a Dask task is sent with its tile."""
+
+    def __init__(self, rows, row0, shape):
+        self.rows, self.row0, self.shape = np.asarray(rows, bool), int(row0), tuple(shape)
+
+    def __getitem__(self, key):
+        if key.start < self.row0 or key.stop > self.row0 + self.rows.shape[0]:
+            raise IndexError(f"mask rows {key.start}-{key.stop} outside the rows sent")
+        return self.rows[key.start - self.row0:key.stop - self.row0]
+
+
+def stream_predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, tile_rows=None,
+                   progress=None, prefetch=True, stats=None, tiles=None, final=True):
+    """windows.predict tile by tile: yields a Tile per row tile, in order, each final when yielded.
+
+    Each tile reads the stack rows it covers plus half a window above and below. At stride k the nodes
+    are the whole grid's (every k-th row and column, plus the last): a tile needs the node rows inside
+    it and the two bracketing it, so the node row just below it is classified with it and kept for the
+    next tile; nothing is classified twice and every cell gets the whole-grid value. Memory: one tile
+    of the window engine (TILE_BUDGET_BYTES) plus the tile's outputs and at most tile_rows / k + 2 node
+    rows of ncols / k values, whatever the grid's height. stats: an EngineStats to fill (n_valid_cells
+    and seconds are set once the last tile is out; the refusal of a stack without values comes then).
+
+    tiles: the indices of the row tiles to compute (None = all), as a Dask task computes one
+    (distributed_inference): node rows that an earlier tile would have classified are classified first
+    without being counted, so the tasks' counts add up to this run's. final=False leaves the end-of-run
+    refusal and progress to the caller, who has the totals. mask may be a RowMask of the rows read.
     """
     if stride < 1 or int(stride) != stride:
         raise JanjaInputError(f"The stride must be a whole number of cells, 1 or more, not {stride}.")
@@ -444,38 +528,108 @@ def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, 
     if model.fixed_batch:
         batch_size = model.fixed_batch
     nrows, ncols = stack.nrows, stack.ncols
-    mask = checked_mask(mask, stack)
+    mask = mask if isinstance(mask, RowMask) else checked_mask(mask, stack)
     t_start = time.perf_counter()
-    stats = EngineStats()
+    stats = EngineStats() if stats is None else stats
     prep = _Preparer(model.card, stack, bands, batch_size, tile_rows)
-    out = np.full((nrows, ncols), np.nan, dtype=np.float32)
-    valid = np.zeros((nrows, ncols), dtype=bool)
-
-    def masked(sel_fn):
-        if mask is None:
-            return sel_fn
-        return lambda r0, r1: sel_fn(r0, r1) & mask[r0:r1]
-
-    if stride == 1:
-        _run_pass(model, prep, masked(lambda r0, r1: np.ones((r1 - r0, ncols), bool)), out, valid, stats,
-                  progress, 0.0, 1.0, prefetch)
-    else:
+    progress = _monotone(progress)
+    n_valid, n_kept = 0, 0
+    if stride > 1:
         row_nodes, col_nodes = stride_nodes(nrows, stride), stride_nodes(ncols, stride)
         is_row, is_col = np.zeros(nrows, bool), np.zeros(ncols, bool)
         is_row[row_nodes], is_col[col_nodes] = True, True
-        _run_pass(model, prep, masked(lambda r0, r1: is_row[r0:r1, None] & is_col[None, :]), out, valid, stats,
-                  progress, 0.0, 0.9, prefetch)
-        dense = interpolate_coarse(out[np.ix_(row_nodes, col_nodes)], row_nodes, col_nodes, nrows, ncols)
-        keep = valid if mask is None else valid & mask
-        node = is_row[:, None] & is_col[None, :]
-        fill = keep & ~node & np.isfinite(dense)
-        stats.n_interpolated = int(fill.sum())
-        out[fill] = dense[fill]
-        orphan = keep & ~node & ~np.isfinite(dense)  # no predicted neighbour: predict these exactly
-        if orphan.any():
-            _run_pass(model, prep, lambda r0, r1: orphan[r0:r1], out, None, stats, progress, 0.9, 1.0, prefetch)
-    stats.n_valid_cells = check_valid_cells(valid, mask, model.card)
+        rn0, rn1, rw = _axis_weights(nrows, row_nodes)
+        cn0, cn1, cw = _axis_weights(ncols, col_nodes)
+        node_values = {}  # node row index j -> values at the column nodes (float32, NaN = none)
+    done_previous = False
+    for t, (r0, r1) in enumerate(prep.tile_ranges()):
+        if tiles is not None and t not in tiles:
+            done_previous = False
+            continue
+        if stride > 1 and t > 0 and not done_previous:  # the rows the previous tile would have left cached
+            for j in range(int(rn0[r0]), min(int(rn1[r1 - 1]), int(rn1[r0 - 1])) + 1):
+                if j not in node_values:
+                    node_values[j] = _node_row(model, prep, int(row_nodes[j]), is_col, col_nodes, mask, prefetch)
+        done_previous = True
+        keep_rows = None if mask is None else mask[r0:r1]
+        out = np.full((r1 - r0, ncols), np.nan, np.float32)
+        valid = np.zeros((r1 - r0, ncols), bool)
+        filled = None
+        if stride == 1:
+            sel = np.ones((r1 - r0, ncols), bool) if keep_rows is None else keep_rows.copy()
+            _run_pass(model, prep, lambda a, b, sel=sel: sel, _Rows(out, r0), _Rows(valid, r0), stats, progress,
+                      0.0, 1.0, prefetch, ranges=[(r0, r1)])
+        else:
+            j_lo, j_hi = int(rn0[r0]), int(rn1[r1 - 1])  # node rows bracketing the tile
+            for j in [j for j in node_values if j < j_lo]:
+                del node_values[j]
+            ahead = int(row_nodes[j_hi])
+            need_ahead = ahead >= r1 and j_hi not in node_values
+            def want(a, b, r0=r0, r1=r1):
+                sel = is_row[a:b, None] & is_col[None, :]
+                if a >= r0 and b <= r1:
+                    sel = sel & ~np.isin(np.arange(a, b), [row_nodes[j] for j in node_values])[:, None]
+                return sel if mask is None else sel & mask[a:b]
+
+            ranges = [(r0, r1)] + ([(ahead, ahead + 1)] if need_ahead else [])
+            ahead_out = np.full((1, ncols), np.nan, np.float32)
+            _run_pass(model, prep, want, _Split(out, r0, ahead_out, ahead), _Rows(valid, r0), stats, progress, 0.0,
+                      1.0, prefetch, ranges=ranges)
+            for j in range(j_lo, j_hi + 1):
+                if j not in node_values:
+                    r = int(row_nodes[j])
+                    node_values[j] = (out[r - r0] if r < r1 else ahead_out[0])[col_nodes].copy()
+            coarse = np.stack([node_values[j] for j in range(j_lo, j_hi + 1)])
+            dense = _interpolate_rows(coarse, rn0[r0:r1] - j_lo, rn1[r0:r1] - j_lo, rw[r0:r1], cn0, cn1, cw)
+            node = is_row[r0:r1, None] & is_col[None, :]
+            for r in np.nonzero(is_row[r0:r1])[0]:
+                out[r, col_nodes] = node_values[int(rn0[r0 + r])]
+            keep = valid if keep_rows is None else valid & keep_rows
+            filled = keep & ~node & np.isfinite(dense)
+            stats.n_interpolated += int(filled.sum())
+            out[filled] = dense[filled]
+            orphan = keep & ~node & ~np.isfinite(dense)  # no predicted neighbour: predict these exactly
+            if orphan.any():
+                at = r1 / nrows
+                _run_pass(model, prep, lambda a, b, orphan=orphan: orphan, _Rows(out, r0), None, stats, progress,
+                          at, at, prefetch, ranges=[(r0, r1)])
+        n_valid += int(valid.sum())
+        n_kept += int(valid.sum() if keep_rows is None else (valid & keep_rows).sum())
+        if progress is not None and progress(r1 / nrows):
+            raise Cancelled("The prospectivity run was cancelled.")
+        yield Tile(r0, r1, out, valid, filled)
+    stats.n_valid_cells += n_valid
+    if not final:
+        return
+    if n_valid == 0 or n_kept == 0:  # the whole-grid refusals, from the counts
+        check_valid_cells(np.array([n_valid > 0]), None if mask is None else np.array([False]), model.card)
     if progress is not None and progress(1.0):
         raise Cancelled("The prospectivity run was cancelled.")
     stats.seconds = time.perf_counter() - t_start
+
+
+def _node_row(model, prep, row, is_col, col_nodes, mask, prefetch):
+    """One node row's values at the column nodes, classified without being counted (see stream_predict)."""
+    out = np.full((1, prep.stack.ncols), np.nan, np.float32)
+    sel = is_col[None, :] if mask is None else is_col[None, :] & mask[row:row + 1]
+    _run_pass(model, prep, lambda a, b: sel, _Rows(out, row), None, EngineStats(), None, 0.0, 1.0, prefetch,
+              ranges=[(row, row + 1)])
+    return out[0, col_nodes].copy()
+
+
+def predict(model, stack, bands, stride=1, mask=None, batch_size=DEFAULT_BATCH, tile_rows=None, progress=None,
+            prefetch=True):
+    """Prospective-class probability for every cell of `stack`: float32 (rows, cols), NaN where nodata.
+
+    bands: the stack band index of each card element (model_card.match_stack). mask: optional bool
+    (rows, cols), False cells are left NaN. progress(fraction) returning True cancels (Cancelled).
+    Returns (probability, valid_centre_mask, EngineStats). The streamed engine (stream_predict) gathered
+    into memory: one code path for both.
+    """
+    out = np.full((stack.nrows, stack.ncols), np.nan, dtype=np.float32)
+    valid = np.zeros((stack.nrows, stack.ncols), dtype=bool)
+    stats = EngineStats()
+    for tile in stream_predict(model, stack, bands, stride, mask, batch_size, tile_rows, progress, prefetch, stats):
+        out[tile.row0:tile.row1] = tile.values
+        valid[tile.row0:tile.row1] = tile.valid
     return out, valid, stats

@@ -1,0 +1,203 @@
+"""Inference tiles on a Dask cluster (dask.distributed): the window engine's row tiles as tasks.
+
+Each task is one row tile of windows.stream_predict with the stack rows it reads (the tile, half a
+window above and below, and at stride k the node rows that bracket it), cut from the stack by this
+process (the driver) and sent with the task, so workers need neither the stack file nor a shared disk.
+The model travels once to every worker (client.scatter, broadcast: the .onnx bytes and its card); each
+worker process opens it once, cached by the file's sha256. A task computes its tile alone
+(stream_predict(tiles=[t])): the values are the local run's bit for bit and the counts add up to the
+local run's, so the stride check draws the same cells. At most 2 x the cluster's threads tiles are in
+flight; tiles come back in order and only the driver writes files. The whole-map passes (thresholds,
+target areas, the stride check's few windows) stay on the driver.
+
+The connection, its refusals and the cluster's failure sentences are distributed_kriging's (connect,
+Cluster), with this job's words. `distributed` is optional: imported only when a scheduler is given.
+"""
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..geostatistics import distributed_kriging as dk
+from . import model_card as mc
+from . import windows as wn
+
+DOING, LOCAL = "Mapping prospectivity", "map"
+
+
+class Cluster(dk.Cluster):
+    code = __name__
+    what = "inference code"
+    task_words = "classifying a row tile"
+
+
+def connect(scheduler):
+    """distributed_kriging.connect with this job's words: a Cluster, or None when `scheduler` is empty."""
+    return dk.connect(scheduler, Cluster, DOING, LOCAL)
+
+
+@dataclass(frozen=True)
+class ModelSetup:
+    """What every worker needs to open the model: its bytes and card, sent once."""
+
+    sha256: str
+    onnx: bytes
+    card_json: str | None  # the card beside the file (None: inside it)
+    threads: int
+
+
+def make_model_setup(model, threads=1):
+    path = Path(model.path)
+    data = path.read_bytes()
+    beside = mc.card_path_for(path)
+    return ModelSetup(hashlib.sha256(data).hexdigest(), data,
+                      beside.read_text(encoding="utf-8") if beside.is_file() else None, int(threads or 1))
+
+
+# ---- on the workers ------------------------------------------------------------------------------
+
+_MODELS = OrderedDict()  # sha256 -> LoadedModel, per worker process
+_KEEP = 2
+_LOCK = threading.Lock()
+_LOADS = Counter()  # sha256 -> times this process opened it (1 unless evicted): what the tests check
+
+
+def _model(setup):
+    with _LOCK:
+        model = _MODELS.get(setup.sha256)
+        if model is None:
+            folder = Path(tempfile.gettempdir()) / "janja-models"
+            folder.mkdir(exist_ok=True)
+            path = folder / f"{setup.sha256}.onnx"
+            if not path.is_file():
+                tmp = folder / f".{setup.sha256}.{os.getpid()}.onnx"
+                tmp.write_bytes(setup.onnx)
+                os.replace(tmp, path)
+            card = None
+            if setup.card_json is not None:
+                card = folder / f"{setup.sha256}.json"
+                card.write_text(setup.card_json, encoding="utf-8")
+            model = mc.load_model(path, card_path=card, threads=setup.threads)
+            _MODELS[setup.sha256] = model
+            _LOADS[setup.sha256] += 1
+            while len(_MODELS) > _KEEP:
+                _MODELS.popitem(last=False)
+        else:
+            _MODELS.move_to_end(setup.sha256)
+    return model
+
+
+@dataclass
+class TileTask:
+    """One row tile and the stack rows [row0, row0 + rows) it reads, in card element order, NaN = missing."""
+
+    index: int
+    row0: int
+    block: np.ndarray  # float32 (elements, rows, ncols)
+    mask: np.ndarray | None  # bool (rows, ncols) of the same rows
+    names: list
+    nrows: int
+    ncols: int
+    stride: int
+    batch_size: int
+    tile_rows: int
+
+
+class _Rows:
+    """The rows sent with a task, read as the whole stack's (the engine asks only for those)."""
+
+    def __init__(self, task):
+        self.task = task
+        self.names, self.nrows, self.ncols, self.nodata = task.names, task.nrows, task.ncols, None
+
+    def read(self, r0, r1, bands):
+        a, b = r0 - self.task.row0, r1 - self.task.row0
+        if a < 0 or b > self.task.block.shape[1]:
+            raise IndexError(f"rows {r0}-{r1} outside the rows sent ({self.task.row0}-"
+                             f"{self.task.row0 + self.task.block.shape[1]})")
+        return self.task.block[bands, a:b].astype(np.float32, copy=True)
+
+
+def predict_tile(setup, task):
+    """One task: (Tile, EngineStats) of tile `task.index`, exactly as the local engine computes it."""
+    model = _model(setup)
+    stack = _Rows(task)
+    mask = None if task.mask is None else wn.RowMask(task.mask, task.row0, (task.nrows, task.ncols))
+    stats = wn.EngineStats()
+    tiles = list(wn.stream_predict(model, stack, list(range(len(task.names))), task.stride, mask, task.batch_size,
+                                   task.tile_rows, None, True, stats, tiles=[task.index], final=False))
+    return tiles[0], stats
+
+
+# ---- on the driver -------------------------------------------------------------------------------
+
+def rows_read(tile, r0, r1, nrows, stride, h):
+    """(first, last + 1) of the stack rows the engine reads for tile [r0, r1) computed alone."""
+    lo, hi = r0, r1
+    if stride > 1:
+        nodes = wn.stride_nodes(nrows, stride)
+        j0, j1, _ = wn._axis_weights(nrows, nodes)
+        lo = min(lo, int(nodes[j0[r0]]), int(nodes[j1[r0 - 1]]) if r0 > 0 else r0)
+        hi = max(hi, int(nodes[j1[r1 - 1]]) + 1)
+    rows = wn.reflect_index(np.arange(lo - h, hi + h), nrows)
+    return int(rows.min()), int(rows.max()) + 1
+
+
+def stream_tiles(cluster, model, stack, bands, stride=1, mask=None, batch_size=wn.DEFAULT_BATCH, tile_rows=None,
+                 progress=None, stats=None):
+    """windows.stream_predict with every tile computed on the cluster: the same Tiles, in order, and the same
+    counts in `stats`; the same refusals at the end."""
+    stride = int(stride)
+    if stride < 1:
+        raise wn.JanjaInputError(f"The stride must be a whole number of cells, 1 or more, not {stride}.")
+    if model.fixed_batch:
+        batch_size = model.fixed_batch
+    mask = wn.checked_mask(mask, stack)
+    stats = wn.EngineStats() if stats is None else stats
+    t_start = time.perf_counter()
+    prep = wn._Preparer(model.card, stack, bands, batch_size, tile_rows)
+    ranges = prep.tile_ranges()
+    cluster.check_code()
+    setup = cluster.client.scatter(make_model_setup(model), broadcast=True, hash=True)
+    names = [stack.names[b] for b in bands]
+    in_flight = deque()
+    n_valid = n_kept = 0
+
+    def submit(t):
+        r0, r1 = ranges[t]
+        lo, hi = rows_read(t, r0, r1, stack.nrows, stride, prep.h)
+        task = TileTask(t, lo, stack.read(lo, hi, bands), None if mask is None else mask[lo:hi], names,
+                        stack.nrows, stack.ncols, stride, batch_size, prep.tile_rows)
+        fut = cluster.client.submit(predict_tile, setup, task, pure=False)
+        in_flight.append(dk._Pending(cluster, fut))
+
+    nxt = 0
+    try:
+        while nxt < len(ranges) or in_flight:
+            while nxt < len(ranges) and len(in_flight) < 2 * cluster.slots:
+                submit(nxt)
+                nxt += 1
+            tile, part = in_flight.popleft().result()
+            for key in ("n_windows", "n_windows_filled", "n_values_filled", "n_interpolated", "n_valid_cells"):
+                setattr(stats, key, getattr(stats, key) + getattr(part, key))
+            stats.inference_seconds += part.inference_seconds
+            n_valid += int(tile.valid.sum())
+            n_kept += int(tile.valid.sum() if mask is None else (tile.valid & mask[tile.row0:tile.row1]).sum())
+            if progress is not None and progress(tile.row1 / stack.nrows):
+                raise wn.Cancelled("The prospectivity run was cancelled.")
+            yield tile
+    finally:
+        for pending in in_flight:
+            pending.cancel()
+    if n_valid == 0 or n_kept == 0:
+        wn.check_valid_cells(np.array([n_valid > 0]), None if mask is None else np.array([False]), model.card)
+    if progress is not None and progress(1.0):
+        raise wn.Cancelled("The prospectivity run was cancelled.")
+    stats.seconds = time.perf_counter() - t_start
