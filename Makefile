@@ -101,11 +101,13 @@ bench: setup wa-stack
 
 # Which map finds held-out deposits best (nested spatial-block CV; README "Detection benchmark").
 # DETECT_ARGS=--quick for the reduced mode that tests/core runs (no reference row). The reference row (the
-# study's Inception-v3 + GAN configuration) needs .venv-train (make setup-train); it is cached first.
+# study's Inception-v3 + GAN configuration) and the shared-trunk model's row (bench/detect_dense.py) need .venv-train
+# (make setup-train); they are cached first.
 detect-bench: setup wa-stack
 	@mkdir -p $(OUT)/detect_bench
 	@case "$(DETECT_ARGS)" in *--quick*) ;; *) if [ -x $(TPY) ]; then \
 		OMP_NUM_THREADS=1 nice -n 10 $(TPY) bench/detect_reference.py --out $(OUT)/detect_bench; \
+		OMP_NUM_THREADS=1 nice -n 10 $(TPY) bench/detect_dense.py --out $(OUT)/detect_bench; \
 		else echo "no .venv-train (make setup-train): the reference row is left out"; fi;; esac
 	nice -n 10 $(PY) bench/detect_bench.py --out $(OUT)/detect_bench $(DETECT_ARGS)
 

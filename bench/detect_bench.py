@@ -403,6 +403,11 @@ VARIANT_KEYS = ["logz", "rank", "multiscale", "variance", "pu", "fusion", "multi
 NESTED = "learned map, variant chosen inside the training folds (nested)"
 REFERENCE = ("study configuration, reduced (frozen ImageNet Inception-v3 Au Ag Cu, head fixed at the bundled "
              "model's, WGAN-GP positives per training split; samples only; bench/detect_reference.py)")
+DENSE = ("shared-trunk model (frozen ImageNet Inception-v3 Au Ag Cu run once over the stack, head fixed at the "
+         "bundled model's, fit on the training folds' dense features, no GAN; every cell mapped; "
+         "bench/detect_dense.py)")
+DENSE_NESTED = ("shared-trunk model, L2 logistic head on 64 principal components of the dense features, strength "
+                "chosen inside the training folds (bench/detect_dense.py)")
 
 
 @dataclass
@@ -656,7 +661,7 @@ def training_labels(survey, feats, scorer, label_at, seed):
 
 
 def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0, label_at="cells",
-               reference=None):
+               reference=None, dense=None):
     """All rows for one survey: {name: dict(metrics lists)} plus wall seconds per contender."""
     t0 = time.perf_counter()
     feats = Features(survey)
@@ -680,6 +685,13 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
         rows[REFERENCE] = {"protocol": [m for m, _ in res], "protocol_draw_sd": [sd for _, sd in res],
                            "cell_auc": [np.nan] * len(res), "pa_p": [np.nan] * len(res),
                            "pa_we": [np.nan] * len(res), "seconds": float(reference["seconds"])}
+    if dense is not None:  # the shared-trunk model's out-of-fold maps of every cell, cached by bench/detect_dense.py
+        if not (np.array_equal(dense["rows"], feats.rows) and np.array_equal(dense["cols"], feats.cols)):
+            raise SystemExit("dense_wa.npz was made for other cells: rerun bench/detect_dense.py on this stack.")
+        for name, prefix, secs in ((DENSE, "repeat", "seconds"), (DENSE_NESTED, "nested_repeat", "nested_seconds")):
+            reps = sorted(k for k in dense.files if k.startswith(prefix))
+            for k in reps:
+                add(name, scorer.score_map(np.asarray(dense[k], float)), float(dense[secs]) / len(reps))
     fixed = fixed_contenders(survey, feats)
     fixed.pop("_target_index")
     for name, m in fixed.items():
@@ -798,10 +810,12 @@ def run(argv=None):
             ref_path = Path(args.out) / "reference_wa.npz"
             # the cached reference was scored on seed 0's folds: another seed's table leaves it out
             reference = np.load(ref_path) if name == "wa" and args.seed == 0 and ref_path.is_file() else None
+            dense_path = Path(args.out) / "dense_wa.npz"  # bench/detect_dense.py: seed 0's folds too
+            dense = np.load(dense_path) if name == "wa" and args.seed == 0 and dense_path.is_file() else None
             print(f"{survey.name}: {survey.stack.shape} cells of {survey.stack.cell:g} m, sample spacing "
                   f"{survey.spacing:.0f} m, {len(survey.dep_x)} deposits; {survey.note}", flush=True)
             results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at,
-                                              reference=reference, variants=variants, seed=args.seed)
+                                              reference=reference, variants=variants, seed=args.seed, dense=dense)
     md, csv = table(results, repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

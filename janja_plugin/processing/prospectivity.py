@@ -26,6 +26,7 @@ from qgis.core import (
 )
 
 from ..core.dependencies import MODELS_BUTTON
+from ..core.inference import model_card as mc
 from ..core.inference import prospectivity as pr
 from ..core.reporting.report import HtmlReport
 from . import profile
@@ -85,11 +86,14 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "Large grids: window by window, the map is computed and written in row tiles (compressed, tiled "
             "GeoTIFFs with overviews), so memory stays bounded whatever the grid's size; a Dask scheduler "
             "address (advanced) computes the same row tiles on a cluster, with the same results.\n\n"
-            "Shared trunk (off by default; models exported with their trunk and head parts): the network's "
+            "Shared trunk (models exported with their trunk and head parts): the network's "
             "convolutional trunk runs once over the whole stack and each cell's features are read off the "
-            "feature map, tens of times faster than window by window. It is an approximation, not the same "
-            "map: a window classified alone sees zeros beyond its edge where the shared trunk sees the "
-            "neighbouring cells (see the README for the measured difference).\n\n"
+            "feature map, tens of times faster than window by window. For a model whose head was trained on "
+            "those shared-trunk features (card: dense.head_trained_on = dense_features) this IS the model: it "
+            "is used by default, every cell is the model's exact output and no stride applies. For a per-window "
+            "head, tick the option to use it anyway: then it is an approximation, not the same map (a window "
+            "classified alone sees zeros beyond its edge where the shared trunk sees the neighbouring cells; "
+            "see the README for the measured difference).\n\n"
             "Outputs: probability raster (0–1), classes (low / moderate / high by your thresholds, or with "
             "known deposits by the prediction–area intersection), the high-class target areas as polygons "
             "ranked by mean probability (Area I, II, ...), styled, and an HTML report with the model card.\n\n"
@@ -125,7 +129,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             self.STRIDE, "Stride (predict every k-th cell, interpolate the rest)",
             compat.NUMBER_INTEGER, 1, minValue=1, maxValue=16))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.SHARED_TRUNK, "Shared trunk (one trunk pass over the stack; faster, approximate)", False))
+            self.SHARED_TRUNK, "Shared trunk for any model (one trunk pass over the stack; faster, approximate "
+            "unless the model's head was trained on shared-trunk features: those always use it)", False))
         self.addParameter(QgsProcessingParameterBoolean(
             self.EXTRAPOLATE, "Extrapolate beyond the training data (outputs marked as extrapolation)", False))
         self.addParameter(QgsProcessingParameterNumber(
@@ -170,7 +175,8 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             moderate=self.parameterAsDouble(parameters, self.MODERATE, context),
             high=self.parameterAsDouble(parameters, self.HIGH, context),
             min_target_cells=self.parameterAsInt(parameters, self.MIN_TARGET_CELLS, context),
-            dense=self.parameterAsBool(parameters, self.SHARED_TRUNK, context),
+            # unticked: the card decides (a head trained on shared-trunk features runs on them, exactly)
+            dense=True if self.parameterAsBool(parameters, self.SHARED_TRUNK, context) else None,
             extrapolate=self.parameterAsBool(parameters, self.EXTRAPOLATE, context),
         )
         with RasterStack(path) as stack:
@@ -186,11 +192,16 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
         labels_path = None
         scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip()
-        if settings.dense and scheduler:
-            raise QgsProcessingException("The shared trunk runs on this computer only: turn 'Shared trunk' off to "
-                                         "use the Dask scheduler, or leave the scheduler empty.")
-        if settings.dense:  # the shared trunk runs over the whole grid in memory (core/dense.py)
-            result = pr.run_prospectivity(path, model, settings, mask=mask, deposit_cells=deposits, progress=progress)
+        loaded = mc.load_model(model, threads=settings.threads)
+        dense = pr.uses_dense(settings, loaded.card)  # unticked: the card decides
+        if dense and scheduler:
+            raise QgsProcessingException(
+                "The shared trunk runs on this computer only: turn 'Shared trunk' off to use the Dask scheduler, or "
+                "leave the scheduler empty." if settings.dense else
+                "This model's head was trained on shared-trunk features, so it runs on the shared trunk, which runs "
+                "on this computer only: leave the Dask scheduler empty.")
+        if dense:  # the shared trunk runs over the whole grid in memory (core/dense.py)
+            result = pr.run_prospectivity(path, loaded, settings, mask=mask, deposit_cells=deposits, progress=progress)
             pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
         else:  # window by window: streamed tile by tile into the files, memory bounded (streamed_prospectivity)
             from ..core.inference import streamed_prospectivity as sp

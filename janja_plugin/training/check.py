@@ -213,6 +213,26 @@ def protocol_distances_km(stack, sx, sy, dep_x, dep_y):
     return distances_km(dlon, dlat, lon, lat, True).min(axis=0)
 
 
+def check_head_features(cfg):
+    """A head fit on shared-trunk features needs what only the window path has to be left out, said up front."""
+    if cfg.head_features not in ("window", "dense"):
+        raise JanjaInputError(f"head_features must be \"window\" or \"dense\", not {cfg.head_features!r}.")
+    if cfg.head_features != "dense":
+        return
+    if True in cfg.variants_gan:
+        raise JanjaInputError("head_features \"dense\" cannot use GAN positives: a GAN makes lone windows, whose "
+                              "features are per-window ones, not the shared-trunk features the head must read. Set "
+                              "variants_gan to [false].")
+    if cfg.finetune_blocks > 0:
+        raise JanjaInputError("head_features \"dense\" keeps the trunk frozen (its feature map is computed once): "
+                              "set finetune_blocks to 0.")
+    if cfg.input_size % cfg.window_pixels:
+        raise JanjaInputError(f"head_features \"dense\" needs input_size to be a whole multiple of window_pixels "
+                              f"(the stack is resized as one image): {cfg.input_size} is not a multiple of "
+                              f"{cfg.window_pixels}; e.g. set input_size to "
+                              f"{-(-cfg.input_size // cfg.window_pixels) * cfg.window_pixels}.")
+
+
 def check(cfg, survey=None):
     """Settle the run's settings and refuse, before any feature extraction, a config that cannot work.
 
@@ -226,6 +246,7 @@ def check(cfg, survey=None):
                               f"not {cfg.input_size}.")
     if cfg.folds < 2:
         raise JanjaInputError(f"folds must be at least 2 (one to train, one to validate), not {cfg.folds}.")
+    check_head_features(cfg)
     survey = survey or read_survey(cfg)
     stack, dep_x, dep_y = survey.stack, survey.dep_x, survey.dep_y
     if len(dep_x) == 0:

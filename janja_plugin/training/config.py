@@ -48,6 +48,9 @@ class Config:
     finetune_blocks: int = 0  # > 0: also train the last n Inception blocks of the final model (slow on a CPU)
     finetune_epochs: int = 1
     finetune_lr: float = 1e-4
+    # "window": the head reads each window classified alone (the study's way); "dense": it is fit on the shared-trunk
+    # features janja:prospectivity reads off one trunk pass over the stack, so that fast mode IS the model
+    head_features: str = "window"
 
     @classmethod
     def from_json(cls, path):

@@ -69,6 +69,8 @@ def build_card(cfg, prep, stack, summary, pretrained):
                         f"windows (centre within {cfg.positive_within:g} m of {c['deposits_with_positive_cells']} "
                         f"deposits) against {c['negative_used']} negative windows (beyond {cfg.negative_beyond:g} m); "
                         f"frozen {'ImageNet' if pretrained else 'randomly initialised'} trunk, head retrained"
+                        + (" on shared-trunk features (one trunk pass over the stack)"
+                           if getattr(cfg, "head_features", "window") == "dense" else "")
                         + (", WGAN-GP synthetic positives in training folds only" if True in cfg.variants_gan else "")
                         + "."),
             "counts": c,
@@ -196,15 +198,24 @@ def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log, clf=N
     card["libraries"]["weights_precision"] = model.doc_string if result["fp16"] else "float32"
     card["validation"]["metrics"]["onnx_vs_torch_max_abs_diff"] = result.get(
         "max_abs_diff_fp16_vs_torch" if result["fp16"] else "max_abs_diff_fp32_vs_torch")
+    if cfg.head_features == "dense":
+        # the head was fit on shared-trunk features: its trunk and head parts ARE the model (janja:prospectivity
+        # uses them by default for this card); the per-window .onnx stays for tools that need one
+        from .export_dense import export_dense_parts
+
+        card = export_dense_parts(clf, onnx_path, card, head=clf.head)
+        card["description"] += (" Its head was fit on shared-trunk features: janja:prospectivity runs the trunk once "
+                                "over the stack (the card's dense parts), and that map is the model's; window by "
+                                "window it is not.")
     model_card.card_from_dict(card, "the exported card")
     model_card.embed_card(model, card)
     onnx.save(model, str(tmp))
     os.replace(tmp, onnx_path)
     card_path = model_card.card_path_for(onnx_path)
     card_path.write_text(json.dumps(card, indent=1, sort_keys=True))
-    # No shared-trunk parts (export_dense.export_dense_parts): with the per-window head they give a different,
+    # A per-window head gets no shared-trunk parts (export_dense.export_dense_parts): on them it gives a different,
     # meaningless map (bench/bench_prospectivity.py: max |dp| 1.0), and the fp32 trunk part alone is 87 MB.
-    result["dense_parts"] = False
+    result["dense_parts"] = cfg.head_features == "dense"
     loaded = model_card.load_model(onnx_path)  # exactly what janja:prospectivity does
     result.update({"onnx": str(onnx_path), "card": str(card_path), "bytes": onnx_path.stat().st_size,
                    "card_name": loaded.card.name})

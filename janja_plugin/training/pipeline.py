@@ -84,6 +84,17 @@ def prepare_subset(cfg, union, elements, log):
     prep = Prepared(list(elements), specs, union.windows[:, idx], sw, components=comps, channels=idx)
     for pretrained in cfg.variants_pretrained:
         clf = make_classifier(len(elements), pretrained, comps, cfg.seed)
+        if cfg.head_features == "dense":  # the features janja:prospectivity's shared trunk gives the head
+            from .dense_head import DenseFeatures
+
+            ext = DenseFeatures(clf, cfg, specs, union.stack.select(list(elements)))
+            prep.features[pretrained] = ext.labelled(*union.label_cells)
+            if union.sample_cells is not None:
+                prep.sample_features[pretrained] = ext(*union.sample_cells)
+            ext.close()
+            log(f"  shared-trunk features {elements} pretrained={pretrained}: {ext.count} cells in "
+                f"{ext.seconds:.0f} s")
+            continue
         ext = FeatureExtractor(clf, cfg.input_size, cfg.threads)
         prep.extractors[pretrained] = ext
         prep.features[pretrained] = ext(prep.windows)
@@ -104,6 +115,9 @@ class Union:
     centre_ok: np.ndarray
     windows: np.ndarray
     sample_windows: np.ndarray | None
+    stack: object = None  # dataset.Stack of these elements (head_features "dense" reads it whole)
+    label_cells: tuple = ()  # (rows, cols) of the labelled cells, in label order
+    sample_cells: tuple | None = None  # (rows, cols) of the samples' cells
 
 
 class GanCache:
@@ -205,7 +219,8 @@ def run(cfg, out_dir):
     labels = chk.labels
     log(f"dataset: {json.dumps(labels.counts)}")
     union = Union(all_elements, specs, t, centre_ok, ds.cut_windows(t, labels.rows, labels.cols, cfg.window_pixels),
-                  ds.cut_windows(t, *samples["cells"], cfg.window_pixels) if samples else None)
+                  ds.cut_windows(t, *samples["cells"], cfg.window_pixels) if samples else None, sub,
+                  (labels.rows, labels.cols), tuple(samples["cells"]) if samples else None)
     folds = chk.folds
     gans = GanCache(cfg, union, labels, log)
     use_gan = True in cfg.variants_gan

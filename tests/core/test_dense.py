@@ -38,7 +38,8 @@ def _tensor(name, a):
     return helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.astype(np.float32).ravel())
 
 
-def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True, shifts=None, kernel=None):
+def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True, shifts=None, kernel=None,
+                      head_trained_on=None):
     """Per-window model m.onnx (card with "dense") + m_trunk.onnx + m_head.onnx. Returns the model path.
 
     kernel (default: the input size): the trunk's footprint; smaller, the per-window model averages the
@@ -81,6 +82,8 @@ def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, s
                      "features": N_FEATURES}
     if shifts:
         card["dense"]["shifts"] = shifts
+    if head_trained_on:
+        card["dense"]["head_trained_on"] = head_trained_on
     if kernel:
         card["dense"]["footprint"] = kernel
     if sha:
@@ -282,3 +285,65 @@ def test_windows_spanning_several_feature_cells_average_them(tmp_path, shifts):
     per_window, got, _, _, parts = run_both(path, stack_with_gaps(), shifts=shifts, tile=(4, 6))
     assert (parts.footprint, parts.pool) == (4, 2)
     np.testing.assert_allclose(got, per_window, atol=1e-6, equal_nan=True)
+
+
+def test_a_dense_features_card_runs_on_the_shared_trunk_by_default_and_its_map_is_the_head_on_the_features(tmp_path):
+    """A head trained on shared-trunk features: the dense engine IS the model, so it is the default, every cell is
+    head(features_at(...)) exactly, and no stride applies (the stride line says so)."""
+    from janja_plugin.core.inference import prospectivity as pr
+    from janja_plugin.core.raster_grid import Grid
+
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    stack = stack_with_gaps()
+    grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
+    result = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, stride=3), grid=grid)
+    assert "shared trunk" in result.stats.mode and result.stride == 1
+    model = mc.load_model(path, threads=1)
+    parts = dense.load_parts(model)
+    rows, cols, f = dense.features_at(model, parts, stack, [0, 1], np.ones((stack.nrows, stack.ncols), bool))
+    expected = np.full((stack.nrows, stack.ncols), np.nan, np.float32)
+    expected[rows, cols] = parts.head.run(None, {parts.head_input: f})[0][:, 1]
+    np.testing.assert_array_equal(result.probability, expected)
+    per_window = wn.predict(model, stack, [0, 1])[0]  # this geometry interpolates features: not the same map
+    assert not np.allclose(result.probability, per_window, equal_nan=True)
+    line = result.stride_error.sentence()
+    assert "every cell is the model's exact output" in line and "stride 3 asked for was not used" in line
+    assert result.stride_error.warning() is None and not any("per-window head" in n for n in result.notes)
+    assert "shared trunk" in result.stride_error.tags()["janja_stride_check"]
+
+
+def test_a_dense_features_card_forced_window_by_window_is_warned_about(tmp_path):
+    from janja_plugin.core.inference import prospectivity as pr
+    from janja_plugin.core.raster_grid import Grid
+
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    stack = stack_with_gaps()
+    grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
+    result = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=False), grid=grid)
+    assert "shared trunk" not in result.stats.mode
+    assert any("trained on shared-trunk features, but the shared trunk was turned off" in n for n in result.notes)
+
+
+def test_a_per_window_card_stays_window_by_window_by_default(tmp_path):
+    from janja_plugin.core.inference import prospectivity as pr
+    from janja_plugin.core.raster_grid import Grid
+
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="window_features")
+    stack = stack_with_gaps()
+    grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
+    result = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1), grid=grid)
+    assert "shared trunk" not in result.stats.mode and not result.stride_error.dense_model
+
+
+def test_the_streamed_run_refuses_a_dense_features_card_rather_than_run_it_window_by_window(tmp_path):
+    from janja_plugin.core.inference import prospectivity as pr
+    from janja_plugin.core.inference import streamed_prospectivity as sp
+    from janja_plugin.core.raster_grid import Grid
+
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    stack = stack_with_gaps()
+    grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
+    with pytest.raises(JanjaInputError, match="head trained on shared-trunk features.*not streamed"):
+        sp.run_prospectivity_to_files(stack, str(path), str(tmp_path / "p.tif"), None, None,
+                                      pr.ProspectivitySettings(threads=1), grid=grid)
+    assert not (tmp_path / "p.tif").exists()

@@ -105,6 +105,32 @@ def test_shared_trunk_option_equals_per_window_for_an_exact_model(qgis_app, tmp_
     assert "Shared-trunk evaluation" in (tmp_path / "rTrue.html").read_text()
 
 
+def test_a_dense_features_model_runs_on_the_shared_trunk_without_the_option(qgis_app, tmp_path):
+    """SHARED_TRUNK unticked: the card decides; a head trained on shared-trunk features is run on them."""
+    import processing
+    from test_dense import build_dense_model
+
+    stack, _, _, _ = make_inputs(tmp_path)
+    model = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    from qgis.core import QgsProcessingFeedback
+
+    class Infos(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.infos = []
+
+        def pushInfo(self, text):
+            self.infos.append(text)
+
+    feedback = Infos()
+    processing.run("janja:prospectivity", {
+        "STACK": stack, "MODEL": str(model), "STRIDE": 2, "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": None,
+        "TARGETS": None, "REPORT": str(tmp_path / "r.html")}, feedback=feedback)
+    report = (tmp_path / "r.html").read_text()
+    assert "trained on exactly these features" in report and "exact output" in report
+    assert any("every cell is the model's exact output" in line for line in feedback.infos)
+
+
 def test_shared_trunk_refused_for_a_model_without_parts(qgis_app, tmp_path):
     stack, model, _, _ = make_inputs(tmp_path)
     message = processing_error("janja:prospectivity", {"STACK": stack, "MODEL": model, "SHARED_TRUNK": True,
@@ -197,3 +223,16 @@ def test_streamed_outputs_equal_the_whole_grid_run(qgis_app, tmp_path):
     assert rows == [(t.rank, t.n_cells, pytest.approx(t.mean_probability, abs=1e-12)) for t in whole.targets]
     assert len(rows) == result["N_TARGETS"] >= 2
     del targets
+
+
+def test_a_dense_features_model_with_a_scheduler_is_refused_with_a_sentence(qgis_app, tmp_path):
+    from test_dense import build_dense_model
+
+    stack, _, _, _ = make_inputs(tmp_path)
+    model = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    message = processing_error("janja:prospectivity", {"STACK": stack, "MODEL": str(model),
+                                                       "SCHEDULER": "tcp://127.0.0.1:1",
+                                                       "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": None,
+                                                       "TARGETS": None, "REPORT": None})
+    assert "trained on shared-trunk features" in message and "leave the Dask scheduler empty" in message
+    assert not (tmp_path / "p.tif").exists()

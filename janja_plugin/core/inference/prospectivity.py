@@ -30,7 +30,9 @@ class ProspectivitySettings:
     high: float = 0.8  # ... and 'high'
     min_target_cells: int = 1  # smaller high-class patches are not listed as target areas
     tile_rows: int | None = None  # None = sized for ~64 MB of working memory
-    dense: bool = False  # shared trunk (core/dense.py): far faster, approximates the per-window result
+    # shared trunk (core/dense.py): far faster; None follows the card (on when its head was trained on shared-trunk
+    # features, so the shared trunk IS the model), True/False force it (for a per-window head it approximates)
+    dense: bool | None = None
     dense_shifts: int | None = None  # trunk passes per axis in dense mode (shifts² the work); None = the card's
     extrapolate: bool = False  # run on a stack outside the training distribution, marking every output
     stride_sample: int | None = None  # interpolated cells checked exactly at stride > 1; None = stride_check's size
@@ -244,6 +246,16 @@ def rank_targets(counts, means, maxima, cr, cc, grid, min_cells=1):
     return lookup, targets
 
 
+def dense_head(card):
+    """True when the card's shared-trunk head was trained on shared-trunk features: the dense mode is the model."""
+    return (card.dense or {}).get("head_trained_on") == "dense_features"
+
+
+def uses_dense(settings, card):
+    """Whether a run takes the shared trunk: as the settings force it, else as the card says (dense_head)."""
+    return dense_head(card) if settings.dense is None else bool(settings.dense)
+
+
 def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None, progress=None, grid=None,
                       crs_wkt=None):
     """Map prospectivity over `stack` (a path to janja:krige's GeoTIFF, or a windows.ArrayStack with `grid`).
@@ -257,9 +269,11 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
     if not isinstance(model, mc.LoadedModel):
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
+    dense_model = dense_head(card)
+    use_dense = uses_dense(settings, card)
     with wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
         check = dist.guard(card, dist.read_columns(stack, bands, mask), settings.extrapolate)
-        if settings.dense:
+        if use_dense:
             from . import dense
 
             parts = dense.load_parts(model)
@@ -284,8 +298,8 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
             moderate, high, method = settings.moderate, settings.high, "user"
         classes = classify(probability, moderate, high)
         labels, targets = target_areas(probability, classes, grid, settings.min_target_cells)
-    stride_error = None
-    if not settings.dense:
+    stride_error = sc.dense_exact(settings.stride) if use_dense and dense_model else None
+    if not use_dense:
         stride_error = sc.no_check() if stride_sample is None else sc.measure(
             stride_sample, breaks=None if constant else [moderate, high], top_threshold=sc.top_threshold(probability))
     finite = probability[np.isfinite(probability)] if constant else np.zeros(0)
@@ -296,7 +310,7 @@ def run_prospectivity(stack, model, settings=None, mask=None, deposit_cells=None
         probability=probability, classes=classes, labels=labels, targets=targets,
         thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
         crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
-        stride=1 if settings.dense else settings.stride,
+        stride=1 if use_dense else settings.stride,
         seconds=time.perf_counter() - t0, notes=notes, distribution=check, constant=constant, spread=spread,
         stride_error=stride_error,
     )
@@ -308,20 +322,35 @@ def run_notes(check, model, settings, stats, constant, spread, low, high_value, 
     notes = list(check.notes) + list(model.notes)
     if constant:
         notes.insert(0, dist.constant_note(spread, low, high_value))
-    if settings.dense:
+    dense_model = dense_head(card)
+    use_dense = uses_dense(settings, card)
+    if use_dense and dense_model:
+        notes.append(
+            f"Shared-trunk evaluation ({stats.mode}): the trunk ran once over the stack and each cell's features were "
+            "read off its feature map; this model's head was trained on exactly these features, so every cell is "
+            "the model's own output (no stride, nothing interpolated)."
+            + (f" The stride {settings.stride} was not used." if settings.stride > 1 else "")
+        )
+    elif use_dense:
         notes.append(
             f"Shared-trunk evaluation ({stats.mode}): the trunk ran once over the stack and each cell's features were "
             "read off its feature map, which approximates the window-by-window result (see the README)."
             + (f" The stride {settings.stride} was not used: this mode predicts every cell." if settings.stride > 1
                else "")
         )
-        if (card.dense or {}).get("head_trained_on") != "dense_features":
+        if not dense_model:
             notes.append(
                 "This model's shared-trunk head is its per-window head, which was trained on features of windows "
                 "classified alone; the shared-trunk features differ from those (most at small inputs such as "
                 "75 px), so this map can differ much from the window-by-window one. Prefer a model exported with a "
                 "head fit on shared-trunk features (card field dense.head_trained_on = dense_features)."
             )
+    elif dense_model:
+        notes.append(
+            "This model's head was trained on shared-trunk features, but the shared trunk was turned off: window by "
+            "window its head reads features of windows classified alone, which differ from those it was trained on, "
+            "so this map is not the model's. Leave the shared-trunk option on (its default for this model)."
+        )
     if stats.n_windows_filled:
         notes.append(
             f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "

@@ -293,6 +293,10 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
     if not isinstance(model, mc.LoadedModel):
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
+    if pr.uses_dense(settings, card):  # the card asks for it (a head trained on shared-trunk features)
+        raise JanjaInputError(f"The model '{card.name}' has a head trained on shared-trunk features, so it runs on "
+                              "the shared trunk, over the whole grid in memory; it is not streamed. Run it whole "
+                              "(janja:prospectivity does so for this model), or use a smaller grid.")
     sc.check_sample(settings.stride_sample)
     pr.check_thresholds(settings.moderate, settings.high)
     # GDAL's block cache (5 % of RAM by default) would keep the stack's and the outputs' blocks as they are

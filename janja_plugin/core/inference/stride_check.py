@@ -77,6 +77,8 @@ class StrideError:
     seconds: float = 0.0
     n_windows: int = 0
     seed: int = DEFAULT_SEED
+    dense_model: bool = False  # shared trunk with a head trained on its features: every cell is the model's output
+    requested: int = 1  # the stride asked for (a dense model ignores it: it has nothing to interpolate)
 
     @property
     def exact(self):
@@ -101,6 +103,10 @@ class StrideError:
 
     def sentence(self):
         """One line for the log and the report."""
+        if self.dense_model:
+            return ("No stride: every cell is the model's exact output (shared trunk, and the model's head was "
+                    "trained on shared-trunk features), so nothing was interpolated"
+                    + (f"; the stride {self.requested} asked for was not used." if self.requested > 1 else "."))
         if self.exact:
             return "Stride 1: every cell classified, no interpolation error."
         if self.n_sample == 0 and self.n_interpolated == 0:
@@ -144,6 +150,9 @@ class StrideError:
 
     def tags(self):
         """GeoTIFF metadata (janja_stride_*), so the error travels with the raster."""
+        if self.dense_model:
+            return {"janja_stride": "1", "janja_stride_check": "every cell is the model's exact output (shared trunk, "
+                    "head trained on shared-trunk features)"}
         if self.exact:
             return {"janja_stride": "1", "janja_stride_check": "every cell classified"}
         tags = {"janja_stride": str(self.stride), "janja_stride_mae": f"{self.mae:.6f}",
@@ -168,7 +177,7 @@ class StrideError:
         try:
             stride = int(tags["janja_stride"])
             if stride <= 1:
-                return cls(stride=1)
+                return cls(stride=1, dense_model="shared trunk" in tags.get("janja_stride_check", ""))
 
             def opt(key):
                 return float(tags[key]) if key in tags else None
@@ -182,6 +191,11 @@ class StrideError:
                        seconds=float(tags.get("janja_stride_seconds", "nan")))
         except (KeyError, ValueError):
             return None
+
+
+def dense_exact(requested=1):
+    """The record of a shared-trunk run of a model whose head was trained on shared-trunk features: exact."""
+    return StrideError(stride=1, dense_model=True, requested=max(1, int(requested)))
 
 
 def no_check(stride=1):
