@@ -133,6 +133,9 @@ def test_zip_to_maps_from_the_dialogs(tmp_path, model_server):
                                 f"{lyr.get('classes')} classes ({Path(lyr['source']).name})")
         elif lyr["renderer"] is None:
             problems.append(f"{lyr['name']}: no renderer")
+    assert "spatial_anomaly" in result["steps"], result.get("error")
+    spatial = result["layers"]["janja:spatial_anomaly"]
+    assert any("spatial_anomaly.tif" in lyr["source"] for lyr in spatial), spatial  # loaded (and styled, above)
     probability = [lyr for lyr in result["layers"]["janja:prospectivity"] if "probability" in lyr["source"]]
     classes = [lyr for lyr in result["layers"]["janja:prospectivity"] if "classes" in lyr["source"]]
     assert probability and classes
@@ -142,7 +145,8 @@ def test_zip_to_maps_from_the_dialogs(tmp_path, model_server):
         if lyr.get("classes") != 3:
             problems.append(f"{lyr['name']}: {lyr.get('classes')} classes, expected low/moderate/high")
     # report pages, as a browser shows them
-    for name, html in (("krige", out / "krige_report.html"), ("prospectivity", out / "prospectivity_report.html")):
+    for name, html in (("krige", out / "krige_report.html"), ("prospectivity", out / "prospectivity_report.html"),
+                       ("spatial_anomaly", out / "spatial_anomaly_report.html")):
         assert html.exists()
         assert report_screenshot(html, SHOTS / f"zip_report_{name}.png").stat().st_size > 10_000
     assert not problems, "layers loaded unstyled or with the wrong classes:\n" + "\n".join(problems)

@@ -199,6 +199,11 @@ def main():
             "OUTPUT": str(OUT / "krige_elements.tif"), "VARIANCE": str(OUT / "krige_variance.tif"),
             "REPORT": str(OUT / "krige_report.html")}, "zip_krige")
         RESULT["steps"].append("krige")
+        run_dialog("janja:spatial_anomaly", {  # the label-free map, no model or deposits needed
+            "STACK": krige["OUTPUT"], "TARGET": 1, "SPACING": 0, "POINTS": ENV["SAMPLES"],
+            "OUTPUT": str(OUT / "spatial_anomaly.tif"), "CLASSES": str(OUT / "spatial_anomaly_classes.tif"),
+            "REPORT": str(OUT / "spatial_anomaly_report.html")}, "zip_spatial_anomaly")
+        RESULT["steps"].append("spatial_anomaly")
         run_dialog("janja:prospectivity", {
             "STACK": krige["OUTPUT"], "STRIDE": 12, "PROBABILITY": str(OUT / "probability.tif"),
             "CLASSES": str(OUT / "classes.tif"), "TARGETS": str(OUT / "targets.gpkg"),
