@@ -648,7 +648,7 @@ def training_labels(survey, feats, scorer, label_at, seed):
 
 
 def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0, label_at="cells",
-               reference=None):
+               reference=None, cached=()):
     """All rows for one survey: {name: dict(metrics lists)} plus wall seconds per contender."""
     t0 = time.perf_counter()
     feats = Features(survey)
@@ -672,6 +672,11 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
         rows[REFERENCE] = {"protocol": [m for m, _ in res], "protocol_draw_sd": [sd for _, sd in res],
                            "cell_auc": [np.nan] * len(res), "pa_p": [np.nan] * len(res),
                            "pa_we": [np.nan] * len(res), "seconds": float(reference["seconds"])}
+    for z in cached:  # CNN variants, cached by bench/detect_cnn_variants.py (torch venv), read like the reference
+        res = [scorer.protocol(z[k]) for k in sorted(k for k in z.files if k.startswith("repeat"))]
+        rows[str(z["label"])] = {"protocol": [m for m, _ in res], "protocol_draw_sd": [sd for _, sd in res],
+                                 "cell_auc": [np.nan] * len(res), "pa_p": [np.nan] * len(res),
+                                 "pa_we": [np.nan] * len(res), "seconds": float(z["seconds"])}
     fixed = fixed_contenders(survey, feats)
     fixed.pop("_target_index")
     for name, m in fixed.items():
@@ -779,8 +784,9 @@ def run(argv=None):
             reference = np.load(ref_path) if name == "wa" and ref_path.is_file() else None
             print(f"{survey.name}: {survey.stack.shape} cells of {survey.stack.cell:g} m, sample spacing "
                   f"{survey.spacing:.0f} m, {len(survey.dep_x)} deposits; {survey.note}", flush=True)
+            cached = [np.load(p) for p in sorted(Path(args.out).glob(f"cnn_*_{name}.npz"))]
             results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at,
-                                              reference=reference)
+                                              reference=reference, cached=cached)
     md, csv = table(results, repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
