@@ -159,15 +159,40 @@ def fit_fold(ctx, spec, train, key, seed, gan_seed, gan_steps, head_params, ft_e
     return np.mean(probs, axis=0), gan_s
 
 
+def table(survey_name, folder):
+    """Markdown rows of the cached reference and CNN variants, scored by detect_bench's protocol (no torch)."""
+    survey = db.wa_survey() if survey_name == "wa" else db.tianshan_survey(db.PATHFINDERS)
+    scorer = db.Scorer(survey, db.Features(survey))
+    files = sorted(Path(folder).glob(f"cnn_*_{survey_name}.npz"))
+    if survey_name == "wa" and (Path(folder) / "reference_wa.npz").is_file():
+        files.insert(0, Path(folder) / "reference_wa.npz")
+    lines = []
+    for path in files:
+        with np.load(path) as z:
+            res = [scorer.protocol(z[k]) for k in sorted(k for k in z.files if k.startswith("repeat"))]
+            label = str(z["label"]) if "label" in z.files else db.REFERENCE
+            seconds = float(z["seconds"])
+        m = [a for a, _ in res]
+        lines.append(f"| {survey.name} | {label} | {np.mean(m):.3f} ± {np.mean([b for _, b in res]):.3f} | "
+                     f"{np.std(m):.3f} | {' / '.join(f'{a:.3f}' for a in m)} | {seconds:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    parser.add_argument("--variant", choices=sorted(VARIANTS))
+    parser.add_argument("--table", action="store_true", help="print the cached rows (protocol per repeat) and exit")
     parser.add_argument("--survey", choices=sorted(SURVEY_ELEMENTS), default="wa")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--gan-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(db.REPO / "out" / "detect_bench"))
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(args.survey, args.out))
+        return 0
+    if args.variant is None:
+        parser.error("choose a --variant (or --table)")
     import torch
 
     from janja_plugin.training.backbone import WEIGHTS_SHA1
