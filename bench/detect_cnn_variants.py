@@ -8,9 +8,9 @@ cells before the folds are merged. Variants (--variant):
   ref       the reference through the split trunk (cached Mixed_7a + torch tail): checks the cache path;
   d4        the 8 symmetries of the square: training windows x8 (GAN positives x8 too), test probability
             = mean over the 8 orientations;
-  multiwin  windows of 9, 15 and 25 cells, each resized to 75 px, the three 2048-feature vectors
-            concatenated into one head; the GAN learns 25-cell positives, its 9/15-cell windows are their
-            centres;
+  multiwin  windows of 9, 15 and 25 cells, each resized to 75 px, one head per size (the bundled head
+            takes 2048 features), their probabilities averaged; the GAN learns 25-cell positives, its
+            9/15-cell windows are their centres;
   finetune  the reference head, then Mixed_7b + Mixed_7c + head fine-tuned together (Adam 1e-4, 3
             epochs, batch 32, batch-norm frozen) on each outer training split's windows and GAN positives;
   d4-finetune  both.
@@ -46,7 +46,8 @@ VARIANTS = {
                label="CNN + the 8 symmetries of the square (training windows and GAN positives x8, test "
                      "probability averaged over the 8)"),
     "multiwin": dict(windows=(9, 15, 25), d4=False, finetune=False,
-                     label="CNN on windows of 9, 15 and 25 cells (each to 75 px, features concatenated, one head)"),
+                     label="CNN on windows of 9, 15 and 25 cells (each to 75 px, one head per size, "
+                           "probabilities averaged)"),
     "finetune": dict(windows=(15,), d4=False, finetune=True,
                      label="CNN + Mixed_7b, Mixed_7c and head fine-tuned per training split (Adam 1e-4, 3 epochs)"),
     "d4-finetune": dict(windows=(15,), d4=True, finetune=True,
@@ -137,25 +138,19 @@ def fit_fold(ctx, spec, train, key, seed, gan_seed, gan_steps, head_params, ft_e
         c = (wmax - w) // 2
         return cached_stem(ctx.extractor, d4(gan[..., c:c + w, c:c + w], k), ctx.folder, f"gan_o{k}")
 
-    xs, ys = [], []
-    for k in orients:
-        xs.append(np.concatenate([np.concatenate([ctx.label_feats(train, w, k, key),
-                                                  tail_features(ctx.tail, gan_at(w, k))])
-                                  for w in spec["windows"]], axis=1))
-        ys.append(np.r_[y[train], np.ones(n_new, np.int64)])
-    fit = train_head(np.concatenate(xs), np.concatenate(ys), head_params, seed=seed, class_balance=True)
-    tail = ctx.tail
-    if spec["finetune"]:
-        (w,) = spec["windows"]
-        acts = np.concatenate([np.concatenate([ctx.label_acts(train, w, k, key), gan_at(w, k)]) for k in orients])
-        tail, fit = finetune_tail(ctx.tail, fit, acts, np.concatenate(ys), epochs=ft_epochs, lr=ft_lr, seed=seed)
+    yy = np.concatenate([np.r_[y[train], np.ones(n_new, np.int64)]] * len(orients))
     probs = []
-    for k in orients:
+    for w in spec["windows"]:  # one head per window size; their probabilities are averaged
+        x = np.concatenate([np.concatenate([ctx.label_feats(train, w, k, key), tail_features(ctx.tail, gan_at(w, k))])
+                            for k in orients])
+        fit = train_head(x, yy, head_params, seed=seed, class_balance=True)
+        tail = ctx.tail
         if spec["finetune"]:
-            f = tail_features(tail, ctx.map_acts(spec["windows"][0], k))
-        else:
-            f = np.concatenate([ctx.map_feats(w, k) for w in spec["windows"]], axis=1)
-        probs.append(predict(fit, f))
+            acts = np.concatenate([np.concatenate([ctx.label_acts(train, w, k, key), gan_at(w, k)]) for k in orients])
+            tail, fit = finetune_tail(ctx.tail, fit, acts, yy, epochs=ft_epochs, lr=ft_lr, seed=seed)
+        for k in orients:  # test time: the mean over the orientations trained on
+            f = tail_features(tail, ctx.map_acts(w, k)) if spec["finetune"] else ctx.map_feats(w, k)
+            probs.append(predict(fit, f))
     return np.mean(probs, axis=0), gan_s
 
 
