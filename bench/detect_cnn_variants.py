@@ -67,6 +67,7 @@ class Context:
         self.t, self.labels, self.map_rows, self.map_cols = t, labels, map_rows, map_cols
         self.extractor, self.tail, self.folder, self.audit = extractor, tail, Path(folder), audit
         self._acts, self._feats = {}, {}
+        self.wait_gan = 0.0
 
     def windows(self, idx, w, key):
         self.audit.touch(key, idx)
@@ -109,6 +110,9 @@ class Context:
         pos = self.windows(pos_idx, w, key)
         h = hashlib.sha1(pos.tobytes() + repr((pos.shape, n, seed, steps)).encode()).hexdigest()
         path = self.folder / f"gan_w{w}_{h[:20]}.npz"
+        waited = time.perf_counter()
+        while not path.is_file() and time.perf_counter() - waited < self.wait_gan:
+            time.sleep(10)  # another run with the same outer folds is training this very GAN
         if path.is_file():
             with np.load(path) as z:
                 if str(z["key"]) == h:
@@ -181,6 +185,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--gan-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--wait-gan", type=float, default=0.0,
+                        help="seconds to wait for another run (same folds, same window) to cache a fold's GAN")
     parser.add_argument("--out", default=str(db.REPO / "out" / "detect_bench"))
     args = parser.parse_args(argv)
     if args.table:
@@ -212,6 +218,7 @@ def main(argv=None):
     audit = db.Audit()
     ctx = Context(t, labels, feats.rows[cells], feats.cols[cells], extractor, Tail(clf), Path(args.out) / "cnn_cache",
                   audit)
+    ctx.wait_gan = args.wait_gan
     params = HeadParams(layers=1, dropout=0.5, lr=1e-3, optimizer="adam", activation="relu", batch=32, epochs=20)
     cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
     out, gan_seconds = {}, 0.0
