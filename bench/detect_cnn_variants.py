@@ -38,10 +38,11 @@ import detect_bench as db  # noqa: E402
 
 INPUT = 75
 GAN_MAX = 400
-COMMON = "frozen ImageNet Inception-v3 {el}, head fixed at the bundled model's, WGAN-GP positives per training split"
+COMMON = ("ImageNet Inception-v3 on {el}, frozen up to Mixed_7a, head fixed at the bundled model's, WGAN-GP "
+          "positives per training split")
 VARIANTS = {
     "ref": dict(windows=(15,), d4=False, finetune=False,
-                label="study configuration through the cached split trunk (check of the cache path)"),
+                label="study configuration via the cached split trunk (Mixed_7a cache + torch tail)"),
     "d4": dict(windows=(15,), d4=True, finetune=False,
                label="CNN + the 8 symmetries of the square (training windows and GAN positives x8, test "
                      "probability averaged over the 8)"),
@@ -57,6 +58,12 @@ SURVEY_ELEMENTS = {"wa": ["Au_ppm", "Ag_ppm", "Cu_ppm"],
                    # 3 of the 11 pathfinders, fixed a priori: Au and the two classic epithermal/orogenic Au
                    # pathfinders (the synthetic surveys' planted signature is the same triple)
                    "tianshan-pathfinders": ["Au", "As", "Sb"]}
+
+
+def row_label(variant, survey):
+    el = " ".join(e.split("_")[0] for e in SURVEY_ELEMENTS[survey])
+    return (f"{VARIANTS[variant]['label']} ({COMMON.format(el=el)}; samples only; bench/detect_cnn_variants.py "
+            f"--variant {variant})")
 
 
 class Context:
@@ -246,8 +253,7 @@ def main(argv=None):
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     seconds = time.perf_counter() - t0
-    label = f"{spec['label']} ({COMMON.format(el=' '.join(e.split('_')[0] for e in elements))}; samples only; " \
-            f"bench/detect_cnn_variants.py --variant {args.variant})"
+    label = row_label(args.variant, args.survey)
     path = folder / f"cnn_{args.variant}_{args.survey}.npz"
     np.savez(path, seconds=seconds, gan_seconds=gan_seconds, label=label, **out)
     print(f"written {path} ({seconds:.0f} s, of which GAN training {gan_seconds:.0f} s)")
