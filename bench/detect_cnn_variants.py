@@ -13,7 +13,8 @@ cells before the folds are merged. Variants (--variant):
             9/15-cell windows are their centres;
   finetune  the reference head, then Mixed_7b + Mixed_7c + head fine-tuned together (Adam 1e-4, 3
             epochs, batch 32, batch-norm frozen) on each outer training split's windows and GAN positives;
-  d4-finetune  both.
+  d4-test   the reference's head, test probability averaged over the 8 orientations (no training x8);
+  d4-finetune  d4 and finetune together.
 Stem activations (adapter .. Mixed_7a) are cached per window size and orientation under
 <out>/cnn_cache, keyed by the windows' bytes; GAN samples likewise, so reruns are cheap.
 
@@ -46,6 +47,9 @@ VARIANTS = {
     "d4": dict(windows=(15,), d4=True, finetune=False,
                label="CNN + the 8 symmetries of the square (training windows and GAN positives x8, test "
                      "probability averaged over the 8)"),
+    "d4-test": dict(windows=(15,), d4=False, finetune=False, test_d4=True,
+                    label="CNN + the 8 symmetries at test time only (head trained on unrotated windows, test "
+                          "probability averaged over the 8)"),
     "multiwin": dict(windows=(9, 15, 25), d4=False, finetune=False,
                      label="CNN on windows of 9, 15 and 25 cells (each to 75 px, one head per size, "
                            "probabilities averaged)"),
@@ -159,7 +163,7 @@ def fit_fold(ctx, spec, train, key, seed, gan_seed, gan_steps, head_params, ft_e
         if spec["finetune"]:
             acts = np.concatenate([np.concatenate([ctx.label_acts(train, w, k, key), gan_at(w, k)]) for k in orients])
             tail, fit = finetune_tail(ctx.tail, fit, acts, yy, epochs=ft_epochs, lr=ft_lr, seed=seed)
-        for k in orients:  # test time: the mean over the orientations trained on
+        for k in range(8) if spec.get("test_d4") else orients:  # test time: mean over the orientations
             f = tail_features(tail, ctx.map_acts(w, k)) if spec["finetune"] else ctx.map_feats(w, k)
             probs.append(predict(fit, f))
     return np.mean(probs, axis=0), gan_s
