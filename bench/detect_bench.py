@@ -661,7 +661,7 @@ def training_labels(survey, feats, scorer, label_at, seed):
 
 
 def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0, label_at="cells",
-               reference=None, dense=None):
+               reference=None, dense=None, cached=()):
     """All rows for one survey: {name: dict(metrics lists)} plus wall seconds per contender."""
     t0 = time.perf_counter()
     feats = Features(survey)
@@ -692,6 +692,11 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
             reps = sorted(k for k in dense.files if k.startswith(prefix))
             for k in reps:
                 add(name, scorer.score_map(np.asarray(dense[k], float)), float(dense[secs]) / len(reps))
+    for z in cached:  # CNN variants, cached by bench/detect_cnn_variants.py (torch venv), read like the reference
+        res = [scorer.protocol(z[k]) for k in sorted(k for k in z.files if k.startswith("repeat"))]
+        rows[str(z["label"])] = {"protocol": [m for m, _ in res], "protocol_draw_sd": [sd for _, sd in res],
+                                 "cell_auc": [np.nan] * len(res), "pa_p": [np.nan] * len(res),
+                                 "pa_we": [np.nan] * len(res), "seconds": float(z["seconds"])}
     fixed = fixed_contenders(survey, feats)
     fixed.pop("_target_index")
     for name, m in fixed.items():
@@ -814,8 +819,11 @@ def run(argv=None):
             dense = np.load(dense_path) if name == "wa" and args.seed == 0 and dense_path.is_file() else None
             print(f"{survey.name}: {survey.stack.shape} cells of {survey.stack.cell:g} m, sample spacing "
                   f"{survey.spacing:.0f} m, {len(survey.dep_x)} deposits; {survey.note}", flush=True)
+            # the CNN variants were scored on seed 0's folds too
+            cached = [np.load(p) for p in sorted(Path(args.out).glob(f"cnn_*_{name}.npz"))] if args.seed == 0 else []
             results[survey.name] = run_survey(survey, repeats, audit=audit, label_at=args.label_at,
-                                              reference=reference, variants=variants, seed=args.seed, dense=dense)
+                                              reference=reference, variants=variants, seed=args.seed, dense=dense,
+                                              cached=cached)
     md, csv = table(results, repeats)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
