@@ -103,11 +103,15 @@ bench: setup wa-stack
 # DETECT_ARGS=--quick for the reduced mode that tests/core runs (no reference row). The reference row (the
 # study's Inception-v3 + GAN configuration) and the shared-trunk model's row (bench/detect_dense.py) need .venv-train
 # (make setup-train); they are cached first.
+# DETECT_CNN="d4 d4-test finetune multiwin": the CNN variants too (hours on 2 cores; README: CNN variants)
+DETECT_CNN ?=
 detect-bench: setup wa-stack
 	@mkdir -p $(OUT)/detect_bench
 	@case "$(DETECT_ARGS)" in *--quick*) ;; *) if [ -x $(TPY) ]; then \
 		OMP_NUM_THREADS=1 nice -n 10 $(TPY) bench/detect_reference.py --out $(OUT)/detect_bench; \
 		OMP_NUM_THREADS=1 nice -n 10 $(TPY) bench/detect_dense.py --out $(OUT)/detect_bench; \
+		for v in $(DETECT_CNN); do OMP_NUM_THREADS=1 nice -n 10 $(TPY) bench/detect_cnn_variants.py \
+			--variant $$v --repeats 2 --out $(OUT)/detect_bench; done; \
 		else echo "no .venv-train (make setup-train): the reference row is left out"; fi;; esac
 	nice -n 10 $(PY) bench/detect_bench.py --out $(OUT)/detect_bench $(DETECT_ARGS)
 
