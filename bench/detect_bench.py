@@ -223,28 +223,9 @@ def synthetic_survey(seed=0, size=100, cell=250.0, n_deposits=40, n_samples=900)
 
 # ------------------------------------------------------------------ label-free features
 
-def smooth(band, sigma_cells):
-    """NaN-aware Gaussian mean (normalised convolution)."""
-    from scipy.ndimage import gaussian_filter
-
-    ok = np.isfinite(band)
-    num = gaussian_filter(np.where(ok, band, 0.0), sigma_cells, mode="reflect")
-    den = gaussian_filter(ok.astype(float), sigma_cells, mode="reflect")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
-    out[~ok] = np.nan
-    return out
-
-
-def normal_scores(v):
-    """Per-element survey ranks as standard normal scores (NaN stays NaN)."""
-    from scipy.special import ndtri
-    from scipy.stats import rankdata
-
-    out = np.full(v.shape, np.nan)
-    ok = np.isfinite(v)
-    out[ok] = ndtri((rankdata(v[ok]) - 0.5) / ok.sum())
-    return out
+# the shipped label-free map's own feature code (janja:spatial_anomaly), so the bench measures what ships
+smooth = spatial.smooth
+normal_scores = spatial.normal_scores
 
 
 def log_z(v):

@@ -175,6 +175,19 @@ def classify(probability, moderate, high):
     return out
 
 
+def finite_deposit_scores(scores):
+    """The deposits' probabilities that exist; none at all is refused (every deposit on nodata or masked)."""
+    scores = np.asarray(scores, float)
+    scores = scores[np.isfinite(scores)]
+    if scores.size == 0:
+        raise JanjaInputError(
+            "None of the known deposits lies on a cell with a probability (all fall on nodata or masked cells), "
+            "so the prediction-area thresholds cannot be found. Check the deposits layer, or give the moderate "
+            "and high thresholds yourself."
+        )
+    return scores
+
+
 def prediction_area_thresholds(probability, deposit_cells):
     """(moderate, high) from known deposits: high = the prediction–area intersection (Yousefi & Carranza
     2015), the zone holding P % of the deposits in A % of the area with P + A = 100; moderate = the next
@@ -185,13 +198,7 @@ def prediction_area_thresholds(probability, deposit_cells):
 
     rows, cols = (np.asarray(a, int) for a in deposit_cells)
     scores = probability[rows, cols].astype(float)
-    scores = scores[np.isfinite(scores)]
-    if scores.size == 0:
-        raise JanjaInputError(
-            "None of the known deposits lies on a cell with a probability (all fall on nodata or masked cells), "
-            "so the prediction-area thresholds cannot be found. Check the deposits layer, or give the moderate "
-            "and high thresholds yourself."
-        )
+    scores = finite_deposit_scores(scores)
     valid = probability[np.isfinite(probability)].astype(float)
     high = float(prediction_area(valid, scores).intersection_threshold)
     high_share = float(np.mean(valid >= high))

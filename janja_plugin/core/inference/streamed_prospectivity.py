@@ -181,14 +181,7 @@ def _prediction_area_thresholds(read, nrows, n, deposit_scores, rows=BLOCK):
     """prospectivity.prediction_area_thresholds on the written map: the same numbers, from passes."""
     from ..evaluation.evaluate import prediction_area_at
 
-    scores = np.asarray(deposit_scores, float)
-    scores = scores[np.isfinite(scores)]
-    if scores.size == 0:
-        raise JanjaInputError(
-            "None of the known deposits lies on a cell with a probability (all fall on nodata or masked cells), "
-            "so the prediction-area thresholds cannot be found. Check the deposits layer, or give the moderate "
-            "and high thresholds yourself."
-        )
+    scores = pr.finite_deposit_scores(deposit_scores)
     t = np.unique(ms.quantiles(read, nrows, n, np.linspace(0.0, 1.0, 200), block_rows=rows))
     total = np.float64(n)
     area = 100.0 * (total - ms.count_below(read, nrows, t, rows).astype(np.float64)) / total
