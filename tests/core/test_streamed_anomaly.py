@@ -97,6 +97,9 @@ def test_streamed_equals_whole_grid_with_mask_nodata_tile_and_points(tmp_path, m
     assert np.isnan(whole.sample_scores[2]) and np.isnan(whole.sample_scores[3])  # nodata row, masked corner
     assert "3 of 6 samples lie outside the stack or on nodata" in whole.notes[-1]
     assert len(set(whole.sample_classes()[np.isfinite(whole.sample_scores)])) > 1
+    if stride > 1:  # the check ran on both strata (uniform 50 + top), with classes
+        e = whole.stride_error
+        assert e.n_windows > 50 and e.n_top > 0 and e.class_changed is not None
     assert_same(whole, ref, streamed)
     assert streamed.score is None and streamed.classes is None
 
