@@ -6,6 +6,10 @@ reflection at the edges, the card's transform, resize, batching, stride, cancel)
 kind and what is made of its output differ. The model's output is a score in 0..1 (output_kind
 "score"); for the bundled f-AnoGAN model it reads "higher than this share of the training area's
 windows" (janja_plugin/training/anomaly.py).
+
+This is the whole-grid run (the score and classes in memory: the reference, and the training tests' engine);
+janja:anomaly_score itself runs streamed_anomaly.run_anomaly_score_to_files, which writes the same files tile
+by tile and shares this module's classes, notes and report.
 """
 
 import time
