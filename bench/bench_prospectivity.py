@@ -14,7 +14,7 @@ one run and printed as ratios (the 2-core machine is shared and noisy):
 Without .venv-train or the WA stack it falls back to a small conv-stack stand-in on a synthetic stack.
 
     python bench/bench_prospectivity.py [--batch 64] [--threads N] [--rounds 6] [--rows 32 --cols 96]
-    python bench/bench_prospectivity.py --streamed [--streamed-cells 1e7] [--streamed-only]
+    python bench/bench_prospectivity.py --streamed [--streamed-cells 1e7] [--streamed-only] [--anomaly]
                                         [--scheduler tcp://host:8786 | --scheduler local]
 
 --streamed: streamed against whole-grid janja:prospectivity core on one synthetic grid (pooled stand-in model),
@@ -289,9 +289,10 @@ def memory_child(args):
 STREAM_ELEMENTS = ["Au_ppm", "Ag_ppm", "Cu_ppm"]
 
 
-def build_pooled_model(path, window=15):
+def build_pooled_model(path, window=15, anomaly=False):
     """A cheap stand-in classifier (window 15 cells at 15 px, no resize): GlobalAveragePool, Gemm, Softmax, so
-    the windows' cutting, the tiles and the whole-map passes dominate, not the network."""
+    the windows' cutting, the tiles and the whole-map passes dominate, not the network. anomaly=True: the same
+    as an unsupervised anomaly model (one output, Sigmoid: a 0..1 score) for janja:anomaly_score."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -301,14 +302,21 @@ def build_pooled_model(path, window=15):
                           for n in STREAM_ELEMENTS],
                 input={"channels": 3, "height": window, "width": window})
     w = np.array([[0.0, 0.0, 0.0], [2.0, 1.5, 1.0]], np.float32)
+    b = np.array([0.0, -1.0], np.float32)
+    if anomaly:
+        card.update(model_kind="unsupervised_anomaly", output_kind="score", class_names=["anomaly"],
+                    prospective_class="anomaly")
+        w, b = w[1:], b[1:]
+    n_out = w.shape[0]
     nodes = [helper.make_node("GlobalAveragePool", ["x"], ["g"]), helper.make_node("Flatten", ["g"], ["f"], axis=1),
-             helper.make_node("Gemm", ["f", "w", "b"], ["z"], transB=1), helper.make_node("Softmax", ["z"], ["y"],
-                                                                                          axis=1)]
+             helper.make_node("Gemm", ["f", "w", "b"], ["z"], transB=1),
+             helper.make_node("Sigmoid", ["z"], ["y"]) if anomaly else helper.make_node("Softmax", ["z"], ["y"],
+                                                                                         axis=1)]
     graph = helper.make_graph(nodes, "pooled", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                               ["N", 3, window, window])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n_out])],
                               [helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel()),
-                               helper.make_tensor("b", TensorProto.FLOAT, [2], [0.0, -1.0])])
+                               helper.make_tensor("b", TensorProto.FLOAT, [n_out], b)])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     m.ir_version = 8
     onnx.save(m, str(path))
@@ -340,8 +348,23 @@ def streamed_child(args):
     from janja_plugin.core.inference import streamed_prospectivity as sp
 
     model = mc.load_model(args.model, threads=args.threads)
-    settings = pr.ProspectivitySettings(stride=args.stride, threads=args.threads, batch_size=args.batch)
     out = Path(args.out)
+    if args.anomaly:  # janja:anomaly_score's core: whole grid (run_anomaly_score + write_rasters) or streamed
+        from janja_plugin.core.inference import anomaly_score as an
+        from janja_plugin.core.inference import streamed_anomaly as sa
+
+        settings = an.AnomalySettings(stride=args.stride, threads=args.threads, batch_size=args.batch)
+        t0 = time.perf_counter()
+        if args.streamed_child == "whole":
+            result = an.run_anomaly_score(args.stack, model, settings)
+            an.write_rasters(result, out / "p.tif", out / "c.tif")
+        else:
+            result = sa.run_anomaly_score_to_files(args.stack, model, out / "p.tif", out / "c.tif", settings)
+        print(json.dumps({"seconds": time.perf_counter() - t0, "maxrss_mib": peak_rss_mib(),
+                          "windows": result.stats.n_windows, "targets": 0,
+                          "mae": result.stride_error.mae if result.stride_error else None}))
+        return
+    settings = pr.ProspectivitySettings(stride=args.stride, threads=args.threads, batch_size=args.batch)
     t0 = time.perf_counter()
     cluster, scheduler = None, None
     if args.streamed_child == "dask":
@@ -379,11 +402,16 @@ def streamed_row(args):
     nrows = max(1, n // ncols)
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         tmp = Path(tmp)
-        model_path = build_pooled_model(tmp / "pooled.onnx")
+        model_path = build_pooled_model(tmp / "pooled.onnx", anomaly=args.anomaly)
         stack, grid = streamed_stack(tmp / "stack.tif", nrows, ncols)
         model = mc.load_model(model_path, threads=args.threads)
         bound = sp.memory_bound(grid, model, 3, None)
-        print(f"# streamed inference: {nrows} x {ncols} = {grid.n_cells:,} cells, pooled stand-in model (window 15, "
+        if args.anomaly:
+            from janja_plugin.core.inference import streamed_anomaly as sa
+
+            bound = sa.memory_bound(grid, model, 3)
+        job = "janja:anomaly_score" if args.anomaly else "janja:prospectivity"
+        print(f"# streamed {job}: {nrows} x {ncols} = {grid.n_cells:,} cells, pooled stand-in model (window 15, "
               f"15 px), stride {args.streamed_stride}, batch {args.batch}, {args.threads} thread(s)")
         rows = {}
         modes = ("streamed",) if args.streamed_only else ("whole", "streamed")
@@ -391,7 +419,7 @@ def streamed_row(args):
             (tmp / mode).mkdir()
             cmd = [sys.executable, __file__, "--streamed-child", mode, "--model", str(model_path), "--stack",
                    str(stack), "--threads", str(args.threads), "--batch", str(args.batch), "--stride",
-                   str(args.streamed_stride), "--out", str(tmp / mode)]
+                   str(args.streamed_stride), "--out", str(tmp / mode)] + (["--anomaly"] if args.anomaly else [])
             cmd += ["--scheduler", args.scheduler] if mode == "dask" else []
             run = subprocess.run(cmd, capture_output=True, text=True)
             if run.returncode:
@@ -404,7 +432,7 @@ def streamed_row(args):
                   f"{r['targets']} target areas")
         def identical(mode_a, mode_b):
             same = True
-            for name in ("p.tif", "c.tif", "l.tif"):
+            for name in ("p.tif", "c.tif") + (() if args.anomaly else ("l.tif",)):
                 a, b = gdal.Open(str(tmp / mode_a / name)), gdal.Open(str(tmp / mode_b / name))
                 tags = [{k: v for k, v in d.GetMetadata().items() if k != "janja_stride_seconds"} for d in (a, b)]
                 same &= tags[0] == tags[1] and a.GetGeoTransform() == b.GetGeoTransform()
@@ -492,6 +520,8 @@ def main():
     ap.add_argument("--streamed-stride", type=int, default=8)
     ap.add_argument("--streamed-only", action="store_true", help="skip the whole-grid run (too large for memory)")
     ap.add_argument("--streamed-child", choices=["whole", "streamed", "dask"])
+    ap.add_argument("--anomaly", action="store_true", help="with --streamed: janja:anomaly_score's core (a pooled "
+                    "stand-in anomaly model) instead of janja:prospectivity's; no Dask row")
     ap.add_argument("--scheduler", help="with --streamed: also run the streamed job's row tiles on this Dask "
                                         "scheduler ('local': a LocalCluster of --threads one-thread workers)")
     ap.add_argument("--out")

@@ -18,6 +18,7 @@ from qgis.core import (
 )
 
 from ..core.inference import anomaly_score as an
+from ..core.inference import streamed_anomaly as sa
 from ..core.reporting.report import HtmlReport
 from . import qgis_compat as compat
 from .base import JanjaAlgorithm, parse_number_list, progress_callback, report_stride_error
@@ -139,9 +140,12 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             points = read_sample_points(source, [], crs, context, feedback)
             if feedback.isCanceled():
                 raise QgsProcessingException("Cancelled: nothing was written.")
-        result = an.run_anomaly_score(path, model, settings, mask=mask,
-                                      sample_xy=None if points is None else (points.x, points.y),
-                                      progress=progress_callback(feedback, 5.0, 95.0))
+        score_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
+        # streamed tile by tile into the (staged) files: memory bounded whatever the grid (streamed_anomaly)
+        result = sa.run_anomaly_score_to_files(path, model, score_path, cls_path or None, settings, mask=mask,
+                                               sample_xy=None if points is None else (points.x, points.y),
+                                               progress=progress_callback(feedback, 5.0, 95.0))
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); class breaks at "
                           + ", ".join(f"P{p:g} = {b:.4f}" for p, b in zip(result.percentiles, result.breaks)))
@@ -149,9 +153,6 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         for note in result.notes:
             feedback.pushWarning(note)
         outputs = {}
-        score_path = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        cls_path = self.parameterAsOutputLayer(parameters, self.CLASSES, context)
-        an.write_rasters(result, score_path=score_path, classes_path=cls_path or None)
         labels = result.class_labels
         colours = _colours(len(labels))
         if result.extrapolated:
@@ -166,8 +167,8 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             attach_style(context, cls_path, qml, self.post_processors)
             outputs[self.CLASSES] = cls_path
         if points is not None and parameters.get(self.OUTPUT_POINTS) is not None:
-            sample_classes = an.values_at(result.classes.astype(float), result.grid, points.x, points.y)
-            sample_classes = np.where(np.isfinite(sample_classes) & (sample_classes > 0), sample_classes, -1)
+            sample_classes = result.sample_classes().astype(int)
+            sample_classes = np.where(sample_classes > 0, sample_classes, -1)
             outputs[self.OUTPUT_POINTS] = write_class_points(
                 self, parameters, self.OUTPUT_POINTS, context, source, points, result.sample_scores,
                 sample_classes.astype(int), ["no data"] + labels, value_field="anomaly_score")

@@ -145,3 +145,59 @@ def test_bundled_model_is_the_default_and_scores_a_wa_layout_stack(qgis_app, tmp
         s = src.read(1)
     assert np.all((s >= 0) & (s <= 1))
     assert s[12:16, 20:24].mean() > np.median(s)
+
+
+def test_streamed_outputs_equal_the_whole_grid_core_run(qgis_app, tmp_path, monkeypatch):
+    """janja:anomaly_score writes tile by tile (streamed_anomaly; the whole-grid engine is made to fail inside the
+    plugin): its files, breaks and scored samples equal the whole-grid core run (run_anomaly_score +
+    write_rasters), here at stride 2 with a sample on the edge."""
+    import importlib
+
+    import processing
+    import rasterio
+    from qgis.core import QgsVectorLayer
+
+    from janja_plugin.core.inference import anomaly_score as an
+
+    stack, model, _, _ = make_inputs(tmp_path)
+    cells = [(5, 7), (3, 3), (11, 15), (0, 8)]
+    settings = an.AnomalySettings(stride=2, threads=1, percentiles=(60.0, 85.0))
+    x = np.array([GRID.xmin + (c + 0.5) * 250 for _, c in cells])
+    y = np.array([GRID.ymax - (r + 0.5) * 250 for r, _ in cells])
+    whole = an.run_anomaly_score(stack, model, settings, sample_xy=(x, y))
+    ref = an.write_rasters(whole, tmp_path / "ws.tif", tmp_path / "wc.tif")
+
+    def whole_grid(*args, **kwargs):
+        raise AssertionError("the whole grid was gathered in memory")
+    monkeypatch.setattr(importlib.import_module("janja.janja_plugin.core.inference.windows"), "predict", whole_grid)
+    result = processing.run("janja:anomaly_score", {
+        "STACK": stack, "MODEL": model, "POINTS": points_layer(cells), "PERCENTILES": "60,85", "STRIDE": 2,
+        "THREADS": 1, "OUTPUT": str(tmp_path / "s.tif"), "CLASSES": str(tmp_path / "c.tif"),
+        "OUTPUT_POINTS": str(tmp_path / "scored.gpkg"), "REPORT": str(tmp_path / "r.html")})
+    for key, name in (("OUTPUT", "score"), ("CLASSES", "classes")):
+        with rasterio.open(result[key]) as got, rasterio.open(ref[name]) as want:
+            assert np.array_equal(got.read(1), want.read(1)), name
+            tags, want_tags = got.tags(), want.tags()
+            tags.pop("janja_stride_seconds"), want_tags.pop("janja_stride_seconds")
+            assert tags == want_tags and got.transform == want.transform and got.crs == want.crs
+            assert got.descriptions == want.descriptions and got.nodata == want.nodata
+    scored = QgsVectorLayer(result["OUTPUT_POINTS"], "scored", "ogr")
+    rows = {f["sample_id"]: (f["anomaly_score"], f["class"]) for f in scored.getFeatures()}
+    want_classes = an.values_at(whole.classes.astype(float), GRID, x, y)
+    for i in range(len(cells)):
+        assert rows[f"S{i}"] == (pytest.approx(whole.sample_scores[i], abs=0), int(want_classes[i]))
+    assert f"{whole.breaks[1]:.4f}" in (tmp_path / "r.html").read_text()
+    del scored
+
+
+def test_a_run_too_large_for_memory_is_refused_with_a_sentence(qgis_app, tmp_path, monkeypatch):
+    import importlib
+
+    raster_grid = importlib.import_module("janja.janja_plugin.core.raster_grid")  # the plugin's own copy
+    stack, model, _, _ = make_inputs(tmp_path)
+    monkeypatch.setattr(raster_grid, "DEFAULT_MEMORY_LIMIT", 10 * 1024**2)
+    message = processing_error("janja:anomaly_score", {"STACK": stack, "MODEL": model,
+                                                       "OUTPUT": str(tmp_path / "s.tif"), "CLASSES": None,
+                                                       "OUTPUT_POINTS": None, "REPORT": None})
+    assert "would need about" in message and "memory even streamed tile by tile" in message
+    assert not (tmp_path / "s.tif").exists()

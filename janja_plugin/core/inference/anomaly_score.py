@@ -6,6 +6,10 @@ reflection at the edges, the card's transform, resize, batching, stride, cancel)
 kind and what is made of its output differ. The model's output is a score in 0..1 (output_kind
 "score"); for the bundled f-AnoGAN model it reads "higher than this share of the training area's
 windows" (janja_plugin/training/anomaly.py).
+
+This is the whole-grid run (the score and classes in memory: the reference, and the training tests' engine);
+janja:anomaly_score itself runs streamed_anomaly.run_anomaly_score_to_files, which writes the same files tile
+by tile and shares this module's classes, notes and report.
 """
 
 import time
@@ -63,6 +67,23 @@ class AnomalyResult:
     constant: bool = False
     spread: float = float("nan")
     stride_error: sc.StrideError | None = None  # measured interpolation error of the score map
+    summary: dict | None = None  # a streamed run's report numbers (its grids are on disk, not here)
+    paths: dict | None = None  # a streamed run's rasters: {"score": path, "classes": path or None}
+
+    def map_summary(self):
+        """(cells in each class 1..k+1, cells with a class, cells with a score, 40-bin histogram of the score)."""
+        if self.summary is not None:
+            return (self.summary["class_counts"], self.summary["n_classed"], self.summary["n_finite"],
+                    self.summary["histogram"])
+        p = self.score[np.isfinite(self.score)]
+        counts = [int((self.classes == k).sum()) for k in range(1, len(self.percentiles) + 2)]
+        return counts, int((self.classes > 0).sum()), p.size, np.histogram(p, bins=40, range=(0.0, 1.0))[0]
+
+    def sample_classes(self):
+        """The class of the cell under each sample (0 = no data, outside, or a constant map); None without samples."""
+        if self.sample_scores is None:
+            return None
+        return classes_of(self.sample_scores, self.breaks, self.constant)
 
     @property
     def class_labels(self):
@@ -107,17 +128,68 @@ def percentile_classes(score, percentiles):
     return out, breaks
 
 
-def values_at(raster, grid, x, y):
-    """Value of the cell under each point (map units of the grid); NaN outside the grid or on nodata."""
+def classes_of(values, breaks, constant=False):
+    """percentile_classes' class of each value for the given breaks (0 = NaN, or every cell of a constant map)."""
+    v = np.asarray(values)
+    ok = np.isfinite(v) & (not constant)
+    out = np.zeros(v.shape, np.uint8)
+    out[ok] = 1 + np.searchsorted(np.asarray(breaks), v[ok], side="right")
+    return out
+
+
+def point_cells(grid, x, y):
+    """(inside, rows, cols) of the cell under each point (map units of the grid); rows/cols valid where inside."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     with np.errstate(invalid="ignore"):
         cols = np.floor((x - grid.xmin) / grid.cell)
         rows = np.floor((grid.ymax - y) / grid.cell)
     inside = np.isfinite(rows) & np.isfinite(cols) & (rows >= 0) & (rows < grid.nrows) & (cols >= 0) & \
         (cols < grid.ncols)
-    out = np.full(x.shape, np.nan)
-    out[inside] = raster[rows[inside].astype(int), cols[inside].astype(int)]
+    return inside, np.where(inside, rows, 0).astype(np.int64), np.where(inside, cols, 0).astype(np.int64)
+
+
+def values_at(raster, grid, x, y):
+    """Value of the cell under each point (map units of the grid); NaN outside the grid or on nodata."""
+    inside, rows, cols = point_cells(grid, x, y)
+    out = np.full(inside.shape, np.nan)
+    out[inside] = raster[rows[inside], cols[inside]]
     return out
+
+
+def check_model(model):
+    """Refuse a model that is not an unsupervised anomaly model with a 0..1 score."""
+    card = model.card
+    if card.model_kind != "unsupervised_anomaly" or card.output_kind != "score":
+        raise JanjaInputError(
+            f"The model '{card.name}' ({model.path.name}) is a {card.model_kind.replace('_', ' ')} with output "
+            f"'{card.output_kind}', not an unsupervised anomaly model with a 0..1 score. Use it with "
+            "janja:prospectivity, or choose an anomaly model (e.g. models/wa_anomaly/wa_anomaly_fanogan.onnx)."
+        )
+
+
+def run_notes(check, model, stats, constant, spread, low, high):
+    """The run's notes for the log and the report (the whole-grid and the streamed run alike)."""
+    notes = list(check.notes) + list(model.notes)
+    if constant:
+        notes.insert(0, dist.constant_note(spread, low, high))
+    if stats.n_windows_filled:
+        notes.append(
+            f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
+            "were filled with the element's training mean, which itself can look anomalous near gaps and edges."
+        )
+    return notes
+
+
+def sample_notes(sample_scores, notes):
+    """Refuse samples that all miss the scored cells; note how many do."""
+    n_out = int(np.count_nonzero(~np.isfinite(sample_scores)))
+    if n_out == len(sample_scores):
+        raise JanjaInputError(
+            "No sample lies on a scored cell of the stack (all outside it or on nodata). Check that the sample "
+            "layer covers the stack's area and has the right CRS."
+        )
+    if n_out:
+        notes.append(f"{n_out} of {len(sample_scores)} samples lie outside the stack or on nodata: no score.")
 
 
 def open_and_predict(stack, model, settings, mask=None, progress=None, grid=None, crs_wkt=None):
@@ -149,41 +221,23 @@ def run_anomaly_score(stack, model, settings=None, mask=None, sample_xy=None, pr
     if not isinstance(model, mc.LoadedModel):
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
-    if card.model_kind != "unsupervised_anomaly" or card.output_kind != "score":
-        raise JanjaInputError(
-            f"The model '{card.name}' ({model.path.name}) is a {card.model_kind.replace('_', ' ')} with output "
-            f"'{card.output_kind}', not an unsupervised anomaly model with a 0..1 score. Use it with "
-            "janja:prospectivity, or choose an anomaly model (e.g. models/wa_anomaly/wa_anomaly_fanogan.onnx)."
-        )
+    check_model(model)
     score, valid, stats, grid, crs_wkt, check, stride_sample = open_and_predict(stack, model, settings, mask,
                                                                                  progress, grid, crs_wkt)
     constant, spread = dist.constant_map(score)
-    notes = list(check.notes) + list(model.notes)
+    finite = score[np.isfinite(score)]
+    notes = run_notes(check, model, stats, constant, spread, float(finite.min()) if finite.size else float("nan"),
+                      float(finite.max()) if finite.size else float("nan"))
     if constant:
         classes, breaks = np.zeros(score.shape, np.uint8), [float("nan")] * len(percentiles)
-        finite = score[np.isfinite(score)]
-        notes.insert(0, dist.constant_note(spread, float(finite.min()) if finite.size else float("nan"),
-                                           float(finite.max()) if finite.size else float("nan")))
     else:
         classes, breaks = percentile_classes(score, percentiles)
     stride_error = sc.no_check() if stride_sample is None else sc.measure(
         stride_sample, breaks=None if constant else breaks, top_threshold=sc.top_threshold(score))
-    if stats.n_windows_filled:
-        notes.append(
-            f"{stats.n_windows_filled:,} of {stats.n_windows:,} windows reached cells without a value; those values "
-            "were filled with the element's training mean, which itself can look anomalous near gaps and edges."
-        )
     sample_scores = None
     if sample_xy is not None:
         sample_scores = values_at(score, grid, *sample_xy)
-        n_out = int(np.count_nonzero(~np.isfinite(sample_scores)))
-        if n_out == len(sample_scores):
-            raise JanjaInputError(
-                "No sample lies on a scored cell of the stack (all outside it or on nodata). Check that the sample "
-                "layer covers the stack's area and has the right CRS."
-            )
-        if n_out:
-            notes.append(f"{n_out} of {len(sample_scores)} samples lie outside the stack or on nodata: no score.")
+        sample_notes(sample_scores, notes)
     return AnomalyResult(score=score, classes=classes, breaks=breaks, percentiles=percentiles, grid=grid,
                          crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats,
                          stride=settings.stride, seconds=time.perf_counter() - t0, sample_scores=sample_scores,
@@ -234,12 +288,12 @@ def report_section(report, result):
         + f" in {result.seconds:.1f} s ({s.windows_per_second:.0f} windows/s)."
     )
     labels = result.class_labels
-    total = int((result.classes > 0).sum())
+    counts, total, n_finite, hist = result.map_summary()
     lows = [0.0] + list(result.breaks)
     highs = list(result.breaks) + [1.0]
     rows = []
     for k, label in enumerate(labels, start=1):
-        n = int((result.classes == k).sum())
+        n = counts[k - 1]
         rows.append([label, f"{lows[k - 1]:.4f} – {highs[k - 1]:.4f}", n, f"{100 * n / total:.1f} %" if total else "-"])
     report.table(["Class (percentiles of this map)", "Score", "Cells", "Share"], rows)
     if result.sample_scores is not None:
@@ -249,9 +303,8 @@ def report_section(report, result):
     for note in result.notes:
         if not dist.is_warning(note):
             report.paragraph(note, css_class="note")
-    p = result.score[np.isfinite(result.score)]
-    if p.size:
-        hist, edges = np.histogram(p, bins=40, range=(0.0, 1.0))
+    if n_finite:
+        edges = np.histogram_bin_edges(np.zeros(0, np.float32), bins=40, range=(0.0, 1.0))  # the score's dtype
         report.charts([chart([{"x": np.repeat(edges, 2)[1:-1], "y": np.repeat(hist, 2), "style": "line",
                                "label": "cells"}], title="Anomaly score histogram", xlabel="score",
                              ylabel="cells")])

@@ -1,0 +1,164 @@
+"""janja:anomaly_score streamed to GeoTIFF: memory bounded by a row tile, not by the grid.
+
+anomaly_score.run_anomaly_score + write_rasters hold the whole score and class grids. Here the window
+engine's row tiles (windows.stream_predict, as in streamed_prospectivity) are written as they are finished,
+and what needs the whole map comes from running per-tile numbers or from passes reading the written score
+back in blocks (streamed_prospectivity's helpers, not copies):
+
+- the cells with a score, min/max, the report's 40-bin histogram and the score under each sample: gathered
+  while the tiles are written;
+- the constant-map check (0.1-99.9 % spread, float64), the class breaks (the map's percentiles, float32 as
+  np.percentile gives them on the float32 score) and the stride check's top-5 % threshold: exact
+  percentiles (map_stats), 3 passes a batch;
+- the classes: one more pass classifies each block, counts the classes and writes the class raster;
+- the stride check's sample: streamed_prospectivity._stride_sample (uniform + top stratum, 2 passes).
+
+Every value equals the whole-grid run's: files, tags, breaks, notes, stride check and report
+(tests/core/test_streamed_anomaly.py). The files appear only when complete: a refusal, an error or a
+cancel leaves none. Peak memory: memory_bound().
+"""
+
+import time
+from contextlib import ExitStack
+
+import numpy as np
+
+from ..errors import JanjaInputError
+from ..tiled_geotiff import TiledStackWriter, check_free_disk, limited_block_cache
+from . import anomaly_score as an
+from . import distribution as dist
+from . import map_stats as ms
+from . import model_card as mc
+from . import streamed_prospectivity as sp
+from . import stride_check as sc
+from . import windows as wn
+
+POINT_BYTES = 64  # per sample: its x, y (the caller's), cell row, column, inside flag, score
+
+
+def memory_bound(grid, model, n_elements, settings=None, masked=False, n_points=0):
+    """About the peak memory (bytes) of run_anomaly_score_to_files: streamed_prospectivity.memory_bound (the
+    same engine, tiles, GDAL cache and read-back blocks; the class pass holds one block, less than the target
+    search it budgets) + POINT_BYTES per sample. It does not grow with the grid's height."""
+    return sp.memory_bound(grid, model, n_elements, settings or an.AnomalySettings(), masked) + POINT_BYTES * n_points
+
+
+def check_memory(grid, model, n_elements, settings=None, masked=False, n_points=0, limit=None):
+    """Refuse, before any work, a run whose memory_bound exceeds `limit` (default raster_grid.DEFAULT_MEMORY_LIMIT)."""
+    from .. import raster_grid
+
+    limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
+    need = memory_bound(grid, model, n_elements, settings, masked, n_points)
+    if need > limit:
+        raise JanjaInputError(
+            f"Scoring anomalies on {grid.ncols} x {grid.nrows} cells would need about {need / 1024**3:.1f} GB of "
+            f"memory even streamed tile by tile (limit {limit / 1024**3:.1f} GB): rows this wide, the model and "
+            "its batches are held at once. Use fewer windows per batch, a larger cell size, or split the area into "
+            "strips.")
+    return need
+
+
+def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, settings=None, mask=None, sample_xy=None,
+                               progress=None, grid=None, crs_wkt=None, memory_limit=None):
+    """run_anomaly_score + write_rasters, written tile by tile: the same files, tags, breaks, notes, stride check
+    and sample scores. The result's score and classes are None; its `summary` carries the report's numbers and
+    `paths` the files. progress(fraction) -> True cancels (windows.Cancelled) and no file is left.
+    """
+    settings = settings or an.AnomalySettings()
+    percentiles = an.check_percentiles(settings.percentiles)
+    sc.check_sample(settings.stride_sample)
+    t0 = time.perf_counter()
+    if not isinstance(model, mc.LoadedModel):
+        model = mc.load_model(model, threads=settings.threads)
+    card = model.card
+    an.check_model(model)
+    inside = rows_p = cols_p = None
+    n_points = 0
+    with limited_block_cache(), wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
+        if sample_xy is not None:
+            inside, rows_p, cols_p = an.point_cells(grid, *sample_xy)
+            n_points = inside.size
+        check_memory(grid, model, len(bands), settings, masked=mask is not None, n_points=n_points,
+                     limit=memory_limit)
+        check_free_disk([(p, 1) for p in (score_path, classes_path) if p], grid)
+        check = dist.guard(card, dist.read_columns(stack, bands, mask), settings.extrapolate)
+        checked = settings.stride > 1
+        end_map = 0.85 if checked else 0.95
+        done = [end_map]
+
+        def tick(share=0.005):
+            done[0] = min(done[0] + share, 0.9 if checked else 1.0)
+            if progress is not None and progress(done[0]):
+                raise wn.Cancelled("The anomaly-score run was cancelled.")
+
+        with ExitStack() as files:
+            score_w = files.enter_context(TiledStackWriter(score_path, ["anomaly_score"], grid, crs_wkt))
+            cls_w = files.enter_context(TiledStackWriter(classes_path, ["anomaly_class"], grid, crs_wkt)) \
+                if classes_path else None
+            stats = wn.EngineStats()
+            hist = np.zeros(40, np.int64)
+            n_finite, low, top = 0, np.inf, -np.inf
+            sample_scores = None if sample_xy is None else np.full(n_points, np.nan)
+            tile_counts = []
+            scaled = None if progress is None else (lambda f: progress(end_map * f))
+            for tile in wn.stream_predict(model, stack, bands, settings.stride, mask, settings.batch_size,
+                                          settings.tile_rows, scaled, stats=stats):
+                score_w.write_band_rows(0, tile.row0, tile.values)
+                finite = tile.values[np.isfinite(tile.values)]
+                if finite.size:
+                    n_finite += finite.size
+                    low, top = min(low, float(finite.min())), max(top, float(finite.max()))
+                    hist += np.histogram(finite, bins=40, range=(0.0, 1.0))[0]
+                if sample_scores is not None:
+                    here = inside & (rows_p >= tile.row0) & (rows_p < tile.row1)
+                    sample_scores[here] = tile.values[rows_p[here] - tile.row0, cols_p[here]]
+                if tile.interpolated is not None:
+                    tile_counts.append((tile.row0, tile.row1, int(tile.interpolated.sum())))
+            read = sp._reader(score_w)
+            nrows, block_rows = grid.nrows, sp._rows(grid.ncols)
+            if n_finite == 0:
+                constant, spread = True, 0.0
+            else:
+                lo_p, hi_p = ms.percentiles(read, nrows, n_finite, (0.1, 99.9), block_rows=block_rows)
+                spread = float(hi_p - lo_p)
+                constant = spread < dist.CONSTANT_SPREAD
+            tick()
+            notes = an.run_notes(check, model, stats, constant, spread, low if n_finite else float("nan"),
+                                 top if n_finite else float("nan"))
+            if constant:
+                breaks = [float("nan")] * len(percentiles)
+            else:  # np.percentile of the float32 scores, as percentile_classes takes them
+                breaks = [float(b) for b in ms.percentiles(read, nrows, n_finite, percentiles, np.float32,
+                                                           block_rows)]
+            tick()
+            counts = np.zeros(len(percentiles) + 2, np.int64)
+            for r0, r1 in sp._blocks(nrows, grid.ncols):
+                classes = an.classes_of(read(r0, r1), breaks, constant)
+                counts += np.bincount(classes.ravel(), minlength=counts.size)
+                if cls_w is not None:
+                    cls_w.write_band_rows(0, r0, np.where(classes > 0, classes, np.nan))
+                tick(0.0005)
+            stride_error = sc.no_check()
+            if checked:
+                top_t = float(ms.percentiles(read, nrows, n_finite, 100.0 - sc.TOP_PERCENT, np.float32, block_rows)) \
+                    if n_finite else float("nan")
+                sample = sp._stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
+                                           stats.n_windows, settings, progress, top_t)
+                stride_error = sc.measure(sample, breaks=None if constant else breaks, top_threshold=top_t)
+            if sample_scores is not None:
+                an.sample_notes(sample_scores, notes)
+            result = an.AnomalyResult(
+                score=None, classes=None, breaks=breaks, percentiles=percentiles, grid=grid, crs_wkt=crs_wkt,
+                card=card, model_path=str(model.path), stats=stats, stride=settings.stride, seconds=0.0,
+                sample_scores=sample_scores, notes=notes, distribution=check, constant=constant, spread=spread,
+                stride_error=stride_error,
+                summary={"class_counts": [int(c) for c in counts[1:]], "n_classed": int(counts[1:].sum()),
+                         "n_finite": n_finite, "histogram": hist})
+            for w in (score_w, cls_w):
+                if w is not None:
+                    w.set_tags(result.tags())
+            if progress is not None and progress(1.0):
+                raise wn.Cancelled("The anomaly-score run was cancelled.")
+    result.seconds = time.perf_counter() - t0
+    result.paths = {"score": score_path, "classes": classes_path}
+    return result
