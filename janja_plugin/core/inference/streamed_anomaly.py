@@ -83,13 +83,7 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
         check_free_disk([(p, 1) for p in (score_path, classes_path) if p], grid)
         check = dist.guard(card, dist.read_columns(stack, bands, mask), settings.extrapolate)
         checked = settings.stride > 1
-        end_map = 0.85 if checked else 0.95
-        done = [end_map]
-
-        def tick(share=0.005):
-            done[0] = min(done[0] + share, 0.9 if checked else 1.0)
-            if progress is not None and progress(done[0]):
-                raise wn.Cancelled("The anomaly-score run was cancelled.")
+        end_map, tick = sp.pass_ticker(progress, checked, "The anomaly-score run was cancelled.")
 
         with ExitStack() as files:
             score_w = files.enter_context(TiledStackWriter(score_path, ["anomaly_score"], grid, crs_wkt))

@@ -269,6 +269,20 @@ def _stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_windo
                            seconds=time.perf_counter() - t0, seed=seed, top_stratum=stratum, weights=weights)
 
 
+def pass_ticker(progress, checked, cancelled):
+    """(end of the map's share of progress, tick): the map takes 0-0.85 (0.95 without a stride check); each
+    tick(share) of a whole-map pass moves on by `share`, never past 0.9 (1.0), and cancels like the map does."""
+    end_map = 0.85 if checked else 0.95
+    done = [end_map]
+
+    def tick(share=0.005):
+        done[0] = min(done[0] + share, 0.9 if checked else 1.0)
+        if progress is not None and progress(done[0]):
+            raise wn.Cancelled(cancelled)
+
+    return end_map, tick
+
+
 def run_prospectivity_to_files(stack, model, probability_path, classes_path=None, labels_path=None, settings=None,
                                mask=None, deposit_cells=None, progress=None, grid=None, crs_wkt=None,
                                memory_limit=None, scheduler=None):
@@ -300,13 +314,7 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
         check_free_disk(outputs, grid)
         check = dist.guard(card, dist.read_columns(stack, bands, mask), settings.extrapolate)
         checked = settings.stride > 1
-        end_map = 0.85 if checked else 0.95
-        done = [end_map]
-
-        def tick(share=0.005):
-            done[0] = min(done[0] + share, 0.9 if checked else 1.0)
-            if progress is not None and progress(done[0]):
-                raise wn.Cancelled("The prospectivity run was cancelled.")
+        end_map, tick = pass_ticker(progress, checked, "The prospectivity run was cancelled.")
 
         with ExitStack() as files:
             cluster = None
