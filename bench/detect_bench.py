@@ -389,6 +389,8 @@ DENSE = ("shared-trunk model (frozen ImageNet Inception-v3 Au Ag Cu run once ove
          "bench/detect_dense.py)")
 DENSE_NESTED = ("shared-trunk model, L2 logistic head on 64 principal components of the dense features, strength "
                 "chosen inside the training folds (bench/detect_dense.py)")
+DENSE_SMOOTHED = ("  … its logit map smoothed (Gaussian, 0-4 sample spacings), the smoothing chosen with the strength "
+                  "inside the training folds (bench/detect_dense.py --smoothed-only)")
 
 
 @dataclass
@@ -669,7 +671,8 @@ def run_survey(survey, repeats, log=print, audit=None, variants=VARIANTS, seed=0
     if dense is not None:  # the shared-trunk model's out-of-fold maps of every cell, cached by bench/detect_dense.py
         if not (np.array_equal(dense["rows"], feats.rows) and np.array_equal(dense["cols"], feats.cols)):
             raise SystemExit("dense_wa.npz was made for other cells: rerun bench/detect_dense.py on this stack.")
-        for name, prefix, secs in ((DENSE, "repeat", "seconds"), (DENSE_NESTED, "nested_repeat", "nested_seconds")):
+        for name, prefix, secs in ((DENSE, "repeat", "seconds"), (DENSE_NESTED, "nested_repeat", "nested_seconds"),
+                                   (DENSE_SMOOTHED, "smoothed_repeat", "smoothed_seconds")):
             reps = sorted(k for k in dense.files if k.startswith(prefix))
             for k in reps:
                 add(name, scorer.score_map(np.asarray(dense[k], float)), float(dense[secs]) / len(reps))

@@ -43,6 +43,8 @@ CHUNK = 50000  # cells per head prediction (float16 cache -> float32 in chunks)
 DENSE_C_GRID = (3e-5, 3e-4) + db.C_GRID  # inverse L2 strength of the nested head (chosen inside the training folds)
 PCA_DIMS = 64  # label-free principal components of the dense features for the nested logistic regression
 DENSE_NESTED = db.DENSE_NESTED
+DENSE_SMOOTHED = db.DENSE_SMOOTHED
+SMOOTH_SCALES = (0.0, 0.5, 1.0, 2.0, 4.0)  # Gaussian sigma of the smoothed head's map, in sample spacings (0: none)
 
 
 def out_of_fold(survey, feats, labels, x, fit, predict, repeats, audit=None, seed=0, log=print):
@@ -110,16 +112,59 @@ class DenseLearner(db.Learner):
         return self._map(variant, model, params), best_score, params
 
 
-def nested_maps(survey, feats, labels, block, repeats, audit=None, seed=0, log=print):
+class SmoothedDenseLearner(DenseLearner):
+    """The nested logistic head with the smoothing of its map chosen too: grid over C x SMOOTH_SCALES.
+
+    A logistic regression is linear, and a NaN-aware Gaussian mean over the same valid cells commutes with a
+    linear map (it keeps constants), so a head fit on the components smoothed at sigma maps exactly what the plain
+    head's logit map smoothed at sigma gives: the smoothing is a fixed step after the head, not a new feature set.
+    """
+
+    def choose_and_fit(self, variant, idx, key, seed):
+        grid = [({"c": c, "pu": 0.0, "w": 1.0, "scale": 0.0}, sc) for sc in SMOOTH_SCALES for c in DENSE_C_GRID]
+        scored = [(self.inner_score(db.Variant(variant.name, f"dense@{sc:g}"), idx, p, key, seed), i)
+                  for i, (p, sc) in enumerate(grid)]
+        best_score, best = max(scored)
+        params, sc = grid[best]
+        v = db.Variant(variant.name, f"dense@{sc:g}")
+        model = self._fit(v, idx, params["c"], 0.0, key)
+        return self._map(v, model, params), best_score, {**params, "smooth": sc}
+
+
+def smoothed_blocks(survey, feats, block, scales=SMOOTH_SCALES):
+    """{"dense@s": block smoothed at s sample spacings}: each component as a grid, NaN-aware Gaussian mean."""
+    from janja_plugin.core.anomaly.spatial_context import smooth
+
+    out = {}
+    shape = survey.stack.shape
+    for sc in scales:
+        if sc == 0:
+            out["dense@0"] = block
+            continue
+        sm = np.empty_like(block)
+        for k in range(block.shape[1]):
+            g = np.full(shape, np.nan)
+            g[feats.rows, feats.cols] = block[:, k]
+            sm[:, k] = smooth(g, sc * survey.spacing / survey.stack.cell)[feats.rows, feats.cols]
+        out[f"dense@{sc:g}"] = sm
+    return out
+
+
+def nested_maps(survey, feats, labels, block, repeats, audit=None, seed=0, log=print, smoothed=False):
     """Out-of-fold maps of an L2 logistic regression on `block` (n_valid, k), its C chosen by detect_bench's inner
     block CV on the outer training folds only (detect_bench.Learner, audited the same way); (maps, choices)."""
     audit = audit if audit is not None else db.Audit()
     audit.labels[survey.name] = labels
-    feats.blocks["dense"] = block
-    variant = db.Variant(DENSE_NESTED, "dense")
+    if smoothed:
+        feats.blocks.update(smoothed_blocks(survey, feats, block))
+        variant = db.Variant(DENSE_SMOOTHED, "dense@0")
+    else:
+        feats.blocks["dense"] = block
+        variant = db.Variant(DENSE_NESTED, "dense")
     lookup = np.full(survey.stack.shape, -1)
     lookup[feats.rows, feats.cols] = np.arange(feats.rows.size)
-    learner = DenseLearner(survey, feats, labels, lookup[labels.rows, labels.cols], audit)
+    learner = (SmoothedDenseLearner if smoothed else DenseLearner)(survey, feats, labels,
+                                                                    lookup[labels.rows, labels.cols], audit)
     cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
     maps, choices = [], []
     for r in range(repeats):
@@ -135,7 +180,8 @@ def nested_maps(survey, feats, labels, block, repeats, audit=None, seed=0, log=p
                                                   .tolist())}
             m, inner, params = learner.choose_and_fit(variant, np.nonzero(folds != f)[0], key, seed + 1000 * r + f)
             oof[cell_fold == f] = m[cell_fold == f]
-            choices.append({"repeat": r, "fold": f, "inner_auc": inner, "c": params["c"]})
+            choices.append({"repeat": r, "fold": f, "inner_auc": inner, "c": params["c"],
+                            **({"smooth": params["smooth"]} if smoothed else {})})
         maps.append(oof)
         log(f"nested repeat {r + 1}/{repeats} done")
     return maps, choices
@@ -223,6 +269,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(db.REPO / "out" / "detect_bench"))
     parser.add_argument("--nested-only", action="store_true",
                         help="redo only the nested row; the fixed head's maps are taken from dense_wa.npz")
+    parser.add_argument("--smoothed-only", action="store_true",
+                        help="add only the smoothed nested row; the other rows' maps are kept from dense_wa.npz")
     args = parser.parse_args(argv)
     import torch
 
@@ -263,6 +311,8 @@ def main(argv=None):
           f"({window_seconds / meta['seconds']:.1f}x faster)", flush=True)
     params = HeadParams(layers=1, dropout=0.5, lr=1e-3, optimizer="adam", activation="relu", batch=32, epochs=20)
     t_fit = time.perf_counter()
+    if args.smoothed_only:
+        return smoothed_only(folder, survey, feats, scorer, labels, x, args.repeats)
     if args.nested_only:
         old = np.load(folder / "dense_wa.npz")
         if not (np.array_equal(old["rows"], feats.rows) and old["repeat0"].size == feats.rows.size):
@@ -299,6 +349,35 @@ def main(argv=None):
              nested_choices=json.dumps(choices), **out)
     print(f"written {folder / 'dense_wa.npz'} (heads and maps {fit_seconds:.0f} s; total "
           f"{time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def smoothed_only(folder, survey, feats, scorer, labels, x, repeats):
+    """The smoothed nested row (C and smoothing chosen inside the training folds), added to dense_wa.npz."""
+    path = folder / "dense_wa.npz"
+    old = dict(np.load(path))
+    if not (np.array_equal(old["rows"], feats.rows) and old["repeat0"].size == feats.rows.size):
+        raise SystemExit("dense_wa.npz was made for other cells: run without --smoothed-only first.")
+    t0 = time.perf_counter()
+    block, kept = pca_block(x, feats.reference)
+    print(f"dense features -> {PCA_DIMS} principal components ({100 * kept:.0f} % of the variance)", flush=True)
+    audit = db.Audit()
+    maps, choices = nested_maps(survey, feats, labels, block, repeats, audit, smoothed=True)
+    seconds = time.perf_counter() - t0
+    leaks = audit_leaks(audit)
+    if leaks:
+        raise SystemExit(f"held-out cells informed the nested choice in {leaks}")
+    print(f"smoothed nested choices (C, sigma in sample spacings): {[(c['c'], c['smooth']) for c in choices]}",
+          flush=True)
+    for r, m in enumerate(maps):
+        pm, psd, roc, pa, we = scorer.score_map(m)
+        print(f"smoothed repeat {r + 1}: protocol AUC {pm:.3f} ± {psd:.3f}, cell ROC {roc:.3f}, P-A {pa:.0f} % "
+              f"(We {we:.2f})", flush=True)
+    old = {k: v for k, v in old.items() if not k.startswith("smoothed_")}
+    old.update({f"smoothed_repeat{r}": m.astype(np.float32) for r, m in enumerate(maps)})
+    np.savez(path, **old, smoothed_seconds=float(old["feature_seconds"]) + seconds,
+             smoothed_choices=json.dumps(choices))
+    print(f"written {path} (smoothed row {seconds:.0f} s)")
     return 0
 
 
