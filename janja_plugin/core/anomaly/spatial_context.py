@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import JanjaInputError
+from ..smoothing import smooth
 
 SIGNED, TARGET = "signed", "target"
 METHODS = (SIGNED, TARGET)
@@ -71,19 +72,6 @@ class SpatialContextResult:
     @property
     def target_name(self):
         return self.elements[self.target]
-
-
-def smooth(band, sigma_cells):
-    """NaN-aware Gaussian window mean (normalised convolution): nodata is left out, not filled with zeros."""
-    from scipy.ndimage import gaussian_filter
-
-    ok = np.isfinite(band)
-    num = gaussian_filter(np.where(ok, band, 0.0), sigma_cells, mode="reflect")
-    den = gaussian_filter(ok.astype(float), sigma_cells, mode="reflect")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
-    out[~ok] = np.nan
-    return out
 
 
 def normal_scores(v):

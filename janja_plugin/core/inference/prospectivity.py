@@ -338,6 +338,15 @@ def run_notes(check, model, settings, stats, constant, spread, low, high_value, 
             "the model's own output (no stride, nothing interpolated)."
             + (f" The stride {settings.stride} was not used." if settings.stride > 1 else "")
         )
+        sigma = float((card.dense or {}).get("map_smoothing_cells") or 0.0)
+        if sigma > 0:
+            spacings = (card.dense or {}).get("map_smoothing_spacings")
+            notes.append(
+                f"As the model's card specifies, its map is the head's log-odds averaged by a Gaussian of sigma "
+                f"{sigma:.3g} cells" + (f" ({spacings:g} sample spacings of the training survey)" if spacings else "")
+                + " over the valid cells, then turned into a probability: this smoothing is part of the model, the "
+                "way it was trained and validated held out."
+            )
     elif use_dense:
         notes.append(
             f"Shared-trunk evaluation ({stats.mode}): the trunk ran once over the stack and each cell's features were "
@@ -357,6 +366,8 @@ def run_notes(check, model, settings, stats, constant, spread, low, high_value, 
             "This model's head was trained on shared-trunk features, but the shared trunk was turned off: window by "
             "window its head reads features of windows classified alone, which differ from those it was trained on, "
             "so this map is not the model's. Leave the shared-trunk option on (its default for this model)."
+            + (" Its card's map smoothing (part of the model) was not applied either."
+               if (card.dense or {}).get("map_smoothing_cells") else "")
         )
     if stats.n_windows_filled:
         notes.append(
