@@ -123,5 +123,6 @@ def test_janja_prospectivity_runs_the_smoothing_and_says_so(tmp_path):
     np.testing.assert_allclose(result.probability, 1.0 / (1.0 + np.exp(-smooth(z, SIGMA))), rtol=1e-6, atol=1e-7,
                                equal_nan=True)
     assert any("Gaussian of sigma 1.5 cells" in n and "part of the model" in n for n in result.notes)
-    forced = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=False, extrapolate=True), grid=grid)
+    forced = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=False, extrapolate=True),
+                                  grid=grid)
     assert any("map smoothing (part of the model) was not applied" in n for n in forced.notes)
