@@ -11,7 +11,7 @@ back in blocks (streamed_prospectivity's helpers, not copies):
   np.percentile gives them on the float32 score) and the stride check's top-5 % threshold: exact
   percentiles (map_stats), 3 passes a batch;
 - the classes: one more pass classifies each block, counts the classes and writes the class raster;
-- the stride check's sample: streamed_prospectivity._stride_sample (uniform + top stratum, 2 passes).
+- the stride check's sample: streamed_prospectivity.stride_sample (uniform + top stratum, 2 passes).
 
 Every value equals the whole-grid run's: files, tags, breaks, notes, stride check and report
 (tests/core/test_streamed_anomaly.py). The files appear only when complete: a refusal, an error or a
@@ -108,8 +108,8 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
                     sample_scores[here] = tile.values[rows_p[here] - tile.row0, cols_p[here]]
                 if tile.interpolated is not None:
                     tile_counts.append((tile.row0, tile.row1, int(tile.interpolated.sum())))
-            read = sp._reader(score_w)
-            nrows, block_rows = grid.nrows, sp._rows(grid.ncols)
+            read = sp.map_reader(score_w)
+            nrows, block_rows = grid.nrows, sp.rows_per_block(grid.ncols)
             if n_finite == 0:
                 constant, spread = True, 0.0
             else:
@@ -126,7 +126,7 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
                                                            block_rows)]
             tick()
             counts = np.zeros(len(percentiles) + 2, np.int64)
-            for r0, r1 in sp._blocks(nrows, grid.ncols):
+            for r0, r1 in sp.map_blocks(nrows, grid.ncols):
                 classes = an.classes_of(read(r0, r1), breaks, constant)
                 counts += np.bincount(classes.ravel(), minlength=counts.size)
                 if cls_w is not None:
@@ -136,7 +136,7 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
             if checked:
                 top_t = float(ms.percentiles(read, nrows, n_finite, 100.0 - sc.TOP_PERCENT, np.float32, block_rows)) \
                     if n_finite else float("nan")
-                sample = sp._stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
+                sample = sp.stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
                                            stats.n_windows, settings, progress, top_t)
                 stride_error = sc.measure(sample, breaks=None if constant else breaks, top_threshold=top_t)
             if sample_scores is not None:
