@@ -263,14 +263,46 @@ class MergedSamples:
     y: np.ndarray
     values: np.ndarray  # (n_groups, n_columns), nanmean of each column over the group
     group_sizes: np.ndarray
-    groups: list  # original row indices of each merged point
+    row_order: np.ndarray  # original row indices, group after group (ascending within a group)
     n_merged_groups: int  # groups of more than one row
+
+    @property
+    def groups(self):
+        """Original row indices of each merged point; built on demand (10^6 small arrays cost 0.5 s)."""
+        ends = np.cumsum(self.group_sizes)
+        return [self.row_order[e - c:e] for e, c in zip(ends.tolist(), self.group_sizes.tolist())]
+
+
+# Groups of this many rows or more are averaged by np.nanmean itself: numpy sums them pairwise, while
+# below it numpy sums in row order, as np.bincount does, so every mean stays bit-identical to np.nanmean.
+_PAIRWISE_FROM = 8
+
+
+def _group_nanmeans(columns, label, n_groups, big, order, starts, sizes, mean_of_group):
+    """Per-group NaN-ignoring mean of each column in one pass (np.bincount), bit-identical to
+    `mean_of_group(rows)` (np.nanmean / ndarray.mean) per group; an all-NaN group gives NaN."""
+    out = np.empty((n_groups, columns.shape[1]))
+    with np.errstate(invalid="ignore", divide="ignore"):  # all-NaN group: 0/0 -> NaN, as np.nanmean
+        for j in range(columns.shape[1]):
+            col = columns[:, j]
+            finite = ~np.isnan(col)
+            total = np.bincount(label, weights=np.where(finite, col, 0.0), minlength=n_groups)
+            count = np.bincount(label, weights=finite, minlength=n_groups)
+            out[:, j] = total / count
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN group -> NaN, on purpose
+        for i in big:
+            out[i] = mean_of_group(order[starts[i]:starts[i] + sizes[i]])
+    return out
 
 
 def merge_duplicates(x, y, values, tolerance=0.0):
     """Merge samples at the same place (within `tolerance` CRS units, transitively; 0 = identical
     coordinates): mean of coordinates and nanmean of each value column, so the kriging system is
-    never singular because of them. Use a metric CRS when tolerance > 0."""
+    never singular because of them. Use a metric CRS when tolerance > 0.
+
+    Vectorised (one sort and one np.bincount per column) so 10^6 samples take seconds, with results
+    bit-identical to the per-group np.nanmean it replaces (tests/core/test_merge_duplicates_fast.py)."""
     x = np.asarray(x, float).ravel()
     y = np.asarray(y, float).ravel()
     if x.size != y.size:
@@ -287,7 +319,7 @@ def merge_duplicates(x, y, values, tolerance=0.0):
         )
     n = x.size
     if n == 0:
-        return MergedSamples(x, y, values, np.zeros(0, int), [], 0)
+        return MergedSamples(x, y, values, np.zeros(0, int), np.zeros(0, int), 0)
     if tolerance > 0:
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
@@ -296,22 +328,29 @@ def merge_duplicates(x, y, values, tolerance=0.0):
         pairs = cKDTree(np.column_stack([x, y])).query_pairs(tolerance, output_type="ndarray")
         graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
         _, label = connected_components(graph, directed=False)
+        label = np.asarray(label).ravel()
+        order = np.argsort(label, kind="stable")
+        new_group = np.r_[True, label[order][1:] != label[order][:-1]]
     else:
-        _, label = np.unique(np.column_stack([x, y]), axis=0, return_inverse=True)
-    label = np.asarray(label).ravel()
-    order = np.argsort(label, kind="stable")
-    _, starts, sizes = np.unique(label[order], return_index=True, return_counts=True)
-    groups = [order[s:s + c] for s, c in zip(starts, sizes)]
+        # groups in (x, y) order, rows in their own order within a group: what np.unique(axis=0) and a
+        # stable argsort of its labels gave, 10x faster at 10^6 rows
+        order = np.lexsort((y, x))
+        xs, ys = x[order], y[order]
+        new_group = np.r_[True, (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])]
+    starts = np.flatnonzero(new_group)
+    sizes = np.diff(np.r_[starts, n])
+    n_groups = starts.size
+    label = np.empty(n, np.intp)
+    label[order] = np.cumsum(new_group) - 1  # group number of each row, groups numbered as above
+    big = np.flatnonzero(sizes >= _PAIRWISE_FROM)
     if tolerance > 0:
-        mx = np.array([x[g].mean() for g in groups])
-        my = np.array([y[g].mean() for g in groups])
+        mx, my = (_group_nanmeans(c[:, None], label, n_groups, big, order, starts, sizes,
+                                  lambda g, c=c: c[g].mean())[:, 0] for c in (x, y))
     else:  # identical coordinates: keep them exactly (a float mean can move them by one ulp)
-        first = np.array([g[0] for g in groups], dtype=int)
-        mx, my = x[first], y[first]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN group -> NaN, on purpose
-        mv = np.array([np.nanmean(values[g], axis=0) for g in groups]).reshape(len(groups), -1)
-    return MergedSamples(mx, my, mv, sizes, groups, int(np.sum(sizes > 1)))
+        mx, my = x[order[starts]], y[order[starts]]
+    mv = _group_nanmeans(values, label, n_groups, big, order, starts, sizes,
+                         lambda g: np.nanmean(values[g], axis=0))
+    return MergedSamples(mx, my, mv, sizes, order, int(np.sum(sizes > 1)))
 
 
 def utm_epsg_for_lonlat(lon, lat):
