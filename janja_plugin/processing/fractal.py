@@ -111,7 +111,7 @@ class FractalAlgorithm(JanjaAlgorithm):
             feedback.pushWarning(note)
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         if report:
-            rep = HtmlReport(f"Fractal thresholds ({result.kind}): {name}")
+            rep = HtmlReport(fractal.report_title(result, name))
             fractal.report_section(rep, result, element=name)
             rep.write(report)
             outputs[self.REPORT] = report

@@ -101,7 +101,7 @@ class RobustMahalanobisAlgorithm(JanjaAlgorithm):
                           f"{result.cutoff:.3g}; {result.n_left_out} left out (a missing or non-positive part)")
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         if report:
-            rep = HtmlReport("Robust multivariate anomaly score")
+            rep = HtmlReport(multivariate.REPORT_TITLE)
             multivariate.report_section(rep, result)
             rep.write(report)
             outputs[self.REPORT] = report

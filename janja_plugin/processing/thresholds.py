@@ -126,7 +126,7 @@ class ThresholdsAlgorithm(JanjaAlgorithm):
             feedback.pushInfo(f"{result.threshold_names[i]}: {t:.6g}")
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         if report:
-            rep = HtmlReport(f"Anomaly thresholds: {name}")
+            rep = HtmlReport(th.report_title(name))
             th.report_section(rep, {method: result}, element=name, values=values.ravel(),
                               censored=None if censored is None else censored.ravel())
             rep.write(report)

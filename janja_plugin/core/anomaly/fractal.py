@@ -234,15 +234,22 @@ def concentration_number(values, n_levels=DEFAULT_LEVELS, n_segments=None, **kwa
     return fractal_curve(values, "C-N", 1.0, n_levels, n_segments, **kwargs)
 
 
+def report_title(result, element=""):
+    """'Fractal thresholds, concentration–area (C-A) — Cu (ppm)': the report's title, the one place that names it."""
+    from ..reporting.units import element_label
+
+    name = "concentration–area" if result.kind == "C-A" else "concentration–number"
+    return f"Fractal thresholds, {name} ({result.kind}){f' — {element_label(element)}' if element else ''}"
+
+
 def report_section(report, result, element=""):
-    """Log–log curve with the fitted segments, the segments table and the BIC per segment count."""
+    """Log–log curve with the fitted segments, the segments table and the BIC per segment count.
+    No heading of its own: the report's title (report_title) names it once."""
     from ..reporting.svgplot import chart
     from ..reporting.units import element_and_unit, element_label, number
 
     unit = element_and_unit(element)[1] if element else None
     element = element_label(element) if element else element
-    name = "Concentration–area" if result.kind == "C-A" else "Concentration–number"
-    report.heading(f"{name} ({result.kind}){f' — {element}' if element else ''}")
     report.paragraph(
         f"{result.n_segments} segment(s) chosen by {result.chosen_by}; thresholds: "
         + (", ".join(number(t, 4) + (f" {unit}" if unit else "") for t in result.thresholds)

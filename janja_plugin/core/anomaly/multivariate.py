@@ -159,11 +159,14 @@ def robust_mahalanobis(concentrations, elements=None, alpha=0.75, seed=42, robus
     return RobustDistance(dist, cutoff, outliers, loc, cov, classical, elements, int(ok.sum()), int((~ok).sum()))
 
 
-def report_section(report, result, title="Robust multivariate distance (clr/ilr, MCD)"):
-    """Distance summary and a robust-vs-classical distance plot (the masking check)."""
+REPORT_TITLE = "Robust multivariate anomaly score (MCD distance on clr/ilr log-ratios)"
+
+
+def report_section(report, result):
+    """Distance summary and a robust-vs-classical distance plot (the masking check). No heading of its own:
+    the report's title (REPORT_TITLE) names it once."""
     from ..reporting.svgplot import chart
 
-    report.heading(title)
     report.paragraph(
         f"Elements: {', '.join(result.elements)}. {result.n_used} rows used, {result.n_left_out} left out "
         f"(a missing or non-positive part). Cutoff sqrt(chi2 0.975, {len(result.elements) - 1} df) = "

@@ -224,15 +224,22 @@ def all_thresholds(values, k=DEFAULT_K, percentiles=DEFAULT_PERCENTILES, log10=T
     }
 
 
+def report_title(element=""):
+    """'Anomaly thresholds — Au (ppm)': the report's title, the one place that names it."""
+    from ..reporting.units import element_label
+
+    return f"Anomaly thresholds{f' — {element_label(element)}' if element else ''}"
+
+
 def report_section(report, results, element="", values=None, censored=None):
     """Add a thresholds table (one row per threshold of every method) and a histogram-like chart;
-    with `censored`, say how many samples were below detection and that they are background."""
+    with `censored`, say how many samples were below detection and that they are background.
+    No heading of its own: the report's title (report_title) names it once."""
     from ..reporting.svgplot import chart
     from ..reporting.units import element_and_unit, element_label
 
     unit = element_and_unit(element)[1] if element else None
     element = element_label(element) if element else element
-    report.heading(f"Anomaly thresholds{f' — {element}' if element else ''}")
     if values is not None and censored is not None:
         report.paragraph(censoring_note(values, censored), "note")
     measured = None if values is None else np.asarray(values, float).ravel()[measured_mask(values, censored)]
