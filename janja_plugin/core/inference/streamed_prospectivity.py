@@ -294,18 +294,19 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
     """
     settings = settings or pr.ProspectivitySettings()
     t0 = time.perf_counter()
-    if settings.dense:
-        raise JanjaInputError("The shared-trunk mode runs on the whole grid in memory; it is not streamed. Turn "
-                              "'Shared trunk' off, or use a smaller grid.")
     if not isinstance(model, mc.LoadedModel):
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
-    if pr.uses_dense(settings, card):  # the card asks for it (a head trained on shared-trunk features)
-        raise JanjaInputError(f"The model '{card.name}' has a head trained on shared-trunk features, so it runs on "
-                              "the shared trunk, over the whole grid in memory; it is not streamed. Run it whole "
-                              "(janja:prospectivity does so for this model), or use a smaller grid.")
-    sc.check_sample(settings.stride_sample)
     pr.check_thresholds(settings.moderate, settings.high)
+    if pr.uses_dense(settings, card):  # forced, or the card's head was trained on shared-trunk features
+        if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
+            raise JanjaInputError("The shared trunk runs on this computer only: leave the Dask scheduler empty, or "
+                                  "turn 'Shared trunk' off (not for a model whose head was trained on its features).")
+        from . import streamed_dense
+
+        return streamed_dense.run_dense_to_files(stack, model, probability_path, classes_path, labels_path, settings,
+                                                 mask, deposit_cells, progress, grid, crs_wkt, memory_limit)
+    sc.check_sample(settings.stride_sample)
     # GDAL's block cache (5 % of RAM by default) would keep the stack's and the outputs' blocks as they are
     # read: 1.2 GB at 10^8 cells here, measured, before the map had started (the distribution check's reads)
     with limited_block_cache(), wn.checked_stack(stack, card, grid, crs_wkt) as (stack, bands, grid, crs_wkt):
