@@ -108,8 +108,8 @@ def run_dense_to_files(stack, model, probability_path, classes_path=None, labels
                 here = (dep_rows >= row0) & (dep_rows < row0 + values.shape[0])
                 deposit_scores[here] = values[dep_rows[here] - row0, dep_cols[here]]
             stats.seconds = time.perf_counter() - t_map
-            read = sp._reader(prob_w)
-            nrows, rows = grid.nrows, sp._rows(grid.ncols)
+            read = sp.map_reader(prob_w)
+            nrows, rows = grid.nrows, sp.rows_per_block(grid.ncols)
             if n_finite == 0:
                 constant, spread = True, 0.0
             else:
