@@ -14,12 +14,13 @@ one run and printed as ratios (the 2-core machine is shared and noisy):
 Without .venv-train or the WA stack it falls back to a small conv-stack stand-in on a synthetic stack.
 
     python bench/bench_prospectivity.py [--batch 64] [--threads N] [--rounds 6] [--rows 32 --cols 96]
-    python bench/bench_prospectivity.py --streamed [--streamed-cells 1e7] [--streamed-only] [--anomaly]
+    python bench/bench_prospectivity.py --streamed [--streamed-cells 1e7] [--streamed-only] [--anomaly | --dense]
                                         [--scheduler tcp://host:8786 | --scheduler local]
 
 --streamed: streamed against whole-grid janja:prospectivity core on one synthetic grid (pooled stand-in model),
 each in its own process; --scheduler adds the streamed job with its row tiles on that Dask cluster ("local": a
 LocalCluster of --threads one-thread workers, start-up not timed) and checks its files equal the local ones.
+--dense: the same for the shared-trunk mode (a cheap stand-in trunk whose card smooths its map; streamed_dense).
 """
 
 import argparse
@@ -324,6 +325,67 @@ def build_pooled_model(path, window=15, anomaly=False):
     return path
 
 
+def build_dense_stand_in(path, window=15, sigma=2.0, n_features=8):
+    """A cheap shared-trunk stand-in (window 15 cells at 15 px): trunk = one 5 x 5 convolution of stride 5 + ReLU
+    (a window averages its 3 x 3 feature cells), head = Gemm to two logits, the card's head trained on these
+    features and its log-odds map smoothed by a Gaussian of `sigma` cells: what streamed_dense streams, with the
+    bands, the rolling smoothing and the whole-map passes dominating rather than the network."""
+    import hashlib
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    folder, stem = Path(path).parent, Path(path).stem
+    rng = np.random.default_rng(0)
+    k, c = 5, len(STREAM_ELEMENTS)
+    wt = (rng.normal(size=(n_features, c, k, k)) / np.sqrt(c * k * k)).astype(np.float32)
+    bt = (rng.normal(size=n_features) * 0.1).astype(np.float32)
+    wh, bh = (rng.normal(size=(2, n_features)) * 2).astype(np.float32), np.array([0.0, -0.5], np.float32)
+
+    def tensor(name, a):
+        return helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.ravel())
+
+    def save(graph, target):
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        onnx.save(m, str(target))
+        return m
+
+    conv = dict(kernel_shape=[k, k], strides=[k, k])
+    trunk = helper.make_graph(
+        [helper.make_node("Conv", ["x", "Wt", "bt"], ["f"], **conv), helper.make_node("Relu", ["f"], ["features"])],
+        "trunk", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, "H", "W"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features, "h", "w"])],
+        [tensor("Wt", wt), tensor("bt", bt)])
+    head = helper.make_graph(
+        [helper.make_node("Gemm", ["features", "Wh", "bh"], ["y"], transB=1)], "head",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", n_features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], [tensor("Wh", wh), tensor("bh", bh)])
+    window_model = helper.make_graph(
+        [helper.make_node("Conv", ["x", "Wt", "bt"], ["f"], **conv), helper.make_node("Relu", ["f"], ["r"]),
+         helper.make_node("GlobalAveragePool", ["r"], ["g"]), helper.make_node("Flatten", ["g"], ["flat"], axis=1),
+         helper.make_node("Gemm", ["flat", "Wh", "bh"], ["z"], transB=1),
+         helper.make_node("Softmax", ["z"], ["y"], axis=1)],
+        "window", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, window, window])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        [tensor("Wt", wt), tensor("bt", bt), tensor("Wh", wh), tensor("bh", bh)])
+    save(trunk, folder / f"{stem}_trunk.onnx")
+    save(head, folder / f"{stem}_head.onnx")
+    save(window_model, path)
+    card = bench_card()
+    card.update(name="shared-trunk stand-in", window_pixels=window,
+                elements=[{"name": n, "unit": "ppm", "transform": "log10", "mean": 0.0, "std": 1.0}
+                          for n in STREAM_ELEMENTS],
+                input={"channels": c, "height": window, "width": window})
+    card["dense"] = {"trunk": f"{stem}_trunk.onnx", "head": f"{stem}_head.onnx", "feature_stride": k,
+                     "footprint": k, "features": n_features, "head_trained_on": "dense_features",
+                     "head_output": "logits", "map_smoothing_cells": sigma}
+    for part in ("trunk", "head"):
+        card["dense"][f"{part}_sha256"] = hashlib.sha256((folder / f"{stem}_{part}.onnx").read_bytes()).hexdigest()
+    Path(path).with_suffix(".json").write_text(json.dumps(card))
+    return path
+
+
 def streamed_stack(path, nrows, ncols):
     """A 3-element GeoTIFF stack written row tile by row tile (never whole in memory): smooth anomalies, noise."""
     from janja_plugin.core.raster_grid import Grid
@@ -405,17 +467,26 @@ def streamed_row(args):
     nrows = max(1, n // ncols)
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         tmp = Path(tmp)
-        model_path = build_pooled_model(tmp / "pooled.onnx", anomaly=args.anomaly)
+        if args.dense:
+            model_path = build_dense_stand_in(tmp / "dense.onnx", sigma=args.dense_sigma)
+        else:
+            model_path = build_pooled_model(tmp / "pooled.onnx", anomaly=args.anomaly)
         stack, grid = streamed_stack(tmp / "stack.tif", nrows, ncols)
         model = mc.load_model(model_path, threads=args.threads)
         bound = sp.memory_bound(grid, model, 3, None)
+        if args.dense:
+            from janja_plugin.core.inference import streamed_dense as sd
+
+            bound = sd.memory_bound(grid, model, 3)
         if args.anomaly:
             from janja_plugin.core.inference import streamed_anomaly as sa
 
             bound = sa.memory_bound(grid, model, 3)
         job = "janja:anomaly_score" if args.anomaly else "janja:prospectivity"
-        print(f"# streamed {job}: {nrows} x {ncols} = {grid.n_cells:,} cells, pooled stand-in model (window 15, "
-              f"15 px), stride {args.streamed_stride}, batch {args.batch}, {args.threads} thread(s)")
+        what = (f"shared-trunk stand-in (window 15, 15 px, map smoothing sigma {args.dense_sigma:g} cells; no "
+                "stride)" if args.dense else f"pooled stand-in model (window 15, 15 px), stride {args.streamed_stride}")
+        print(f"# streamed {job}: {nrows} x {ncols} = {grid.n_cells:,} cells, {what}, batch {args.batch}, "
+              f"{args.threads} thread(s)")
         rows = {}
         modes = ("streamed",) if args.streamed_only else ("whole", "streamed")
         for mode in modes + (("dask",) if args.scheduler else ()):
@@ -523,6 +594,9 @@ def main():
     ap.add_argument("--streamed-stride", type=int, default=8)
     ap.add_argument("--streamed-only", action="store_true", help="skip the whole-grid run (too large for memory)")
     ap.add_argument("--streamed-child", choices=["whole", "streamed", "dask"])
+    ap.add_argument("--dense", action="store_true", help="with --streamed: the shared-trunk mode (a cheap stand-in "
+                    "whose card smooths its map), whole grid against streamed_dense")
+    ap.add_argument("--dense-sigma", type=float, default=2.0, help="with --dense: the card's map smoothing (cells)")
     ap.add_argument("--anomaly", action="store_true", help="with --streamed: janja:anomaly_score's core (a pooled "
                     "stand-in anomaly model) instead of janja:prospectivity's; no Dask row")
     ap.add_argument("--scheduler", help="with --streamed: also run the streamed job's row tiles on this Dask "

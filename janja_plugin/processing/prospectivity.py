@@ -83,9 +83,10 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "training data gives meaningless, often constant, maps); 'Extrapolate beyond the training data' runs "
             "it anyway and marks every output as extrapolation. A map that barely varies is flagged as constant "
             "and gives no classes and no target areas.\n\n"
-            "Large grids: window by window, the map is computed and written in row tiles (compressed, tiled "
-            "GeoTIFFs with overviews), so memory stays bounded whatever the grid's size; a Dask scheduler "
-            "address (advanced) computes the same row tiles on a cluster, with the same results.\n\n"
+            "Large grids: the map is computed and written in row tiles (compressed, tiled GeoTIFFs with "
+            "overviews), window by window and on the shared trunk alike, so memory stays bounded whatever the "
+            "grid's size; a Dask scheduler address (advanced) computes the same row tiles on a cluster, with the "
+            "same results (window by window only).\n\n"
             "Shared trunk (models exported with their trunk and head parts): the network's "
             "convolutional trunk runs once over the whole stack and each cell's features are read off the "
             "feature map, tens of times faster than window by window. For a model whose head was trained on "
@@ -200,17 +201,15 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
                 "leave the scheduler empty." if settings.dense else
                 "This model's head was trained on shared-trunk features, so it runs on the shared trunk, which runs "
                 "on this computer only: leave the Dask scheduler empty.")
-        if dense:  # the shared trunk runs over the whole grid in memory (core/dense.py)
-            result = pr.run_prospectivity(path, loaded, settings, mask=mask, deposit_cells=deposits, progress=progress)
-            pr.write_rasters(result, probability_path=prob_path, classes_path=cls_path or None)
-        else:  # window by window: streamed tile by tile into the files, memory bounded (streamed_prospectivity)
-            from ..core.inference import streamed_prospectivity as sp
+        # streamed tile by tile into the files, memory bounded: window by window (streamed_prospectivity) or
+        # on the shared trunk band by band (streamed_dense)
+        from ..core.inference import streamed_prospectivity as sp
 
-            if parameters.get(self.TARGETS) is not None:
-                labels_path = os.path.join(QgsProcessingUtils.tempFolder(), f"target_ranks_{uuid.uuid4().hex[:8]}.tif")
-            result = sp.run_prospectivity_to_files(path, model, prob_path, cls_path or None, labels_path, settings,
-                                                   mask=mask, deposit_cells=deposits, progress=progress,
-                                                   scheduler=scheduler or None)
+        if parameters.get(self.TARGETS) is not None:
+            labels_path = os.path.join(QgsProcessingUtils.tempFolder(), f"target_ranks_{uuid.uuid4().hex[:8]}.tif")
+        result = sp.run_prospectivity_to_files(path, model, prob_path, cls_path or None, labels_path, settings,
+                                               mask=mask, deposit_cells=deposits, progress=progress,
+                                               scheduler=scheduler or None)
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); {len(result.targets)} target area(s).")
         report_stride_error(feedback, result.stride_error)

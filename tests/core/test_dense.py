@@ -342,7 +342,9 @@ def test_a_per_window_card_stays_window_by_window_by_default(tmp_path):
     assert "shared trunk" not in result.stats.mode and not result.stride_error.dense_model
 
 
-def test_the_streamed_run_refuses_a_dense_features_card_rather_than_run_it_window_by_window(tmp_path):
+def test_the_streamed_run_takes_the_shared_trunk_for_a_dense_features_card_not_window_by_window(tmp_path):
+    """streamed_prospectivity hands such a card to streamed_dense: the head's map on shared-trunk features, never
+    the per-window engine (whose map here differs: this geometry interpolates features)."""
     from janja_plugin.core.inference import prospectivity as pr
     from janja_plugin.core.inference import streamed_prospectivity as sp
     from janja_plugin.core.raster_grid import Grid
@@ -350,7 +352,14 @@ def test_the_streamed_run_refuses_a_dense_features_card_rather_than_run_it_windo
     path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
     stack = stack_with_gaps()
     grid = Grid(0.0, stack.nrows * 250.0, 250.0, stack.ncols, stack.nrows)
-    with pytest.raises(JanjaInputError, match="head trained on shared-trunk features.*not streamed"):
-        sp.run_prospectivity_to_files(stack, str(path), str(tmp_path / "p.tif"), None, None,
-                                      pr.ProspectivitySettings(threads=1), grid=grid)
-    assert not (tmp_path / "p.tif").exists()
+    result = sp.run_prospectivity_to_files(stack, str(path), str(tmp_path / "p.tif"), None, None,
+                                           pr.ProspectivitySettings(threads=1, stride=3), grid=grid)
+    assert "shared trunk" in result.stats.mode and result.stride == 1
+    assert "every cell is the model's exact output" in result.stride_error.sentence()
+    from osgeo import gdal
+
+    got = gdal.Open(str(tmp_path / "p.tif")).ReadAsArray()
+    whole = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, stride=3), grid=grid)
+    np.testing.assert_array_equal(got, np.where(np.isfinite(whole.probability), whole.probability, -9999.0))
+    per_window = wn.predict(mc.load_model(path, threads=1), stack, [0, 1])[0]
+    assert not np.allclose(whole.probability, per_window, equal_nan=True)

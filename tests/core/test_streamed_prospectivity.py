@@ -188,8 +188,9 @@ def test_refusals_leave_no_file(tmp_path):
     assert not out.exists() or not list(out.iterdir())
     with pytest.raises(JanjaInputError, match="would need about .* GB of memory even streamed"):
         sp.run_prospectivity_to_files(stack, model, out / "p.tif", memory_limit=10 * 1024**2)
-    with pytest.raises(JanjaInputError, match="shared-trunk mode .* not streamed"):
+    with pytest.raises(JanjaInputError, match="no shared-trunk parts"):  # forced shared trunk: streamed_dense
         sp.run_prospectivity_to_files(stack, model, out / "p.tif", settings=pr.ProspectivitySettings(dense=True))
+    assert not out.exists() or not list(out.iterdir())
 
 
 def test_memory_bound_does_not_grow_with_the_height(tmp_path):

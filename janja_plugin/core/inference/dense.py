@@ -247,60 +247,77 @@ def features_at(model, parts, stack, bands, cells, shifts=1, tile=None):
     return tuple(np.concatenate(a) for a in zip(*got))
 
 
-def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024,
-                  _sink=None):
-    """Like windows.predict (stride 1), with the shared trunk: (probability, valid_centre_mask, EngineStats).
+@dataclass
+class DenseBand:
+    """One finished row band of the shared-trunk map (dense_bands): rows [row0, row1), every column."""
 
-    parts: load_parts(model). shifts: trunk passes per axis (divides the feature stride). tile: (rows, cols)
-    of output cells per trunk tile (default DEFAULT_TILE). progress(fraction) returning True cancels.
+    row0: int
+    row1: int
+    values: np.ndarray  # float32 probability; float64 head log-odds when the card smooths its map (NaN = none)
+    valid: np.ndarray  # bool (rows, cols): the centre has every element
+
+
+def dense_bands(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024,
+                stats=None, smoothing_sigma=0.0, _sink=None):
+    """The shared-trunk map row band by row band (one band = one row of trunk tiles), in order.
+
+    Each band reads only its stack rows plus the trunk's margin (_DenseTiler.read_rows), so memory follows
+    a band, not the grid. values: the probability, or (smoothing_sigma > 0: the card smooths its map) the
+    head's log-odds, which the caller smooths (predict_dense over the whole map, streamed_dense band by
+    band); then a masked cell reads the valid cells within halo_cells(sigma) of it, so those are computed too.
+    The head runs on batches of at most head_batch cells, cut at each band's end (a cell's head output
+    does not depend on its batch: onnxruntime's Gemm rows are computed alone). stats: an EngineStats to fill;
+    n_valid_cells is set, and a stack (or mask) without values refused, once the last band is out.
     """
     card = model.card
     nrows, ncols = stack.nrows, stack.ncols
     mask = wn.checked_mask(mask, stack)
-    t_start = time.perf_counter()
     tiler = _DenseTiler(card, parts, stack, bands, shifts, tile)
-    stats = wn.EngineStats(mode=f"shared trunk, {tiler.shifts}x{tiler.shifts} shift(s)")
-    out = np.full((nrows, ncols), np.nan, dtype=np.float32)
-    valid = np.zeros((nrows, ncols), dtype=bool)
-    sigma = 0.0 if _sink is not None else map_smoothing_cells(card)
-    log_odds = np.full((nrows, ncols), np.nan) if sigma > 0 else None
-    wanted = mask
-    if sigma > 0 and mask is not None:  # a masked cell's smoothed value reads every valid cell within the halo
-        from scipy.ndimage import maximum_filter
-
-        wanted = maximum_filter(mask, size=2 * halo_cells(sigma) + 1, mode="constant", cval=False)
+    if stats is None:
+        stats = wn.EngineStats()
+    stats.mode = f"shared trunk, {tiler.shifts}x{tiler.shifts} shift(s)"
+    log_odds = _sink is None and smoothing_sigma > 0
+    halo = halo_cells(smoothing_sigma) if log_odds else 0
     tiles = list(tiler.tiles())
-    row_cache = (None, None)
     pending_x, pending_idx = [], []
+    n_valid, n_kept = 0, 0
+    band = None
 
     def flush():
         if not pending_x:
             return
         x = np.concatenate(pending_x)
-        rows = np.concatenate([i[0] for i in pending_idx])
-        cols = np.concatenate([i[1] for i in pending_idx])
         if _sink is not None:
-            _sink(x, rows, cols)
+            _sink(x, np.concatenate([np.full(c.size, band.row0 + i) for i, c in pending_idx]),
+                  np.concatenate([c for _, c in pending_idx]))
         else:
             t0 = time.perf_counter()
             raw = parts.head.run(None, {parts.head_input: x})[0]
             stats.inference_seconds += time.perf_counter() - t0
-            if log_odds is not None:
-                log_odds[rows, cols] = head_log_odds(raw, card)
-            else:
-                out[rows, cols] = head_probability(raw, card)
+            values = head_log_odds(raw, card) if log_odds else head_probability(raw, card)
+            at = 0
+            for i, c in pending_idx:
+                band.values[i, c] = values[at:at + c.size]
+                at += c.size
         pending_x.clear()
         pending_idx.clear()
 
     for k, (r0, r1, c0, c1) in enumerate(tiles):
-        if row_cache[0] != (r0, r1):
+        if band is None or band.row0 != r0:
             t_rows, miss_rows = tiler.read_rows(r0, r1)
             h = tiler.h
-            centre = ~miss_rows[:, h + 1:h + 1 + r1 - r0].any(axis=0)
-            valid[r0:r1] = centre
-            row_cache = ((r0, r1), (t_rows, miss_rows))
-        t_rows, miss_rows = row_cache[1]
-        want = valid[r0:r1, c0:c1] if wanted is None else valid[r0:r1, c0:c1] & wanted[r0:r1, c0:c1]
+            band = DenseBand(r0, r1, np.full((r1 - r0, ncols), np.nan, np.float64 if log_odds else np.float32),
+                             ~miss_rows[:, h + 1:h + 1 + r1 - r0].any(axis=0))
+            wanted = None
+            if mask is not None:
+                wanted = mask[r0:r1]
+                if log_odds:  # a masked cell's smoothed value reads every valid cell within the halo
+                    from scipy.ndimage import maximum_filter
+
+                    lo, hi = max(0, r0 - halo), min(nrows, r1 + halo)
+                    wanted = maximum_filter(mask[lo:hi], size=2 * halo + 1, mode="constant",
+                                            cval=False)[r0 - lo:r1 - lo]
+        want = band.valid[:, c0:c1] if wanted is None else band.valid[:, c0:c1] & wanted[:, c0:c1]
         if want.any():
             cols = tiler.columns(c0, c1)
             t = t_rows[:, :, cols]
@@ -317,20 +334,49 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
                 line = (1 - wr[i]) * nodes[i0[i]] + wr[i] * nodes[i1[i]]  # (n_c, F)
                 x = (1 - wc[cc, None]) * line[j0[cc]] + wc[cc, None] * line[j1[cc]]
                 pending_x.append(x.astype(np.float32, copy=False))
-                pending_idx.append((np.full(cc.size, r0 + i), c0 + cc))
+                pending_idx.append((i, c0 + cc))
                 filled = counts[i, cc]
                 stats.n_windows += int(cc.size)
                 stats.n_windows_filled += int(np.count_nonzero(filled))
                 stats.n_values_filled += int(filled.sum())
                 if sum(len(p) for p in pending_x) >= head_batch:
                     flush()
+        if c1 == ncols:  # the band's last tile
+            flush()
+            n_valid += int(band.valid.sum())
+            n_kept += int(band.valid.sum() if mask is None else (band.valid & mask[r0:r1]).sum())
         if progress is not None and progress((k + 1) / len(tiles)):
             raise wn.Cancelled("The prospectivity run was cancelled.")
-    flush()
+        if c1 == ncols:
+            yield band
+    if n_valid == 0 or n_kept == 0:  # the whole-grid refusals (windows.check_valid_cells), from the counts
+        wn.check_valid_cells(np.array([n_valid > 0]), None if mask is None else np.array([False]), card)
+    stats.n_valid_cells = n_valid
+
+
+def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024,
+                  _sink=None):
+    """Like windows.predict (stride 1), with the shared trunk: (probability, valid_centre_mask, EngineStats).
+
+    parts: load_parts(model). shifts: trunk passes per axis (divides the feature stride). tile: (rows, cols)
+    of output cells per trunk tile (default DEFAULT_TILE). progress(fraction) returning True cancels.
+    dense_bands gathered into whole-grid arrays, then the card's map smoothing over the whole map.
+    """
+    card = model.card
+    nrows, ncols = stack.nrows, stack.ncols
+    t_start = time.perf_counter()
+    stats = wn.EngineStats()
+    sigma = 0.0 if _sink is not None else map_smoothing_cells(card)
+    out = np.full((nrows, ncols), np.nan, dtype=np.float32)
+    valid = np.zeros((nrows, ncols), dtype=bool)
+    log_odds = np.full((nrows, ncols), np.nan) if sigma > 0 else None
+    for band in dense_bands(model, parts, stack, bands, mask, shifts, tile, progress, head_batch, stats, sigma,
+                            _sink):
+        (out if log_odds is None else log_odds)[band.row0:band.row1] = band.values
+        valid[band.row0:band.row1] = band.valid
     if log_odds is not None:  # part of the model (card dense.map_smoothing_cells): smooth the log-odds map
         smoothed = smooth(log_odds, sigma)
         keep = np.isfinite(smoothed) & (True if mask is None else mask)
         out[keep] = (1.0 / (1.0 + np.exp(-smoothed[keep]))).astype(np.float32)
-    stats.n_valid_cells = wn.check_valid_cells(valid, mask, card)
     stats.seconds = time.perf_counter() - t_start
     return out, valid, stats

@@ -294,19 +294,23 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
     result's probability, classes and labels are None; its `summary` carries the report's numbers.
     progress(fraction) -> True cancels (windows.Cancelled) and no file is left. scheduler: a Dask scheduler
     address or Client to compute the row tiles on (distributed_inference); None or "" = this computer.
+    A run on the shared trunk (forced, or the card's head trained on its features) goes to
+    streamed_dense.run_dense_to_files: band by band, on this computer only.
     """
     settings = settings or pr.ProspectivitySettings()
     t0 = time.perf_counter()
-    if settings.dense:
-        raise JanjaInputError("The shared-trunk mode runs on the whole grid in memory; it is not streamed. Turn "
-                              "'Shared trunk' off, or use a smaller grid.")
     if not isinstance(model, mc.LoadedModel):
         model = mc.load_model(model, threads=settings.threads)
     card = model.card
-    if pr.uses_dense(settings, card):  # the card asks for it (a head trained on shared-trunk features)
-        raise JanjaInputError(f"The model '{card.name}' has a head trained on shared-trunk features, so it runs on "
-                              "the shared trunk, over the whole grid in memory; it is not streamed. Run it whole "
-                              "(janja:prospectivity does so for this model), or use a smaller grid.")
+    if pr.uses_dense(settings, card):  # forced, or the card's head was trained on shared-trunk features
+        pr.check_thresholds(settings.moderate, settings.high)
+        if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
+            raise JanjaInputError("The shared trunk runs on this computer only: leave the Dask scheduler empty, or "
+                                  "turn 'Shared trunk' off (not for a model whose head was trained on its features).")
+        from . import streamed_dense
+
+        return streamed_dense.run_dense_to_files(stack, model, probability_path, classes_path, labels_path, settings,
+                                                 mask, deposit_cells, progress, grid, crs_wkt, memory_limit)
     sc.check_sample(settings.stride_sample)
     pr.check_thresholds(settings.moderate, settings.high)
     # GDAL's block cache (5 % of RAM by default) would keep the stack's and the outputs' blocks as they are
