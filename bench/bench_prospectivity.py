@@ -349,6 +349,15 @@ def streamed_child(args):
 
     model = mc.load_model(args.model, threads=args.threads)
     out = Path(args.out)
+    cluster, scheduler = None, None
+    if args.streamed_child == "dask":
+        scheduler = args.scheduler
+        if scheduler == "local":  # one-thread worker processes, as many as --threads; start-up not timed
+            from distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=args.threads, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0")
+            scheduler = cluster.scheduler_address
     if args.anomaly:  # janja:anomaly_score's core: whole grid (run_anomaly_score + write_rasters) or streamed
         from janja_plugin.core.inference import anomaly_score as an
         from janja_plugin.core.inference import streamed_anomaly as sa
@@ -359,23 +368,17 @@ def streamed_child(args):
             result = an.run_anomaly_score(args.stack, model, settings)
             an.write_rasters(result, out / "p.tif", out / "c.tif")
         else:
-            result = sa.run_anomaly_score_to_files(args.stack, model, out / "p.tif", out / "c.tif", settings)
-        print(json.dumps({"seconds": time.perf_counter() - t0, "maxrss_mib": peak_rss_mib(),
+            result = sa.run_anomaly_score_to_files(args.stack, model, out / "p.tif", out / "c.tif", settings,
+                                                   scheduler=scheduler)
+        seconds = time.perf_counter() - t0
+        if cluster is not None:
+            cluster.close()
+        print(json.dumps({"seconds": seconds, "maxrss_mib": peak_rss_mib(),
                           "windows": result.stats.n_windows, "targets": 0,
                           "mae": result.stride_error.mae if result.stride_error else None}))
         return
     settings = pr.ProspectivitySettings(stride=args.stride, threads=args.threads, batch_size=args.batch)
     t0 = time.perf_counter()
-    cluster, scheduler = None, None
-    if args.streamed_child == "dask":
-        scheduler = args.scheduler
-        if scheduler == "local":  # one-thread worker processes, as many as --threads; start-up not timed
-            from distributed import LocalCluster
-
-            cluster = LocalCluster(n_workers=args.threads, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0")
-            scheduler = cluster.scheduler_address
-        t0 = time.perf_counter()
     if args.streamed_child == "whole":
         result = pr.run_prospectivity(args.stack, model, settings)
         pr.write_rasters(result, out / "p.tif", out / "c.tif", out / "l.tif")

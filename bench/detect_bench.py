@@ -225,7 +225,8 @@ def synthetic_survey(seed=0, size=100, cell=250.0, n_deposits=40, n_samples=900)
 # ------------------------------------------------------------------ label-free features
 
 # the shipped label-free map's own feature code (janja:spatial_anomaly), so the bench measures what ships
-smooth = spatial.smooth
+from janja_plugin.core.smoothing import smooth  # noqa: E402
+
 normal_scores = spatial.normal_scores
 
 

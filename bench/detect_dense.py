@@ -133,7 +133,7 @@ class SmoothedDenseLearner(DenseLearner):
 
 def smoothed_blocks(survey, feats, block, scales=SMOOTH_SCALES):
     """{"dense@s": block smoothed at s sample spacings}: each component as a grid, NaN-aware Gaussian mean."""
-    from janja_plugin.core.anomaly.spatial_context import smooth
+    from janja_plugin.core.smoothing import smooth
 
     out = {}
     shape = survey.stack.shape

@@ -44,6 +44,7 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
     STRIDE, THREADS, BATCH, PERCENTILES = "STRIDE", "THREADS", "BATCH", "PERCENTILES"
     OUTPUT, CLASSES, OUTPUT_POINTS, REPORT = "OUTPUT", "CLASSES", "OUTPUT_POINTS", "REPORT"
     EXTRAPOLATE = "EXTRAPOLATE"
+    SCHEDULER = "SCHEDULER"
 
     def name(self):
         return "anomaly_score"
@@ -69,6 +70,9 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             "share of the training area's windows that scored lower. It flags patterns unlike the bulk of the "
             "area, in either direction, not deposits as such: check what drives a high score in the element "
             "maps.\n\n"
+            "Large grids: the score is computed and written in row tiles, so memory stays bounded whatever the "
+            "grid's size; a Dask scheduler address (advanced) computes the same row tiles on a cluster, with the "
+            "same results.\n\n"
             "Outputs: the score raster styled by its percentile classes, the class raster, the samples with "
             "the score of the cell they lie on (feed them to janja:evaluate), and an HTML report.\n\n"
             "Reference: Schlegl et al. (2019) f-AnoGAN: fast unsupervised anomaly detection with generative "
@@ -99,6 +103,11 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
             minValue=0))
         self.addParameter(QgsProcessingParameterNumber(
             self.BATCH, "Windows per batch", compat.NUMBER_INTEGER, 256, minValue=1))
+        scheduler = QgsProcessingParameterString(
+            self.SCHEDULER, "Dask scheduler address (optional; empty = this computer's threads), e.g. "
+            "tcp://10.0.0.5:8786", optional=True)
+        scheduler.setFlags(scheduler.flags() | compat.FLAG_ADVANCED)
+        self.addParameter(scheduler)
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Anomaly score"))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.CLASSES, "Anomaly classes (percentiles)", optional=True, createByDefault=True))
@@ -145,7 +154,10 @@ class AnomalyScoreAlgorithm(JanjaAlgorithm):
         # streamed tile by tile into the (staged) files: memory bounded whatever the grid (streamed_anomaly)
         result = sa.run_anomaly_score_to_files(path, model, score_path, cls_path or None, settings, mask=mask,
                                                sample_xy=None if points is None else (points.x, points.y),
-                                               progress=progress_callback(feedback, 5.0, 95.0))
+                                               progress=progress_callback(feedback, 5.0, 95.0),
+                                               scheduler=self.parameterAsString(parameters, self.SCHEDULER,
+                                                                                context).strip() or None)
+        feedback.pushInfo(f"Windows scored on {result.computed_on}.")
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); class breaks at "
                           + ", ".join(f"P{p:g} = {b:.4f}" for p, b in zip(result.percentiles, result.breaks)))

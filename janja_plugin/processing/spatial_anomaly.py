@@ -162,7 +162,7 @@ class SpatialAnomalyAlgorithm(JanjaAlgorithm):
             outputs[self.CLASSES] = cls_path
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
         if report:
-            rep = HtmlReport("Label-free anomaly map (spatial context)")
+            rep = HtmlReport(sc.REPORT_TITLE)
             sc.report_section(rep, result, classes, breaks, percentiles)
             rep.write(report)
             outputs[self.REPORT] = report

@@ -39,7 +39,7 @@ def _tensor(name, a):
 
 
 def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, sha=True, shifts=None, kernel=None,
-                      head_trained_on=None):
+                      head_trained_on=None, head_output=None, map_smoothing_cells=None):
     """Per-window model m.onnx (card with "dense") + m_trunk.onnx + m_head.onnx. Returns the model path.
 
     kernel (default: the input size): the trunk's footprint; smaller, the per-window model averages the
@@ -71,9 +71,12 @@ def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, s
         [helper.make_node("Conv", ["x", "Wt", "bt"], ["f"], **conv), helper.make_node("Relu", ["f"], ["features"])],
         "trunk", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", c, "H", "W"])],
         [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", N_FEATURES, "h", "w"])], inits)
+    head_nodes = [helper.make_node("Gemm", ["features", "Wh", "bh"], ["logits"], transB=1),
+                  helper.make_node("Softmax", ["logits"], ["y"], axis=1)]
+    if head_output == "logits":  # the head part ends without softmax
+        head_nodes = [helper.make_node("Gemm", ["features", "Wh", "bh"], ["y"], transB=1)]
     head = helper.make_graph(
-        [helper.make_node("Gemm", ["features", "Wh", "bh"], ["logits"], transB=1),
-         helper.make_node("Softmax", ["logits"], ["y"], axis=1)],
+        head_nodes,
         "head", [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", N_FEATURES])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], head_inits)
     _save(trunk, folder / "m_trunk.onnx")
@@ -86,6 +89,10 @@ def build_dense_model(folder, window=3, size=3, stride=1, zero_ring=0, seed=0, s
         card["dense"]["head_trained_on"] = head_trained_on
     if kernel:
         card["dense"]["footprint"] = kernel
+    if head_output:
+        card["dense"]["head_output"] = head_output
+    if map_smoothing_cells is not None:
+        card["dense"]["map_smoothing_cells"] = map_smoothing_cells
     if sha:
         for part in ("trunk", "head"):
             card["dense"][f"{part}_sha256"] = hashlib.sha256((folder / f"m_{part}.onnx").read_bytes()).hexdigest()

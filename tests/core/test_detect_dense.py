@@ -13,6 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import detect_bench as db  # noqa: E402
 import detect_dense as dd  # noqa: E402
 
+from janja_plugin.core.smoothing import smooth  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def small():
@@ -101,3 +103,24 @@ def test_the_nested_head_choice_sees_no_heldout_cell_and_the_audit_reader_catche
     key = next(iter(audit.heldout))
     audit.used[key].add(next(iter(audit.heldout[key]["cells"])))  # one held-out cell in a fit
     assert dd.audit_leaks(audit) == [key]
+
+
+def test_the_smoothed_head_chooses_c_and_sigma_inside_and_its_map_is_the_smoothed_logit(small):
+    """The smoothed row: C and sigma from the inner folds only, and its map equals the plain head's logit map
+    smoothed (what janja:prospectivity runs from a card's dense.map_smoothing_cells)."""
+    survey, feats, labels = small
+    audit = db.Audit()
+    block, _ = dd.pca_block(feats.blocks["multiscale"], feats.reference, dims=4)
+    maps, choices = dd.nested_maps(survey, feats, labels, block, 1, audit, log=lambda *_: None, smoothed=True)
+    assert len(maps) == 1 and np.isfinite(maps[0]).all() and len(choices) == survey.folds
+    assert all(c["smooth"] in dd.SMOOTH_SCALES and c["c"] in dd.DENSE_C_GRID for c in choices)
+    assert dd.audit_leaks(audit) == [] and all(audit.deposits[k] for k in audit.heldout)
+    blocks = dd.smoothed_blocks(survey, feats, block, (0.0, 2.0))
+    assert np.array_equal(blocks["dense@0"], block)
+    y = np.isin(np.arange(feats.rows.size), feats.reference[:50]).astype(int)  # any labels: linearity only
+    model = db.fit_logistic(blocks["dense@2"], y, 0.3)
+    logit = np.full(survey.stack.shape, np.nan)
+    w, b, mu, sd = model
+    logit[feats.rows, feats.cols] = ((block - mu) / sd) @ w + b  # the same head on the unsmoothed components
+    smoothed = smooth(logit, 2.0 * survey.spacing / survey.stack.cell)[feats.rows, feats.cols]
+    np.testing.assert_allclose(db.predict_logistic(model, blocks["dense@2"]), smoothed, atol=1e-9)

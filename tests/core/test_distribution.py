@@ -188,3 +188,43 @@ def test_bundled_anomaly_model_says_first_that_it_loses_to_kriged_au():
     rows, verdict = pr.held_out_verdict(card)
     assert "does NOT beat the kriged target" in verdict and "0.637 against 0.922" in verdict
     assert "known sites never used in training" in rows[0][0]
+
+
+def detection_benchmark_auc(survey, contender, exact=False):
+    """The protocol AUC of one row of the README's detection-benchmark table (the numbers the reports quote)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("## Detection benchmark"):]
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 2 and cells[0].startswith(survey) and (
+                cells[1] == contender if exact else cells[1].startswith(contender)):
+            return cells[2].split(" ")[0]
+    raise AssertionError(f"no row {survey!r} / {contender!r} in the README's detection-benchmark table")
+
+
+def test_a_losing_learned_map_points_to_the_label_free_map_with_the_benchmark_numbers():
+    """Where the learned map loses, the kriged target's classes are recommended and janja:spatial_anomaly is named
+    as the label-free multi-element map beside them, with the README benchmark's numbers for both surveys."""
+    card = card_dict(elements=ELEMENTS, channels=2, window=3, size=6)
+    card["validation"] = {"method": "spatial_blocks", "metrics": {
+        "protocol_auc_held_out_blocks": 0.853, "protocol_auc_sd": 0.035, "kriged_target_protocol_auc": 0.922}}
+    _, verdict = pr.held_out_verdict(mc.card_from_dict(card))
+    assert "does NOT beat the kriged target" in verdict and "recommended map is the kriged target" in verdict
+    assert "janja:spatial_anomaly" in verdict, verdict
+    pointer = verdict[verdict.index("janja:spatial_anomaly") - 80:]
+    signed = "unsupervised:   … counted only where the target's window rank"
+    expected = [detection_benchmark_auc("WA sed1", signed), detection_benchmark_auc("WA sed1", "kriged target", True),
+                detection_benchmark_auc("South Tianshan (1 km", signed),
+                detection_benchmark_auc("South Tianshan (1 km", "kriged target", True)]
+    positions = [pointer.index(v) for v in expected]
+    assert positions == sorted(positions), pointer  # in the order WA map, WA Au, Tianshan map, Tianshan Au
+    assert "label-free" in pointer and "WA sed1" in pointer and "South Tianshan" in pointer
+    assert len([s for s in verdict.split(". ") if "spatial_anomaly" in s]) == 1  # one sentence, not a section
+
+    _, gan = pr.held_out_verdict(mc.card_from_dict(card), label_free_alternative=False)  # anomaly_score's own
+    assert "does NOT beat" in gan and "spatial_anomaly" not in gan  # report says it first, not twice
+    card["validation"]["metrics"]["protocol_auc_held_out_blocks"] = 0.95  # a learned map that wins says nothing
+    _, verdict = pr.held_out_verdict(mc.card_from_dict(card))
+    assert verdict.startswith("On held-out deposits the learned map") and "spatial_anomaly" not in verdict

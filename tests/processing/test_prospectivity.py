@@ -56,6 +56,30 @@ def test_probability_classes_and_ranked_targets(qgis_app, tmp_path):
     del targets
 
 
+
+def test_a_learned_map_that_loses_points_to_the_label_free_map_in_its_report(qgis_app, tmp_path):
+    """A card whose held-out score is below the kriged target's: the report's verdict recommends the kriged
+    target's classes and, in the same warning, names janja:spatial_anomaly as the label-free map beside them (the
+    report janja:workflow writes as prospectivity:prospectivity_report)."""
+    import re
+
+    import processing
+
+    stack, _, _, _ = make_inputs(tmp_path)
+    card = card_dict(elements=ELEMENTS, channels=2, window=3, size=6)
+    card["validation"] = {"method": "spatial_blocks", "metrics": {
+        "protocol_auc_held_out_blocks": 0.853, "protocol_auc_sd": 0.035, "kriged_target_protocol_auc": 0.922}}
+    build_model(tmp_path / "loses.onnx", card, weights=(np.array([[0, 0], [3.0, 1.0]], np.float32),
+                                                          np.array([0, -1.5], np.float32)), pool=True)
+    processing.run("janja:prospectivity", {
+        "STACK": stack, "MODEL": str(tmp_path / "loses.onnx"), "PROBABILITY": str(tmp_path / "p.tif"),
+        "CLASSES": None, "TARGETS": None, "REPORT": str(tmp_path / "r.html")})
+    html = (tmp_path / "r.html").read_text()
+    verdict = [p for p in re.findall(r'<p class="warning">(.*?)</p>', html) if "does NOT beat" in p]
+    assert len(verdict) == 1, html
+    assert "recommended map is the kriged target" in verdict[0] and "janja:spatial_anomaly" in verdict[0]
+    assert "0.880" in verdict[0] and "0.736" in verdict[0] and html.count("janja:spatial_anomaly") == 1
+
 def test_stack_without_the_models_elements_is_refused(qgis_app, tmp_path):
     stack, model, _, _ = make_inputs(tmp_path, names=("Au_ppb", "Cu_ppm"))
     message = processing_error("janja:prospectivity", {"STACK": stack, "MODEL": model,

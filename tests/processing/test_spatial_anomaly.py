@@ -78,6 +78,20 @@ def test_score_classes_style_and_report(qgis_app, tmp_path):
         assert text in html, text
 
 
+def test_report_names_the_map_once(qgis_app, tmp_path):
+    """The title is the report's only heading that names the map (it was repeated as the first section heading),
+    as in janja:krige's report: one <h1>, and no section heading that restates it."""
+    import re
+
+    import processing
+
+    stack, _ = make_stack(tmp_path / "stack.tif")
+    html = Path(processing.run("janja:spatial_anomaly", params(stack, tmp_path, CLASSES=None))["REPORT"]).read_text()
+    headings = re.findall(r"<h(\d)>(.*?)</h\1>", html)
+    naming = [h for h in headings if "anomaly map" in h[1].lower()]
+    assert naming == [headings[0]] and headings[0][0] == "1", headings
+    assert [h for h in headings if h[0] == "1"] == [headings[0]], headings
+
 def test_sample_spacing_measured_from_the_points(qgis_app, tmp_path):
     import processing
     import rasterio

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import JanjaInputError
+from ..smoothing import smooth
 
 SIGNED, TARGET = "signed", "target"
 METHODS = (SIGNED, TARGET)
@@ -71,19 +72,6 @@ class SpatialContextResult:
     @property
     def target_name(self):
         return self.elements[self.target]
-
-
-def smooth(band, sigma_cells):
-    """NaN-aware Gaussian window mean (normalised convolution): nodata is left out, not filled with zeros."""
-    from scipy.ndimage import gaussian_filter
-
-    ok = np.isfinite(band)
-    num = gaussian_filter(np.where(ok, band, 0.0), sigma_cells, mode="reflect")
-    den = gaussian_filter(ok.astype(float), sigma_cells, mode="reflect")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / den
-    out[~ok] = np.nan
-    return out
 
 
 def normal_scores(v):
@@ -264,11 +252,14 @@ def class_labels(percentiles):
     return [f"< {p[0]}"] + [f"{a}–{b}" for a, b in zip(p, p[1:])] + [f"≥ {p[-1]}"]
 
 
+REPORT_TITLE = "Label-free anomaly map with spatial context"
+
+
 def report_section(report, result, classes=None, breaks=None, percentiles=DEFAULT_PERCENTILES):
-    """What the map is, what it scored held out against known deposits, and its classes."""
+    """What the map is, what it scored held out against known deposits, and its classes. No heading of its own:
+    the report's title (REPORT_TITLE) names the map once, as janja:krige's report does."""
     from ..reporting.svgplot import chart
 
-    report.heading("Label-free anomaly map with spatial context")
     report.paragraph(
         "Held out against known deposits, this map scored 0.880 on the Western Australia stream-sediment survey "
         "(the bundled f-AnoGAN of janja:anomaly_score: 0.637) and beat the Au map on South Tianshan (0.736 "

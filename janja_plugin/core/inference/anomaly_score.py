@@ -26,6 +26,7 @@ from . import stride_check as sc
 from . import windows as wn
 
 DEFAULT_PERCENTILES = (75.0, 90.0, 95.0, 98.0)
+COMPUTED_LOCALLY = "this computer's threads"  # where the windows ran without a Dask scheduler
 # Stated first in every report (issue 16): held out against known deposits the GAN loses to simpler label-free maps.
 GAN_BENCHMARK_WARNING = (
     "Not the recommended label-free map: held out against the 32 Au sites of the Western Australia survey (sed1, "
@@ -69,6 +70,7 @@ class AnomalyResult:
     stride_error: sc.StrideError | None = None  # measured interpolation error of the score map
     summary: dict | None = None  # a streamed run's report numbers (its grids are on disk, not here)
     paths: dict | None = None  # a streamed run's rasters: {"score": path, "classes": path or None}
+    computed_on: str = COMPUTED_LOCALLY  # where the windows ran: here, or a Dask cluster (distributed_inference.where)
 
     def map_summary(self):
         """(cells in each class 1..k+1, cells with a class, cells with a score, 40-bin histogram of the score)."""
@@ -264,7 +266,7 @@ def report_section(report, result):
     from .prospectivity import held_out_verdict, stride_report_line
 
     stride_report_line(report, result.stride_error)
-    rows, verdict = held_out_verdict(card)
+    rows, verdict = held_out_verdict(card, label_free_alternative=False)  # GAN_BENCHMARK_WARNING says it
     report.paragraph(verdict, css_class="warning" if "NOT" in verdict or "no " in verdict[:40] else "note")
     if rows:
         report.table(["Validation from the model card", "AUC"], rows)
@@ -285,7 +287,7 @@ def report_section(report, result):
     report.paragraph(
         f"{s.n_valid_cells:,} cells with values, {s.n_windows:,} windows scored"
         + (f" (stride {result.stride}: {s.n_interpolated:,} cells interpolated)" if result.stride > 1 else "")
-        + f" in {result.seconds:.1f} s ({s.windows_per_second:.0f} windows/s)."
+        + f" on {result.computed_on} in {result.seconds:.1f} s ({s.windows_per_second:.0f} windows/s)."
     )
     labels = result.class_labels
     counts, total, n_finite, hist = result.map_summary()

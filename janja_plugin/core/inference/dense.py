@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import JanjaInputError, require
+from ..smoothing import halo_cells, smooth
 from . import windows as wn
 
 DEFAULT_TILE = (64, 256)  # output cells per tile (rows, cols): fixed, so results do not depend on the machine
@@ -208,6 +209,30 @@ class _DenseTiler:
         return nodes
 
 
+def map_smoothing_cells(card):
+    """The card's map smoothing sigma in stack cells (dense.map_smoothing_cells; 0 = none)."""
+    return float((card.dense or {}).get("map_smoothing_cells") or 0.0)
+
+
+def head_probability(raw, card):
+    """The prospective-class probability from the head part's output (dense.head_output: probabilities/logits)."""
+    if (card.dense or {}).get("head_output") != "logits":
+        return wn.to_probability(raw, card)
+    return 1.0 / (1.0 + np.exp(-head_log_odds(raw, card)))
+
+
+def head_log_odds(raw, card):
+    """log(p / (1 - p)) of the prospective class: exact from logits, from clipped probabilities otherwise."""
+    raw = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
+    if (card.dense or {}).get("head_output") == "logits" and raw.shape[1] > 1:
+        k = card.prospective_index
+        others = np.delete(raw, k, axis=1)
+        top = others.max(axis=1)
+        return raw[:, k] - (top + np.log(np.exp(others - top[:, None]).sum(axis=1)))
+    p = np.clip(wn.to_probability(raw, card), 1e-12, 1.0 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
 def features_at(model, parts, stack, bands, cells, shifts=1, tile=None):
     """The shared-trunk features of the wanted cells: (rows, cols, features (n, F) float32), valid centres only.
 
@@ -237,6 +262,13 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
     stats = wn.EngineStats(mode=f"shared trunk, {tiler.shifts}x{tiler.shifts} shift(s)")
     out = np.full((nrows, ncols), np.nan, dtype=np.float32)
     valid = np.zeros((nrows, ncols), dtype=bool)
+    sigma = 0.0 if _sink is not None else map_smoothing_cells(card)
+    log_odds = np.full((nrows, ncols), np.nan) if sigma > 0 else None
+    wanted = mask
+    if sigma > 0 and mask is not None:  # a masked cell's smoothed value reads every valid cell within the halo
+        from scipy.ndimage import maximum_filter
+
+        wanted = maximum_filter(mask, size=2 * halo_cells(sigma) + 1, mode="constant", cval=False)
     tiles = list(tiler.tiles())
     row_cache = (None, None)
     pending_x, pending_idx = [], []
@@ -253,7 +285,10 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
             t0 = time.perf_counter()
             raw = parts.head.run(None, {parts.head_input: x})[0]
             stats.inference_seconds += time.perf_counter() - t0
-            out[rows, cols] = wn.to_probability(raw, card)
+            if log_odds is not None:
+                log_odds[rows, cols] = head_log_odds(raw, card)
+            else:
+                out[rows, cols] = head_probability(raw, card)
         pending_x.clear()
         pending_idx.clear()
 
@@ -265,7 +300,7 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
             valid[r0:r1] = centre
             row_cache = ((r0, r1), (t_rows, miss_rows))
         t_rows, miss_rows = row_cache[1]
-        want = valid[r0:r1, c0:c1] if mask is None else valid[r0:r1, c0:c1] & mask[r0:r1, c0:c1]
+        want = valid[r0:r1, c0:c1] if wanted is None else valid[r0:r1, c0:c1] & wanted[r0:r1, c0:c1]
         if want.any():
             cols = tiler.columns(c0, c1)
             t = t_rows[:, :, cols]
@@ -292,6 +327,10 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
         if progress is not None and progress((k + 1) / len(tiles)):
             raise wn.Cancelled("The prospectivity run was cancelled.")
     flush()
+    if log_odds is not None:  # part of the model (card dense.map_smoothing_cells): smooth the log-odds map
+        smoothed = smooth(log_odds, sigma)
+        keep = np.isfinite(smoothed) & (True if mask is None else mask)
+        out[keep] = (1.0 / (1.0 + np.exp(-smoothed[keep]))).astype(np.float32)
     stats.n_valid_cells = wn.check_valid_cells(valid, mask, card)
     stats.seconds = time.perf_counter() - t_start
     return out, valid, stats

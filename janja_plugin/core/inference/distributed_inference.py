@@ -4,18 +4,21 @@ Each task is one row tile of windows.stream_predict with the stack rows it reads
 window above and below, and at stride k the node rows that bracket it), cut from the stack by this
 process (the driver) and sent with the task, so workers need neither the stack file nor a shared disk.
 The model travels once to every worker (client.scatter, broadcast: the .onnx bytes and its card); each
-worker process opens it once, cached by the file's sha256. A task computes its tile alone
-(stream_predict(tiles=[t])): the values are the local run's bit for bit and the counts add up to the
-local run's, so the stride check draws the same cells. At most 2 x the cluster's threads tiles are in
-flight; tiles come back in order and only the driver writes files. The whole-map passes (thresholds,
-target areas, the stride check's few windows) stay on the driver.
+worker process opens it once, cached in memory by the file's sha256 (the file it is opened from is a
+private temporary copy, deleted as soon as onnxruntime has read it: nothing is left on the workers' disks).
+A task computes its tile alone (stream_predict(tiles=[t])): the values are the local run's bit for bit
+and the counts add up to the local run's, so the stride check draws the same cells. At most 2 x the
+cluster's threads tiles are in flight; tiles come back in order and only the driver writes files. The
+whole-map passes (thresholds, target areas, the stride check's few windows) stay on the driver.
 
 The connection, its refusals and the cluster's failure sentences are distributed_kriging's (connect,
-Cluster), with this job's words. `distributed` is optional: imported only when a scheduler is given.
+Cluster), with the job's words: janja:prospectivity (streamed_prospectivity) and janja:anomaly_score
+(streamed_anomaly) both use this module, each with its own words (connect(doing=), stream_tiles(cancelled=)).
+`distributed` is optional: imported only when a scheduler is given.
 """
 
 import hashlib
-import os
+import shutil
 import tempfile
 import threading
 import time
@@ -29,18 +32,27 @@ from ..geostatistics import distributed_kriging as dk
 from . import model_card as mc
 from . import windows as wn
 
-DOING, LOCAL = "Mapping prospectivity", "map"
+DOING, LOCAL = "Mapping prospectivity", "map"  # janja:prospectivity's words in the refusals
+CANCELLED = "The prospectivity run was cancelled."
 
 
 class Cluster(dk.Cluster):
     code = __name__
     what = "inference code"
-    task_words = "classifying a row tile"
+    task_words = "running the model on a row tile"
 
 
-def connect(scheduler):
-    """distributed_kriging.connect with this job's words: a Cluster, or None when `scheduler` is empty."""
-    return dk.connect(scheduler, Cluster, DOING, LOCAL)
+def connect(scheduler, doing=DOING, local=LOCAL):
+    """distributed_kriging.connect with the job's words ("Scoring anomalies on the Dask cluster at ... needs ...";
+    "... leave the Dask scheduler empty to map on this computer's threads"): a Cluster, or None when empty."""
+    return dk.connect(scheduler, Cluster, doing, local)
+
+
+def where(cluster):
+    """Where the tiles ran, for the log and the report: the cluster's address and size when they started."""
+    workers = cluster.client.nthreads()
+    return (f"the Dask cluster at {cluster.address} ({len(workers)} worker{'s' if len(workers) != 1 else ''}, "
+            f"{sum(workers.values())} thread{'s' if sum(workers.values()) != 1 else ''})")
 
 
 @dataclass(frozen=True)
@@ -70,21 +82,25 @@ _LOADS = Counter()  # sha256 -> times this process opened it (1 unless evicted):
 
 
 def _model(setup):
+    """This worker process's model for `setup`, opened the first time only (kept in memory across tiles).
+
+    onnxruntime opens a file, so the bytes go to a temporary folder of this process alone (two worker
+    processes of one machine never share or delete each other's copy) that is removed as soon as the
+    session has read them: a run leaves no model copies on the workers' disks."""
     with _LOCK:
         model = _MODELS.get(setup.sha256)
         if model is None:
-            folder = Path(tempfile.gettempdir()) / "janja-models"
-            folder.mkdir(exist_ok=True)
-            path = folder / f"{setup.sha256}.onnx"
-            if not path.is_file():
-                tmp = folder / f".{setup.sha256}.{os.getpid()}.onnx"
-                tmp.write_bytes(setup.onnx)
-                os.replace(tmp, path)
-            card = None
-            if setup.card_json is not None:
-                card = folder / f"{setup.sha256}.json"
-                card.write_text(setup.card_json, encoding="utf-8")
-            model = mc.load_model(path, card_path=card, threads=setup.threads)
+            folder = Path(tempfile.mkdtemp(prefix="janja-model-"))
+            try:
+                path = folder / f"{setup.sha256}.onnx"
+                path.write_bytes(setup.onnx)
+                card = None
+                if setup.card_json is not None:
+                    card = folder / f"{setup.sha256}.json"
+                    card.write_text(setup.card_json, encoding="utf-8")
+                model = mc.load_model(path, card_path=card, threads=setup.threads)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
             _MODELS[setup.sha256] = model
             _LOADS[setup.sha256] += 1
             while len(_MODELS) > _KEEP:
@@ -151,9 +167,9 @@ def rows_read(tile, r0, r1, nrows, stride, h):
 
 
 def stream_tiles(cluster, model, stack, bands, stride=1, mask=None, batch_size=wn.DEFAULT_BATCH, tile_rows=None,
-                 progress=None, stats=None):
+                 progress=None, stats=None, cancelled=CANCELLED):
     """windows.stream_predict with every tile computed on the cluster: the same Tiles, in order, and the same
-    counts in `stats`; the same refusals at the end."""
+    counts in `stats`; the same refusals at the end. cancelled: the job's sentence when progress() cancels."""
     stride = int(stride)
     if stride < 1:
         raise wn.JanjaInputError(f"The stride must be a whole number of cells, 1 or more, not {stride}.")
@@ -191,7 +207,7 @@ def stream_tiles(cluster, model, stack, bands, stride=1, mask=None, batch_size=w
             n_valid += int(tile.valid.sum())
             n_kept += int(tile.valid.sum() if mask is None else (tile.valid & mask[tile.row0:tile.row1]).sum())
             if progress is not None and progress(tile.row1 / stack.nrows):
-                raise wn.Cancelled("The prospectivity run was cancelled.")
+                raise wn.Cancelled(cancelled)
             yield tile
     finally:
         for pending in in_flight:
@@ -199,5 +215,5 @@ def stream_tiles(cluster, model, stack, bands, stride=1, mask=None, batch_size=w
     if n_valid == 0 or n_kept == 0:
         wn.check_valid_cells(np.array([n_valid > 0]), None if mask is None else np.array([False]), model.card)
     if progress is not None and progress(1.0):
-        raise wn.Cancelled("The prospectivity run was cancelled.")
+        raise wn.Cancelled(cancelled)
     stats.seconds = time.perf_counter() - t_start

@@ -11,7 +11,7 @@ back in blocks (streamed_prospectivity's helpers, not copies):
   np.percentile gives them on the float32 score) and the stride check's top-5 % threshold: exact
   percentiles (map_stats), 3 passes a batch;
 - the classes: one more pass classifies each block, counts the classes and writes the class raster;
-- the stride check's sample: streamed_prospectivity._stride_sample (uniform + top stratum, 2 passes).
+- the stride check's sample: streamed_prospectivity.stride_sample (uniform + top stratum, 2 passes).
 
 Every value equals the whole-grid run's: files, tags, breaks, notes, stride check and report
 (tests/core/test_streamed_anomaly.py). The files appear only when complete: a refusal, an error or a
@@ -33,6 +33,8 @@ from . import streamed_prospectivity as sp
 from . import stride_check as sc
 from . import windows as wn
 
+DOING = "Scoring anomalies"  # the refusals' words on a Dask cluster (distributed_inference.connect)
+CANCELLED = "The anomaly-score run was cancelled."
 POINT_BYTES = 64  # per sample: its x, y (the caller's), cell row, column, inside flag, score
 
 
@@ -59,10 +61,12 @@ def check_memory(grid, model, n_elements, settings=None, masked=False, n_points=
 
 
 def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, settings=None, mask=None, sample_xy=None,
-                               progress=None, grid=None, crs_wkt=None, memory_limit=None):
+                               progress=None, grid=None, crs_wkt=None, memory_limit=None, scheduler=None):
     """run_anomaly_score + write_rasters, written tile by tile: the same files, tags, breaks, notes, stride check
-    and sample scores. The result's score and classes are None; its `summary` carries the report's numbers and
-    `paths` the files. progress(fraction) -> True cancels (windows.Cancelled) and no file is left.
+    and sample scores. The result's score and classes are None; its `summary` carries the report's numbers,
+    `paths` the files and `computed_on` where the tiles ran. progress(fraction) -> True cancels
+    (windows.Cancelled) and no file is left. scheduler: a Dask scheduler address or Client whose workers compute
+    the row tiles (distributed_inference, as janja:prospectivity's); None or "" = this computer's threads.
     """
     settings = settings or an.AnomalySettings()
     percentiles = an.check_percentiles(settings.percentiles)
@@ -83,9 +87,15 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
         check_free_disk([(p, 1) for p in (score_path, classes_path) if p], grid)
         check = dist.guard(card, dist.read_columns(stack, bands, mask), settings.extrapolate)
         checked = settings.stride > 1
-        end_map, tick = sp.pass_ticker(progress, checked, "The anomaly-score run was cancelled.")
+        end_map, tick = sp.pass_ticker(progress, checked, CANCELLED)
 
         with ExitStack() as files:
+            cluster = None
+            if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
+                from . import distributed_inference as di
+
+                # before any file is started: a refusal leaves none
+                cluster = files.enter_context(di.connect(scheduler, DOING, di.LOCAL))
             score_w = files.enter_context(TiledStackWriter(score_path, ["anomaly_score"], grid, crs_wkt))
             cls_w = files.enter_context(TiledStackWriter(classes_path, ["anomaly_class"], grid, crs_wkt)) \
                 if classes_path else None
@@ -95,8 +105,15 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
             sample_scores = None if sample_xy is None else np.full(n_points, np.nan)
             tile_counts = []
             scaled = None if progress is None else (lambda f: progress(end_map * f))
-            for tile in wn.stream_predict(model, stack, bands, settings.stride, mask, settings.batch_size,
-                                          settings.tile_rows, scaled, stats=stats):
+            if cluster is None:
+                tiles = wn.stream_predict(model, stack, bands, settings.stride, mask, settings.batch_size,
+                                          settings.tile_rows, scaled, stats=stats)
+                computed_on = an.COMPUTED_LOCALLY
+            else:  # the same tiles, computed by the cluster's workers
+                tiles = di.stream_tiles(cluster, model, stack, bands, settings.stride, mask, settings.batch_size,
+                                        settings.tile_rows, scaled, stats, cancelled=CANCELLED)
+                computed_on = di.where(cluster)
+            for tile in tiles:
                 score_w.write_band_rows(0, tile.row0, tile.values)
                 finite = tile.values[np.isfinite(tile.values)]
                 if finite.size:
@@ -108,8 +125,8 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
                     sample_scores[here] = tile.values[rows_p[here] - tile.row0, cols_p[here]]
                 if tile.interpolated is not None:
                     tile_counts.append((tile.row0, tile.row1, int(tile.interpolated.sum())))
-            read = sp._reader(score_w)
-            nrows, block_rows = grid.nrows, sp._rows(grid.ncols)
+            read = sp.map_reader(score_w)
+            nrows, block_rows = grid.nrows, sp.rows_per_block(grid.ncols)
             if n_finite == 0:
                 constant, spread = True, 0.0
             else:
@@ -126,7 +143,7 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
                                                            block_rows)]
             tick()
             counts = np.zeros(len(percentiles) + 2, np.int64)
-            for r0, r1 in sp._blocks(nrows, grid.ncols):
+            for r0, r1 in sp.map_blocks(nrows, grid.ncols):
                 classes = an.classes_of(read(r0, r1), breaks, constant)
                 counts += np.bincount(classes.ravel(), minlength=counts.size)
                 if cls_w is not None:
@@ -136,7 +153,7 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
             if checked:
                 top_t = float(ms.percentiles(read, nrows, n_finite, 100.0 - sc.TOP_PERCENT, np.float32, block_rows)) \
                     if n_finite else float("nan")
-                sample = sp._stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
+                sample = sp.stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
                                            stats.n_windows, settings, progress, top_t)
                 stride_error = sc.measure(sample, breaks=None if constant else breaks, top_threshold=top_t)
             if sample_scores is not None:
@@ -145,14 +162,14 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
                 score=None, classes=None, breaks=breaks, percentiles=percentiles, grid=grid, crs_wkt=crs_wkt,
                 card=card, model_path=str(model.path), stats=stats, stride=settings.stride, seconds=0.0,
                 sample_scores=sample_scores, notes=notes, distribution=check, constant=constant, spread=spread,
-                stride_error=stride_error,
+                stride_error=stride_error, computed_on=computed_on,
                 summary={"class_counts": [int(c) for c in counts[1:]], "n_classed": int(counts[1:].sum()),
                          "n_finite": n_finite, "histogram": hist})
             for w in (score_w, cls_w):
                 if w is not None:
                     w.set_tags(result.tags())
             if progress is not None and progress(1.0):
-                raise wn.Cancelled("The anomaly-score run was cancelled.")
+                raise wn.Cancelled(CANCELLED)
     result.seconds = time.perf_counter() - t0
     result.paths = {"score": score_path, "classes": classes_path}
     return result

@@ -52,11 +52,13 @@ READ_ROWS = BLOCK  # rows per block of the passes that read the probability back
 READ_CELLS = 2**20  # ... and about this many cells: their temporaries (~60 bytes a cell) stay near 60 MB
 
 
-def _rows(ncols):
+def rows_per_block(ncols):
+    """Rows per block of the read-back passes: READ_ROWS, fewer on wide grids (about READ_CELLS cells)."""
     return max(1, min(READ_ROWS, READ_CELLS // max(1, ncols)))
 
 
-def _reader(writer):
+def map_reader(writer):
+    """read(r0, r1) -> rows [r0, r1) of band 1 of a TiledStackWriter's file, for the read-back passes."""
     return lambda r0, r1: writer.read_rows(0, r0, r1)
 
 
@@ -127,15 +129,16 @@ class _Patches:
         return np.where(raw > 0, self.patch[np.where(raw > 0, raw + self.offsets[block_index], 0)], -1)
 
 
-def _blocks(nrows, ncols):
-    step = _rows(ncols)
+def map_blocks(nrows, ncols):
+    """(r0, r1) of the read-back passes' blocks, top to bottom: the same blocks in every pass."""
+    step = rows_per_block(ncols)
     return [(r0, min(r0 + step, nrows)) for r0 in range(0, nrows, step)]
 
 
 def _classes_and_targets(read, grid, moderate, high, constant, min_cells, cls_w, lab_w, tick):
     """Write the classes and labels, return (class counts high/moderate/low, [TargetArea])."""
     counts = np.zeros(4, np.int64)
-    blocks = _blocks(grid.nrows, grid.ncols)
+    blocks = map_blocks(grid.nrows, grid.ncols)
     patches = _Patches()
     for r0, r1 in blocks:
         p = read(r0, r1)
@@ -202,7 +205,7 @@ def _draw(n_pop, n, seed):
     return np.sort(np.random.default_rng(seed).choice(n_pop, size=n, replace=False))
 
 
-def _stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_windows, settings, progress, top_t):
+def stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_windows, settings, progress, top_t):
     """stride_check.sample_stride_map (draw_stratified) on the written map: the same cells and weights.
 
     The uniform cells are drawn by rank among the interpolated cells (counted per tile while streaming);
@@ -220,7 +223,7 @@ def _stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_windo
     blocks = []  # (r0, r1, flat indices of the block's uniform picks, top cells they missed)
     start = 0
     if uniform.size:
-        for r0, r1 in _blocks(grid.nrows, ncols):
+        for r0, r1 in map_blocks(grid.nrows, ncols):
             cand = sc.interpolated_rows(read, r0, r1, stride, grid.nrows, ncols)
             flat = np.flatnonzero(cand)
             picked = flat[uniform[(uniform >= start) & (uniform < start + flat.size)] - start]
@@ -352,8 +355,8 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
                 deposit_scores[here] = tile.values[dep_rows[here] - tile.row0, dep_cols[here]]
                 if tile.interpolated is not None:
                     tile_counts.append((tile.row0, tile.row1, int(tile.interpolated.sum())))
-            read = _reader(prob_w)
-            nrows, rows = grid.nrows, _rows(grid.ncols)
+            read = map_reader(prob_w)
+            nrows, rows = grid.nrows, rows_per_block(grid.ncols)
             if n_finite == 0:
                 constant, spread = True, 0.0
             else:
@@ -375,7 +378,7 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
             if checked:
                 top_t = float(ms.percentiles(read, nrows, n_finite, 95.0, np.float32, rows)) if n_finite else \
                     float("nan")
-                sample = _stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
+                sample = stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
                                         stats.n_windows, settings, progress, top_t)
                 stride_error = sc.measure(sample, breaks=None if constant else [moderate, high], top_threshold=top_t)
             notes = pr.run_notes(check, model, settings, stats, constant, spread,
