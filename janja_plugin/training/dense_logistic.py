@@ -20,21 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.errors import JanjaInputError
+from ..core.smoothing import smooth  # the engine's own Gaussian (core/inference/dense.py smooths the map with it)
 from . import dataset as ds
 from .logistic import fit_logistic, predict_logistic
 
 PCA_DIMS = 64
 PCA_SAMPLE = 100_000  # valid cells (fixed seed) the components are fit on; every cell is projected
 CHUNK = 50_000
-
-
-def smooth(band, sigma_cells):
-    """The engine's NaN-aware Gaussian (core/smoothing.py once moved there; core/anomaly/spatial_context.py before)."""
-    try:
-        from ..core.smoothing import smooth as engine_smooth
-    except ImportError:
-        from ..core.anomaly.spatial_context import smooth as engine_smooth
-    return engine_smooth(band, sigma_cells)
 
 
 @dataclass
@@ -54,7 +46,7 @@ class CellFeatures:
         return lookup[np.asarray(rows, int), np.asarray(cols, int)]
 
 
-def all_cell_features(ext, log=print, band_rows=256):
+def all_cell_features(ext, log=print, band_rows=128):
     """features_at over every valid cell of ext's stack (a training.dense_head.DenseFeatures), in row bands, into
     one float32 array (float16 would halve it but overflows on a random-initialised trunk's large features)."""
     from ..core.inference import dense
@@ -310,6 +302,10 @@ def run_logistic(cfg, chk, union, summary, out_dir, log, t_start):
             f"{[(c['c'], c['sigma']) for c in choices]}; window-level fold AUCs {np.round(fold_auc, 3).tolist()}")
     model = fit_logistic(blocks[choice["sigma"]][lab_at], y, choice["c"])
     big_w, big_b = compose(mu, sd, basis, model)
+    if samples is not None:  # the final model's smoothed logit at the sample cells: what the exported map must give
+        s_at = cells.index_of(*samples["cells"])
+        logit = predict_logistic(model, blocks[choice["sigma"]][np.maximum(s_at, 0)])
+        info["final_logit_at_samples"] = np.where(s_at >= 0, logit, np.nan).tolist()
     summary["dense_logistic"] = info
     clf.head = linear_head(big_w, big_b)
     prep = Prepared(elements, specs, union.windows[:, idx], None, components=comps, channels=idx)
@@ -317,7 +313,8 @@ def run_logistic(cfg, chk, union, summary, out_dir, log, t_start):
 
     summary["export"] = export_model(cfg, prep, None, pretrained, stack, summary, out_dir, log, clf=clf,
                                      dense_fields={"head_output": "logits",
-                                                   "map_smoothing_cells": float(sigma_cells[choice["sigma"]])})
+                                                   "map_smoothing_cells": float(sigma_cells[choice["sigma"]]),
+                                                   "map_smoothing_spacings": float(choice["sigma"])})
     summary["seconds"] = time.perf_counter() - t_start
     summary["gan_seconds"] = 0.0
     if "protocol" in summary:

@@ -36,7 +36,8 @@ def build_card(cfg, prep, stack, summary, pretrained):
         metrics["baselines_given_in_config"] = cfg.baselines
     logistic = summary.get("dense_logistic")
     if logistic:  # the chosen C and smoothing, the fold table and the nested protocol beside the baselines
-        metrics["dense_logistic"] = {k: v for k, v in logistic.items() if k != "feature_seconds"}
+        metrics["dense_logistic"] = {k: v for k, v in logistic.items()
+                                     if k not in ("feature_seconds", "final_logit_at_samples")}
     if proto:
         metrics["protocol_auc_held_out_blocks"] = round(proto["auc_mean"], 4)
         metrics["protocol_auc_sd"] = round(proto["auc_sd"], 4)

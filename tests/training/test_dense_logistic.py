@@ -117,7 +117,7 @@ def trained(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("dense_logistic")
     stack, deposits, rows, cols = synthetic_survey(out / "data")
-    cfg = logistic_config(stack, deposits, samples_layer(out / "data", 64))
+    cfg = logistic_config(stack, deposits, samples_layer(out / "data", 64), map_smoothing_spacings=[0.5, 1])
     summary = run(cfg, out)
     return summary, stack, out
 
@@ -130,8 +130,9 @@ def test_the_card_carries_a_logit_head_its_smoothing_and_the_held_out_choice(tra
     info = summary["dense_logistic"]
     spec = card["dense"]
     assert spec["head_output"] == "logits" and spec["head_trained_on"] == "dense_features"
-    assert info["map_smoothing_spacings"] in (0.0, 1.0) and info["c"] in (0.003, 0.3)
-    assert spec["map_smoothing_cells"] == pytest.approx(info["map_smoothing_spacings"] * summary["sample_spacing"] / 100)
+    assert info["map_smoothing_spacings"] in (0.5, 1.0) and info["c"] in (0.003, 0.3)
+    sigma_cells = info["map_smoothing_spacings"] * summary["sample_spacing"] / 100  # 100 m cells
+    assert spec["map_smoothing_cells"] == pytest.approx(sigma_cells) and sigma_cells > 0
     metrics = card["validation"]["metrics"]
     assert metrics["dense_logistic"]["c"] == info["c"] and len(metrics["dense_logistic"]["cv_table"]) == 4
     assert metrics["protocol_auc_held_out_blocks"] == pytest.approx(summary["protocol"]["auc_mean"], abs=1e-4)
@@ -152,6 +153,7 @@ def test_exported_head_with_engine_smoothing_is_the_smoothed_logistic_logit_map(
     summary, stack_path, _ = trained
     model = mc.load_model(summary["export"]["onnx"], threads=1)
     sigma = model.card.dense["map_smoothing_cells"]
+    assert sigma >= 1.5  # 0.5 or 1 sample spacing of 3 cells: the engine's smoothing is exercised
     parts = dense.load_parts(model)
     with RasterStack(str(stack_path)) as stack:
         bands = mc.match_stack(model.card, stack.names)
@@ -159,7 +161,7 @@ def test_exported_head_with_engine_smoothing_is_the_smoothed_logistic_logit_map(
     z = parts.head.run(None, {parts.head_input: f})[0]
     logit = np.full((64, 64), np.nan)
     logit[r, c] = z[:, 1] - z[:, 0]
-    expected = dl.smooth(logit, sigma) if sigma > 0 else logit
+    expected = dl.smooth(logit, sigma)
     result = pr.run_prospectivity(str(stack_path), model, pr.ProspectivitySettings(threads=1))
     prob = result.probability.astype(np.float64)
     ok = np.isfinite(expected)
