@@ -26,7 +26,7 @@ from .logistic import fit_logistic, predict_logistic
 
 PCA_DIMS = 64
 PCA_SAMPLE = 100_000  # valid cells (fixed seed) the components are fit on; every cell is projected
-CHUNK = 50_000
+CHUNK = 20_000  # rows per float64 step (20,000 x 2,048 x 8 bytes = 330 MB)
 
 
 @dataclass
@@ -73,7 +73,7 @@ def all_cell_features(ext, log=print, band_rows=128):
             f"({time.perf_counter() - t0:.0f} s)")
     if not n:
         raise JanjaInputError("The stack has no valid window centre (a cell with every element): nothing to map.")
-    if not np.isfinite(x[:n]).all():
+    if not all(np.isfinite(x[a:min(a + CHUNK, n)]).all() for a in range(0, n, CHUNK)):
         raise JanjaInputError("The trunk gave non-finite features on this stack: check the stack's values (a band "
                               "with huge or infinite values) before training on it.")
     return CellFeatures(rows[:n], cols[:n], x[:n], tuple(shape), time.perf_counter() - t0)
