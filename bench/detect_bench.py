@@ -52,6 +52,7 @@ from janja_plugin.core.evaluation.evaluate import (  # noqa: E402
     sample_protocol_auc,
 )
 from janja_plugin.training import dataset as ds  # noqa: E402
+from janja_plugin.training.logistic import fit_logistic, predict_logistic  # noqa: E402,F401  (one fit for bench and training)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import detect_variants as dv  # noqa: E402
@@ -292,37 +293,6 @@ class Features:
 
 
 # ------------------------------------------------------------------ logistic regression (numpy/scipy)
-
-def fit_logistic(x, y, c, weights=None, scale=None):
-    """L2 logistic regression, classes balanced; returns (w, b, mu, sd) for standardised inputs
-    (`scale`: a given (mu, sd) instead of the rows' own)."""
-    from scipy.optimize import minimize
-
-    x = np.asarray(x, float)  # float32 windows would be upcast at every step of L-BFGS
-    mu, sd = scale if scale is not None else (x.mean(axis=0), x.std(axis=0) + 1e-9)
-    z = (x - mu) / sd
-    w_cls = np.where(y == 1, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
-    sw = w_cls * (weights if weights is not None else 1.0)
-    sw = sw / sw.sum()
-    lam = 1.0 / (c * len(y))
-
-    def loss(theta):
-        w, b = theta[:-1], theta[-1]
-        t = z @ w + b
-        s = 2 * y - 1
-        m = -s * t
-        lo = np.logaddexp(0, m)
-        g = sw * (-s) / (1 + np.exp(-m))
-        return float(sw @ lo + 0.5 * lam * w @ w), np.r_[z.T @ g + lam * w, g.sum()]
-
-    res = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 300})
-    return res.x[:-1], res.x[-1], mu, sd
-
-
-def predict_logistic(model, x):
-    w, b, mu, sd = model
-    return ((x - mu) / sd) @ w + b
-
 
 def fit_logistic_d4(windows, y, c, weights=None):
     """The logistic regression on windows augmented x8 by the symmetries of the square, solved exactly and

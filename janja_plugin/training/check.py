@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core.errors import JanjaInputError
 from . import dataset as ds
+from .logistic import DENSE_C_GRID, SMOOTH_SPACINGS
 
 # Scaled defaults, in units of the survey's resolution r = max(cell size, sample spacing), rounded to two
 # significant digits. A window centred within 1.5 sample spacings of a deposit has its signature at hand.
@@ -233,6 +234,43 @@ def check_head_features(cfg):
                               f"{-(-cfg.input_size // cfg.window_pixels) * cfg.window_pixels}.")
 
 
+def _numbers(key, values, positive):
+    """The config list `key` as floats, or a sentence refusing it (empty, not numbers, negative or zero)."""
+    what = "positive numbers" if positive else "numbers >= 0"
+    if not isinstance(values, (list, tuple)) or not values:
+        raise JanjaInputError(f"{key} must be a non-empty list of {what}, not {values!r}.")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+           or (v <= 0 if positive else v < 0)]
+    if bad:
+        raise JanjaInputError(f"{key} must hold {what} only; {bad} cannot be used: e.g. "
+                              f"{list(SMOOTH_SPACINGS) if key == 'map_smoothing_spacings' else list(DENSE_C_GRID)}.")
+    return [float(v) for v in values]
+
+
+def check_dense_head(cfg):
+    """dense_head "logistic" needs the shared-trunk features and one subset; its grids must be usable numbers."""
+    if cfg.dense_head not in ("mlp", "logistic"):
+        raise JanjaInputError(f"dense_head must be \"mlp\" or \"logistic\", not {cfg.dense_head!r}.")
+    spacings = _numbers("map_smoothing_spacings", cfg.map_smoothing_spacings, positive=False)
+    c_grid = _numbers("logistic_c", cfg.logistic_c, positive=True)
+    if cfg.dense_head != "logistic":
+        return cfg
+    if cfg.head_features != "dense":
+        raise JanjaInputError("dense_head \"logistic\" is fit on the shared-trunk features over the whole stack: set "
+                              "head_features to \"dense\" as well (or dense_head to \"mlp\").")
+    if cfg.folds < 3:
+        raise JanjaInputError(f"dense_head \"logistic\" chooses C and the smoothing inside each fold's training folds "
+                              f"by a split of at least 2 folds, so it needs folds of at least 3, not {cfg.folds}.")
+    if len(cfg.subsets) > 1 and not cfg.bundle_subset:
+        raise JanjaInputError(f"dense_head \"logistic\" trains one model on one element subset, and the config "
+                              f"lists {len(cfg.subsets)}: name it in bundle_subset (e.g. {cfg.subsets[0]}) or list "
+                              "only that subset.")
+    if cfg.bundle_subset and list(cfg.bundle_subset) not in [list(s) for s in cfg.subsets]:
+        raise JanjaInputError(f"bundle_subset {cfg.bundle_subset} is not one of the config's subsets "
+                              f"{cfg.subsets}: name one of them.")
+    return dataclasses.replace(cfg, map_smoothing_spacings=spacings, logistic_c=c_grid)
+
+
 def check(cfg, survey=None):
     """Settle the run's settings and refuse, before any feature extraction, a config that cannot work.
 
@@ -247,7 +285,12 @@ def check(cfg, survey=None):
     if cfg.folds < 2:
         raise JanjaInputError(f"folds must be at least 2 (one to train, one to validate), not {cfg.folds}.")
     check_head_features(cfg)
+    cfg = check_dense_head(cfg)
     survey = survey or read_survey(cfg)
+    if cfg.dense_head == "logistic" and survey.spacing is None and any(s > 0 for s in cfg.map_smoothing_spacings):
+        raise JanjaInputError("map_smoothing_spacings are in sample spacings, and no sample spacing is known (no "
+                              "'samples' layer, or fewer than two sample locations): give the samples or set "
+                              "map_smoothing_spacings to [0].")
     stack, dep_x, dep_y = survey.stack, survey.dep_x, survey.dep_y
     if len(dep_x) == 0:
         raise JanjaInputError(f"No deposit points were read from {cfg.deposits} (config key 'deposits'"

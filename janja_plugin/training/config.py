@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import JanjaInputError
+from .logistic import DENSE_C_GRID, SMOOTH_SPACINGS
 
 
 @dataclass
@@ -51,6 +52,12 @@ class Config:
     # "window": the head reads each window classified alone (the study's way); "dense": it is fit on the shared-trunk
     # features janja:prospectivity reads off one trunk pass over the stack, so that fast mode IS the model
     head_features: str = "window"
+    # with head_features "dense": "mlp" (the study's head on the dense features) or "logistic": an L2 logistic
+    # regression on 64 label-free principal components whose logit map is smoothed (a Gaussian of sigma sample
+    # spacings), C and sigma chosen by spatial-block CV (training/dense_logistic.py; bench/detect_dense.py's model)
+    dense_head: str = "mlp"
+    map_smoothing_spacings: list = field(default_factory=lambda: list(SMOOTH_SPACINGS))
+    logistic_c: list = field(default_factory=lambda: list(DENSE_C_GRID))
 
     @classmethod
     def from_json(cls, path):

@@ -34,6 +34,10 @@ def build_card(cfg, prep, stack, summary, pretrained):
                                for k, b in baselines.items()}
     if getattr(cfg, "baselines", None):
         metrics["baselines_given_in_config"] = cfg.baselines
+    logistic = summary.get("dense_logistic")
+    if logistic:  # the chosen C and smoothing, the fold table and the nested protocol beside the baselines
+        metrics["dense_logistic"] = {k: v for k, v in logistic.items()
+                                     if k not in ("feature_seconds", "final_logit_at_samples")}
     if proto:
         metrics["protocol_auc_held_out_blocks"] = round(proto["auc_mean"], 4)
         metrics["protocol_auc_sd"] = round(proto["auc_sd"], 4)
@@ -71,6 +75,9 @@ def build_card(cfg, prep, stack, summary, pretrained):
                         f"frozen {'ImageNet' if pretrained else 'randomly initialised'} trunk, head retrained"
                         + (" on shared-trunk features (one trunk pass over the stack)"
                            if getattr(cfg, "head_features", "window") == "dense" else "")
+                        + (f" as an L2 logistic regression (C {logistic['c']:g}) on "
+                           f"{logistic['pca']['components']} principal components, its logit map smoothed at "
+                           f"{logistic['map_smoothing_spacings']:g} sample spacings" if logistic else "")
                         + (", WGAN-GP synthetic positives in training folds only" if True in cfg.variants_gan else "")
                         + "."),
             "counts": c,
@@ -80,8 +87,10 @@ def build_card(cfg, prep, stack, summary, pretrained):
         "validation": {
             "method": "spatial_blocks",
             "description": (f"{cfg.folds}-fold cross-validation over {cfg.block_size:g} m blocks; a deposit's windows "
-                            "stay in one fold; synthetic windows only in training folds; protocol AUC from "
-                            "out-of-fold scores at the samples (OpenGADBench sample protocol)."),
+                            "stay in one fold; "
+                            + ("C and the map smoothing chosen inside each fold's training folds (nested)"
+                               if logistic else "synthetic windows only in training folds")
+                            + "; protocol AUC from out-of-fold scores at the samples (OpenGADBench sample protocol)."),
             "metrics": metrics,
         },
         "pretrained": {"source": PROVENANCE if pretrained else "none (random initialisation)"},
@@ -166,10 +175,12 @@ def pick_precision(model, clf, batch):
     return model, False, best_diff
 
 
-def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log, clf=None):
+def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log, clf=None, dense_fields=None):
     """Write <name>.onnx + <name>.json into out_dir; returns paths and the measured agreements.
 
     clf: an already assembled classifier (fine-tuned); default: trunk + adapter rebuilt, `fit`'s head.
+    dense_fields: extra card fields "dense" of a shared-trunk head (the logistic head's "head_output": "logits"
+    and "map_smoothing_cells"; training/dense_logistic.py).
     """
     import onnx
 
@@ -203,7 +214,10 @@ def export_model(cfg, prep, fit, pretrained, stack, summary, out_dir, log, clf=N
         # uses them by default for this card); the per-window .onnx stays for tools that need one
         from .export_dense import export_dense_parts
 
-        card = export_dense_parts(clf, onnx_path, card, head=clf.head)
+        extra = dict(dense_fields or {})
+        card = export_dense_parts(clf, onnx_path, card, head=clf.head,
+                                  head_output=extra.pop("head_output", "probabilities"))
+        card["dense"].update(extra)
         card["description"] += (" Its head was fit on shared-trunk features: janja:prospectivity runs the trunk once "
                                 "over the stack (the card's dense parts), and that map is the model's; window by "
                                 "window it is not.")

@@ -95,7 +95,7 @@ def _sha256(path):
     return h.hexdigest()
 
 
-def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
+def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1, head_output="probabilities"):
     """Write <stem>_trunk.onnx and <stem>_head.onnx beside onnx_path; return card_dict with "dense" filled.
 
     classifier: a ProspectivityClassifier (janja_plugin/training/classifier.py); it is put in eval mode
@@ -109,8 +109,12 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
     padding), so the classifier's own head on them gives a different map. The card records which
     ("head_trained_on": "window_features" or "dense_features"). shifts: the trunk passes per axis the head
     was fit with (features_at(..., shifts=)); recorded as the default for inference, since features
-    interpolated on a coarser or finer grid are distributed differently.
+    interpolated on a coarser or finer grid are distributed differently. head_output: "probabilities" (the head
+    part ends with the classifier's softmax) or "logits" (it is exported as it is, e.g. a linear logistic head
+    [0, z]: the engine reads exact log-odds, which float32 probabilities lose where they saturate at 0 or 1).
     """
+    if head_output not in ("probabilities", "logits"):
+        raise ValueError(f"head_output must be 'probabilities' or 'logits', not {head_output!r}")
     onnx_path = Path(onnx_path)
     inp = card_dict["input"]
     channels, height, width = inp["channels"], inp["height"], inp["width"]
@@ -118,7 +122,8 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
         raise ValueError(f"dense evaluation needs a square model input, not {height} x {width}")
     classifier = classifier.eval()
     trunk = TrunkFeatureMap(classifier).eval()
-    head_module = HeadProbabilities(classifier.head if head is None else head.eval()).eval()
+    head_net = classifier.head if head is None else head.eval()
+    head_module = (HeadProbabilities(head_net) if head_output == "probabilities" else head_net).eval()
     stride, footprint, n_features = feature_geometry(trunk, channels, height)
     if shifts < 1 or stride % shifts:
         raise ValueError(f"shifts must divide the feature stride {stride}, not {shifts}")
@@ -143,4 +148,6 @@ def export_dense_parts(classifier, onnx_path, card_dict, head=None, shifts=1):
         "head_trained_on": "window_features" if head is None else "dense_features",
         "shifts": int(shifts),
     }
+    if head_output != "probabilities":  # the default is left out: cards written before the field read the same
+        card["dense"]["head_output"] = head_output
     return card

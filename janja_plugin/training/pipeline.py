@@ -231,6 +231,13 @@ def run(cfg, out_dir):
                "baselines": baselines, "sample_spacing": chk.survey.spacing,
                "training_data": training_data(sub.data, specs, stack.cell, chk.survey.spacing, dep_x, dep_y,
                                               stack.crs_wkt)}
+    if cfg.dense_head == "logistic":  # bench/detect_dense.py's smoothed logistic model: no MLP search or experiment
+        from .dense_logistic import run_logistic
+
+        summary = run_logistic(cfg, chk, union, summary, out_dir, log, t_start)
+        (out_dir / "training_summary.json").write_text(json.dumps(summary, indent=1, default=_json_default))
+        log(f"done in {summary['seconds']:.0f} s: {summary['export']['onnx']}")
+        return summary
     preps, searches = {}, {}
     for elements in cfg.subsets:
         key = "+".join(elements)
@@ -349,15 +356,12 @@ def pick_subset(means, cfg):
     return max(cands, key=lambda m: m["auc"])["subset"]
 
 
-def protocol_out_of_fold(cfg, stack, prep, labels, samples, dep_x, dep_y, params, pretrained, gans, folds, log):
-    """Each sample scored by the model trained without its spatial block; then the published protocol."""
+def sample_folds(cfg, stack, labels, samples, dep_x, dep_y, folds):
+    """The fold of every sample for out-of-fold protocol scores: its nearest deposit's fold when within
+    negative_beyond of one, else the fold of its block (that of the nearest labelled cell, which carries it)."""
     from scipy.spatial import cKDTree
 
-    from .baselines import protocol_auc
-
     sx, sy = samples["x"], samples["y"]
-    # a sample goes with its nearest deposit's fold when close to one, else with the fold of its block
-    # (the fold of the nearest labelled cell, which carries the block assignment)
     lx, ly = stack.cell_centres(labels.rows, labels.cols)
     _, nearest_cell = cKDTree(np.column_stack([lx, ly])).query(np.column_stack([sx, sy]))
     sample_fold = folds[nearest_cell]
@@ -368,6 +372,15 @@ def protocol_out_of_fold(cfg, stack, prep, labels, samples, dep_x, dep_y, params
     for i in np.nonzero(near)[0]:
         if int(nd[i]) in dep_fold:
             sample_fold[i] = dep_fold[int(nd[i])]
+    return sample_fold
+
+
+def protocol_out_of_fold(cfg, stack, prep, labels, samples, dep_x, dep_y, params, pretrained, gans, folds, log):
+    """Each sample scored by the model trained without its spatial block; then the published protocol."""
+    from .baselines import protocol_auc
+
+    sx, sy = samples["x"], samples["y"]
+    sample_fold = sample_folds(cfg, stack, labels, samples, dep_x, dep_y, folds)
     scores = np.full(len(sx), np.nan)
     fold_aucs = []
     for f in range(cfg.folds):
