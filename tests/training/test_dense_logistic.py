@@ -117,7 +117,8 @@ def trained(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("dense_logistic")
     stack, deposits, rows, cols = synthetic_survey(out / "data")
-    cfg = logistic_config(stack, deposits, samples_layer(out / "data", 64), map_smoothing_spacings=[0.5, 1])
+    cfg = logistic_config(stack, deposits, samples_layer(out / "data", 64), map_smoothing_spacings=[0.5, 1],
+                          repeats=2)
     summary = run(cfg, out)
     return summary, stack, out
 
@@ -137,9 +138,12 @@ def test_the_card_carries_a_logit_head_its_smoothing_and_the_held_out_choice(tra
     assert metrics["dense_logistic"]["c"] == info["c"] and len(metrics["dense_logistic"]["cv_table"]) == 4
     assert metrics["protocol_auc_held_out_blocks"] == pytest.approx(summary["protocol"]["auc_mean"], abs=1e-4)
     assert "kriged_target_protocol_auc" in metrics["baselines"]  # the learned score beside the kriged target's
-    assert len(summary["protocol"]["nested_choices"]) == 3
+    proto = summary["protocol"]  # two block splits: one split is luck, the verdict reads their mean
+    assert proto["splits"] == 2 and len(proto["nested_choices"]) == 2 * 3 and len(proto["auc_per_split"]) == 2
+    assert proto["auc_mean"] == pytest.approx(np.mean(proto["auc_per_split"]))
+    assert {c["split"] for c in proto["nested_choices"]} == {0, 1}
     report = (out / "training_report.html").read_text()
-    assert "kriged target" in report and "C x smoothing" in report
+    assert "kriged target" in report and "C x smoothing" in report and "mean over 2 block split(s)" in report
 
 
 def test_exported_head_with_engine_smoothing_is_the_smoothed_logistic_logit_map(trained):
