@@ -225,7 +225,7 @@ def test_patches_join_across_blocks_like_ndimage(monkeypatch):
         monkeypatch.setattr(sp, "READ_ROWS", int(rng.integers(1, 4)))
 
         cls, lab = Sink((nrows, ncols)), Sink((nrows, ncols))
-        counts, got = sp._classes_and_targets(lambda a, b, p=p: p[a:b], grid, 0.3, 0.6, False, 2, cls, lab,
+        counts, got = sp.classes_and_targets(lambda a, b, p=p: p[a:b], grid, 0.3, 0.6, False, 2, cls, lab,
                                               lambda: None)
         assert got == targets, trial
         assert np.array_equal(np.nan_to_num(lab.data), labels.astype(np.float32)), trial
