@@ -23,7 +23,6 @@ from contextlib import ExitStack
 
 import numpy as np
 
-from ..errors import JanjaInputError
 from ..tiled_geotiff import check_free_disk, limited_block_cache
 from . import anomaly_score as an
 from . import distribution as dist
@@ -46,18 +45,9 @@ def memory_bound(grid, model, n_elements, settings=None, masked=False, n_points=
 
 
 def check_memory(grid, model, n_elements, settings=None, masked=False, n_points=0, limit=None):
-    """Refuse, before any work, a run whose memory_bound exceeds `limit` (default raster_grid.DEFAULT_MEMORY_LIMIT)."""
-    from .. import raster_grid
-
-    limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
-    need = memory_bound(grid, model, n_elements, settings, masked, n_points)
-    if need > limit:
-        raise JanjaInputError(
-            f"Scoring anomalies on {grid.ncols} x {grid.nrows} cells would need about {need / 1024**3:.1f} GB of "
-            f"memory even streamed tile by tile (limit {limit / 1024**3:.1f} GB): rows this wide, the model and "
-            "its batches are held at once. Use fewer windows per batch, a larger cell size, or split the area into "
-            "strips.")
-    return need
+    """Refuse, before any work, a run whose memory_bound exceeds `limit` (streamed_prospectivity.refuse_memory)."""
+    return sp.refuse_memory(memory_bound(grid, model, n_elements, settings, masked, n_points), limit,
+                            "Scoring anomalies", grid)
 
 
 def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, settings=None, mask=None, sample_xy=None,

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import JanjaInputError
 from ..smoothing import halo_cells, smooth
 from ..tiled_geotiff import check_free_disk, limited_block_cache
 from . import dense
@@ -159,15 +158,9 @@ def memory_bound(grid, model, n_elements, shifts=1, tile=None, masked=False):
 
 def check_memory(grid, model, n_elements, shifts=1, tile=None, masked=False, limit=None):
     """Refuse, before any work, a streamed shared-trunk run whose memory_bound exceeds `limit` (default:
-    raster_grid's DEFAULT_MEMORY_LIMIT, read now); the cells count only through the grid's width and the mask."""
-    from .. import raster_grid
-
-    limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
-    need = memory_bound(grid, model, n_elements, shifts, tile, masked)
-    if need > limit:
-        raise JanjaInputError(
-            f"Mapping prospectivity with the shared trunk on {grid.ncols} x {grid.nrows} cells would need about "
-            f"{need / 1024**3:.1f} GB of memory even streamed band by band (limit {limit / 1024**3:.1f} GB): rows "
-            "this wide, the model and the trunk's tile are held at once. Use a larger cell size, or split the area "
-            "into strips.")
-    return need
+    raster_grid's DEFAULT_MEMORY_LIMIT, read now, streamed_prospectivity.refuse_memory); the cells count only
+    through the grid's width and the mask."""
+    return sp.refuse_memory(memory_bound(grid, model, n_elements, shifts, tile, masked), limit,
+                            "Mapping prospectivity with the shared trunk", grid, unit="band",
+                            held="the model and the trunk's tile",
+                            advice="Use a larger cell size, or split the area into strips.")

@@ -487,17 +487,26 @@ def memory_bound(grid, model, n_elements, settings=None, masked=False):
             + blocks + mask)
 
 
-def check_memory(grid, model, n_elements, settings=None, masked=False, limit=None):
-    """Refuse, before any work, a streamed run whose memory_bound exceeds `limit` (default: raster_grid's
-    DEFAULT_MEMORY_LIMIT, read now); the cells count only through the grid's width and the mask."""
+WINDOW_ADVICE = "Use fewer windows per batch, a larger cell size, or split the area into strips."
+
+
+def refuse_memory(need, limit, doing, grid, unit="tile", held="the model and its batches", advice=WINDOW_ADVICE):
+    """Refuse, before any work, a streamed run that needs more than `limit` bytes (default: raster_grid's
+    DEFAULT_MEMORY_LIMIT, read now), with one sentence for every streamed run (doing: "Mapping prospectivity",
+    "Scoring anomalies", ...; streamed `unit` by `unit`; `held`: what is held at once). Returns need."""
     from .. import raster_grid
 
     limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
-    need = memory_bound(grid, model, n_elements, settings, masked)
     if need > limit:
         raise JanjaInputError(
-            f"Mapping prospectivity on {grid.ncols} x {grid.nrows} cells would need about {need / 1024**3:.1f} GB "
-            f"of memory even streamed tile by tile (limit {limit / 1024**3:.1f} GB): rows this wide, the model "
-            "and its batches are held at once. Use fewer windows per batch, a larger cell size, or split the "
-            "area into strips.")
+            f"{doing} on {grid.ncols} x {grid.nrows} cells would need about {need / 1024**3:.1f} GB of memory even "
+            f"streamed {unit} by {unit} (limit {limit / 1024**3:.1f} GB): rows this wide, {held} are held at once. "
+            f"{advice}")
     return need
+
+
+def check_memory(grid, model, n_elements, settings=None, masked=False, limit=None):
+    """Refuse, before any work, a streamed run whose memory_bound exceeds `limit` (refuse_memory); the cells
+    count only through the grid's width and the mask."""
+    return refuse_memory(memory_bound(grid, model, n_elements, settings, masked), limit, "Mapping prospectivity",
+                         grid)
