@@ -9,6 +9,9 @@ interpolated with numpy's own formula. Cost: 3 reads of the map per batch of qua
 per wanted order statistic plus one block of rows.
 
 `source(r0, r1)` returns rows [r0, r1) as float32 with NaN where there is no value.
+
+constant_map is the constant-map check of every streamed run on such a source; RunningStats gathers the
+numbers that need no read-back (count, min/max, histogram, values at given cells) while the rows are written.
 """
 
 import numpy as np
