@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from dask_testing import cluster_fixture, hide_distributed  # noqa: F401 - the fixture `cluster`
 from test_prospectivity import write_stack_file
 from test_streamed_anomaly import cell_xy, write_model
 from test_streamed_prospectivity import field, grid_of, read_file
@@ -21,14 +22,6 @@ from janja_plugin.core.inference import streamed_anomaly as sa
 from janja_plugin.core.inference import streamed_prospectivity as sp
 from janja_plugin.core.inference import windows as wn
 from janja_plugin.core.reporting.report import HtmlReport
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
-        yield c
 
 
 def inputs(tmp_path, nrows=29, ncols=31):
@@ -131,16 +124,7 @@ def test_an_unreachable_or_malformed_scheduler_is_a_sentence_and_no_file(tmp_pat
 
 
 def test_without_distributed_a_scheduler_is_a_sentence_and_none_works(tmp_path, monkeypatch):
-    import builtins
-
-    real = builtins.__import__
-
-    def no_distributed(name, *args, **kw):
-        if name == "distributed" or name.startswith("distributed."):
-            raise ImportError("No module named 'distributed'")
-        return real(name, *args, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_distributed)
+    hide_distributed(monkeypatch)
     stack, model, _ = inputs(tmp_path)
     with pytest.raises(MissingDependencyError, match="Scoring anomalies on the Dask cluster at tcp://h:1 needs the "
                                                      "Python package 'distributed'.*to map on this computer"):

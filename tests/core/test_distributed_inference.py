@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+from dask_testing import cluster_fixture, hide_distributed  # noqa: F401 - the fixture `cluster`
 from osgeo import gdal
 from test_prospectivity import write_stack_file
 from test_streamed_prospectivity import field, grid_of, write_model
@@ -14,14 +15,6 @@ from janja_plugin.core.inference import distributed_inference as di
 from janja_plugin.core.inference import prospectivity as pr
 from janja_plugin.core.inference import streamed_prospectivity as sp
 from janja_plugin.core.inference import windows as wn
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
-        yield c
 
 
 def inputs(tmp_path, nrows=29, ncols=31):
@@ -104,16 +97,7 @@ def test_an_unreachable_scheduler_is_a_sentence_within_seconds(tmp_path, monkeyp
 
 
 def test_without_distributed_the_sentence_says_what_to_install(tmp_path, monkeypatch):
-    import builtins
-
-    real = builtins.__import__
-
-    def no_distributed(name, *args, **kw):
-        if name == "distributed" or name.startswith("distributed."):
-            raise ImportError("No module named 'distributed'")
-        return real(name, *args, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_distributed)
+    hide_distributed(monkeypatch)
     stack, model = inputs(tmp_path)
     with pytest.raises(MissingDependencyError, match="Mapping prospectivity on the Dask cluster at tcp://h:1 needs "
                                                      "the Python package 'distributed'.*to map on this computer"):

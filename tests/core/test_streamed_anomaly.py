@@ -7,6 +7,7 @@ the report. Tiles and read-back blocks are made tiny so tiles are all nodata and
 
 import numpy as np
 import pytest
+from streamed_testing import assert_cancels_leave_no_file
 from test_model_card import build_model, card_dict
 from test_prospectivity import ELEMENTS, write_stack_file
 from test_streamed_prospectivity import field, grid_of, read_file
@@ -15,7 +16,6 @@ from janja_plugin.core.errors import JanjaInputError
 from janja_plugin.core.inference import anomaly_score as an
 from janja_plugin.core.inference import streamed_anomaly as sa
 from janja_plugin.core.inference import streamed_prospectivity as sp
-from janja_plugin.core.inference import windows as wn
 from janja_plugin.core.reporting.report import HtmlReport
 
 
@@ -127,18 +127,8 @@ def test_cancel_leaves_no_file_and_progress_never_goes_back(tmp_path, monkeypatc
     model = write_model(tmp_path)
     monkeypatch.setattr(sp, "READ_ROWS", 4)
     settings = an.AnomalySettings(threads=1, stride=2, tile_rows=4, batch_size=8, stride_sample=30)
-    seen = []
-    sa.run_anomaly_score_to_files(stack, model, tmp_path / "ok.tif", tmp_path / "okc.tif", settings,
-                                  progress=lambda f: seen.append(f) and False)
-    assert seen == sorted(seen) and seen[-1] == 1.0
-    for stop_at in (3, len(seen) // 2, len(seen) - 2, len(seen)):  # in the map, the passes, the check, the end
-        calls = []
-        out = tmp_path / f"cancel_{stop_at}"
-        with pytest.raises(wn.Cancelled):
-            sa.run_anomaly_score_to_files(stack, model, out / "s.tif", out / "c.tif", settings,
-                                          progress=lambda f, calls=calls, stop_at=stop_at:
-                                          calls.append(f) or len(calls) >= stop_at)
-        assert not out.exists() or not list(out.iterdir())  # no output, no temporary file
+    assert_cancels_leave_no_file(tmp_path, lambda out, progress: sa.run_anomaly_score_to_files(
+        stack, model, out / "s.tif", out / "c.tif", settings, progress=progress), first_stop=3)
 
 
 def test_refusals_leave_no_file(tmp_path):

@@ -8,6 +8,7 @@ made tiny (dense.DEFAULT_TILE, for both runs) so that bands are thinner than the
 
 import numpy as np
 import pytest
+from streamed_testing import assert_cancels_leave_no_file
 from test_dense import build_dense_model
 from test_prospectivity import write_stack_file
 from test_streamed_prospectivity import assert_same, field, grid_of, read_file
@@ -103,18 +104,9 @@ def test_cancel_leaves_no_file_and_progress_never_goes_back(tmp_path, monkeypatc
     stack = write_stack_file(tmp_path / "stack.tif", field(29, 31), grid=grid_of(29, 31))
     model = dense_model(tmp_path, SIGMA)
     settings = pr.ProspectivitySettings(threads=1)
-    seen = []
-    sp.run_prospectivity_to_files(stack, model, tmp_path / "ok.tif", tmp_path / "okc.tif", tmp_path / "okl.tif",
-                                  settings, progress=lambda f: seen.append(f) and False)
-    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 20
-    for stop_at in (2, len(seen) // 2, len(seen) - 2, len(seen)):  # in the map, the passes, at the end
-        calls = []
-        out = tmp_path / f"cancel_{stop_at}"
-        with pytest.raises(wn.Cancelled):
-            sp.run_prospectivity_to_files(stack, model, out / "p.tif", out / "c.tif", out / "l.tif", settings,
-                                          progress=lambda f, calls=calls, stop_at=stop_at:
-                                          calls.append(f) or len(calls) >= stop_at)
-        assert not out.exists() or not list(out.iterdir())  # no output, no temporary file
+    assert_cancels_leave_no_file(tmp_path, lambda out, progress: sp.run_prospectivity_to_files(
+        stack, model, out / "p.tif", out / "c.tif", out / "l.tif", settings, progress=progress), first_stop=2,
+        min_calls=20)
 
 
 def test_refusals_leave_no_file(tmp_path):

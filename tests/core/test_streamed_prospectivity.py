@@ -9,13 +9,13 @@ areas, node rows fall outside tiles and whole tiles are nodata.
 import numpy as np
 import pytest
 from osgeo import gdal
+from streamed_testing import assert_cancels_leave_no_file
 from test_model_card import build_model, card_dict
 from test_prospectivity import ELEMENTS, write_stack_file
 
 from janja_plugin.core.errors import JanjaInputError
 from janja_plugin.core.inference import prospectivity as pr
 from janja_plugin.core.inference import streamed_prospectivity as sp
-from janja_plugin.core.inference import windows as wn
 from janja_plugin.core.raster_grid import Grid
 from janja_plugin.core.reporting.report import HtmlReport
 
@@ -157,18 +157,8 @@ def test_cancel_leaves_no_file_and_progress_never_goes_back(tmp_path, monkeypatc
     model = write_model(tmp_path)
     monkeypatch.setattr(sp, "READ_ROWS", 4)
     settings = pr.ProspectivitySettings(threads=1, stride=2, tile_rows=4, batch_size=8, stride_sample=30)
-    seen = []
-    sp.run_prospectivity_to_files(stack, model, tmp_path / "ok.tif", tmp_path / "okc.tif", tmp_path / "okl.tif",
-                                  settings, progress=lambda f: seen.append(f) and False)
-    assert seen == sorted(seen) and seen[-1] == 1.0
-    for stop_at in (3, len(seen) // 2, len(seen) - 2, len(seen)):  # in the map, the passes, the check, the end
-        calls = []
-        out = tmp_path / f"cancel_{stop_at}"
-        with pytest.raises(wn.Cancelled):
-            sp.run_prospectivity_to_files(stack, model, out / "p.tif", out / "c.tif", out / "l.tif", settings,
-                                          progress=lambda f, calls=calls, stop_at=stop_at:
-                                          calls.append(f) or len(calls) >= stop_at)
-        assert not out.exists() or not list(out.iterdir())  # no output, no temporary file
+    assert_cancels_leave_no_file(tmp_path, lambda out, progress: sp.run_prospectivity_to_files(
+        stack, model, out / "p.tif", out / "c.tif", out / "l.tif", settings, progress=progress), first_stop=3)
 
 
 def test_refusals_leave_no_file(tmp_path):
@@ -225,7 +215,7 @@ def test_patches_join_across_blocks_like_ndimage(monkeypatch):
         monkeypatch.setattr(sp, "READ_ROWS", int(rng.integers(1, 4)))
 
         cls, lab = Sink((nrows, ncols)), Sink((nrows, ncols))
-        counts, got = sp._classes_and_targets(lambda a, b, p=p: p[a:b], grid, 0.3, 0.6, False, 2, cls, lab,
+        counts, got = sp.classes_and_targets(lambda a, b, p=p: p[a:b], grid, 0.3, 0.6, False, 2, cls, lab,
                                               lambda: None)
         assert got == targets, trial
         assert np.array_equal(np.nan_to_num(lab.data), labels.astype(np.float32)), trial

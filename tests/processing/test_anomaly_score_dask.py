@@ -4,28 +4,9 @@ says where its tiles ran."""
 import importlib
 
 import pytest
+from dask_processing import cluster_fixture, read_output  # noqa: F401 - the fixture `cluster`
 from test_anomaly_score import make_inputs, points_layer
 from testdata import processing_error
-
-
-@pytest.fixture(scope="module")
-def cluster(qgis_app):
-    # after qgis_app: the workers are spawned with this sys.path, so they import the plugin as QGIS does
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
-        yield c
-
-
-def read(path):
-    from osgeo import gdal
-
-    ds = gdal.Open(str(path))
-    tags = ds.GetMetadata()
-    tags.pop("janja_stride_seconds", None)  # wall time, not a result
-    out = (ds.GetRasterBand(1).ReadAsArray(), tags, ds.GetGeoTransform(), ds.GetProjection())
-    ds = None
-    return out
 
 
 def test_anomaly_score_with_a_scheduler_equals_the_run_without(qgis_app, cluster, tmp_path):
@@ -52,7 +33,7 @@ def test_anomaly_score_with_a_scheduler_equals_the_run_without(qgis_app, cluster
             "OUTPUT_POINTS": str(tmp_path / tag / "p.gpkg"), "REPORT": str(tmp_path / tag / "r.html")},
             feedback=logs[tag])
     for key in ("OUTPUT", "CLASSES"):
-        local, dask = read(runs["local"][key]), read(runs["dask"][key])
+        local, dask = read_output(runs["local"][key]), read_output(runs["dask"][key])
         assert local[0].tobytes() == dask[0].tobytes() and local[1:] == dask[1:]
         assert "janja_stride_mae" in local[1]
     rows = {}

@@ -2,29 +2,9 @@
 
 import importlib
 
-import pytest
+from dask_processing import cluster_fixture, read_output  # noqa: F401 - the fixture `cluster`
 from test_prospectivity import make_inputs
 from testdata import processing_error
-
-
-@pytest.fixture(scope="module")
-def cluster(qgis_app):
-    # after qgis_app: the workers are spawned with this sys.path, so they import the plugin as QGIS does
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
-        yield c
-
-
-def read(path):
-    from osgeo import gdal
-
-    ds = gdal.Open(str(path))
-    tags = ds.GetMetadata()
-    tags.pop("janja_stride_seconds", None)
-    out = (ds.GetRasterBand(1).ReadAsArray(), tags, ds.GetGeoTransform(), ds.GetProjection())
-    ds = None
-    return out
 
 
 def test_prospectivity_with_a_scheduler_equals_the_run_without(qgis_app, cluster, tmp_path):
@@ -40,7 +20,7 @@ def test_prospectivity_with_a_scheduler_equals_the_run_without(qgis_app, cluster
             "SCHEDULER": scheduler, "PROBABILITY": str(tmp_path / tag / "p.tif"),
             "CLASSES": str(tmp_path / tag / "c.tif"), "TARGETS": str(tmp_path / tag / "t.gpkg")})
     for key in ("PROBABILITY", "CLASSES"):
-        local, dask = read(runs["local"][key]), read(runs["dask"][key])
+        local, dask = read_output(runs["local"][key]), read_output(runs["dask"][key])
         assert local[0].tobytes() == dask[0].tobytes() and local[1:] == dask[1:]
     rows = {}
     for tag in runs:

@@ -9,9 +9,14 @@ interpolated with numpy's own formula. Cost: 3 reads of the map per batch of qua
 per wanted order statistic plus one block of rows.
 
 `source(r0, r1)` returns rows [r0, r1) as float32 with NaN where there is no value.
+
+constant_map is the constant-map check of every streamed run on such a source; RunningStats gathers the
+numbers that need no read-back (count, min/max, histogram, values at given cells) while the rows are written.
 """
 
 import numpy as np
+
+from .distribution import CONSTANT_SPREAD
 
 BLOCK_ROWS = 256
 _SHIFTS = ((21, 11), (10, 11), (0, 10))  # (shift, bits) of the three radix digits, most significant first
@@ -123,3 +128,40 @@ def count_below(source, nrows, thresholds, block_rows=BLOCK_ROWS):
 def count_at_least(source, nrows, threshold, block_rows=BLOCK_ROWS):
     """How many finite values are >= threshold (compared as float64)."""
     return sum(int(np.count_nonzero(v.astype(np.float64) >= threshold)) for v in blocks(source, nrows, block_rows))
+
+
+def constant_map(source, nrows, n, block_rows=BLOCK_ROWS):
+    """(is_constant, spread): distribution.constant_map on the map read back (0.1-99.9 % spread, float64), in
+    one place for every streamed run so that their constant checks cannot drift apart."""
+    if n == 0:
+        return True, 0.0
+    lo, hi = percentiles(source, nrows, n, (0.1, 99.9), block_rows=block_rows)
+    spread = float(hi - lo)
+    return spread < CONSTANT_SPREAD, spread
+
+
+class RunningStats:
+    """The numbers a streamed map needs that come free while its rows are written (no pass reads them back):
+    cells with a value, min/max, a histogram on [0, 1] and the value at some cells (deposits, samples)."""
+
+    def __init__(self, bins, rows=None, cols=None, inside=None):
+        self.hist = np.zeros(bins, np.int64)
+        self.n_finite, self.low, self.top = 0, np.inf, -np.inf
+        self.rows = np.zeros(0, int) if rows is None else np.asarray(rows, int)
+        self.cols = np.zeros(0, int) if cols is None else np.asarray(cols, int)
+        self.inside = np.ones(self.rows.size, bool) if inside is None else inside  # rows/cols valid only there
+        self.at_cells = np.full(self.rows.size, np.nan)
+
+    def add(self, row0, values):
+        """Take rows [row0, row0 + len(values)) of the map."""
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            self.n_finite += finite.size
+            self.low, self.top = min(self.low, float(finite.min())), max(self.top, float(finite.max()))
+            self.hist += np.histogram(finite, bins=self.hist.size, range=(0.0, 1.0))[0]
+        here = self.inside & (self.rows >= row0) & (self.rows < row0 + values.shape[0])
+        self.at_cells[here] = values[self.rows[here] - row0, self.cols[here]]
+
+    def value_range(self):
+        """(min, max) of the map's values, NaN when it has none."""
+        return (self.low, self.top) if self.n_finite else (float("nan"), float("nan"))

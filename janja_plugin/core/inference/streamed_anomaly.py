@@ -23,8 +23,7 @@ from contextlib import ExitStack
 
 import numpy as np
 
-from ..errors import JanjaInputError
-from ..tiled_geotiff import TiledStackWriter, check_free_disk, limited_block_cache
+from ..tiled_geotiff import check_free_disk, limited_block_cache
 from . import anomaly_score as an
 from . import distribution as dist
 from . import map_stats as ms
@@ -46,18 +45,9 @@ def memory_bound(grid, model, n_elements, settings=None, masked=False, n_points=
 
 
 def check_memory(grid, model, n_elements, settings=None, masked=False, n_points=0, limit=None):
-    """Refuse, before any work, a run whose memory_bound exceeds `limit` (default raster_grid.DEFAULT_MEMORY_LIMIT)."""
-    from .. import raster_grid
-
-    limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
-    need = memory_bound(grid, model, n_elements, settings, masked, n_points)
-    if need > limit:
-        raise JanjaInputError(
-            f"Scoring anomalies on {grid.ncols} x {grid.nrows} cells would need about {need / 1024**3:.1f} GB of "
-            f"memory even streamed tile by tile (limit {limit / 1024**3:.1f} GB): rows this wide, the model and "
-            "its batches are held at once. Use fewer windows per batch, a larger cell size, or split the area into "
-            "strips.")
-    return need
+    """Refuse, before any work, a run whose memory_bound exceeds `limit` (streamed_prospectivity.refuse_memory)."""
+    return sp.refuse_memory(memory_bound(grid, model, n_elements, settings, masked, n_points), limit,
+                            "Scoring anomalies", grid)
 
 
 def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, settings=None, mask=None, sample_xy=None,
@@ -96,13 +86,10 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
 
                 # before any file is started: a refusal leaves none
                 cluster = files.enter_context(di.connect(scheduler, DOING, di.LOCAL))
-            score_w = files.enter_context(TiledStackWriter(score_path, ["anomaly_score"], grid, crs_wkt))
-            cls_w = files.enter_context(TiledStackWriter(classes_path, ["anomaly_class"], grid, crs_wkt)) \
-                if classes_path else None
+            score_w, cls_w = sp.open_writers(files, grid, crs_wkt, (score_path, "anomaly_score"),
+                                             (classes_path, "anomaly_class"))
             stats = wn.EngineStats()
-            hist = np.zeros(40, np.int64)
-            n_finite, low, top = 0, np.inf, -np.inf
-            sample_scores = None if sample_xy is None else np.full(n_points, np.nan)
+            tally = ms.RunningStats(40, rows_p, cols_p, inside)  # the score under each sample
             tile_counts = []
             scaled = None if progress is None else (lambda f: progress(end_map * f))
             if cluster is None:
@@ -115,27 +102,15 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
                 computed_on = di.where(cluster)
             for tile in tiles:
                 score_w.write_band_rows(0, tile.row0, tile.values)
-                finite = tile.values[np.isfinite(tile.values)]
-                if finite.size:
-                    n_finite += finite.size
-                    low, top = min(low, float(finite.min())), max(top, float(finite.max()))
-                    hist += np.histogram(finite, bins=40, range=(0.0, 1.0))[0]
-                if sample_scores is not None:
-                    here = inside & (rows_p >= tile.row0) & (rows_p < tile.row1)
-                    sample_scores[here] = tile.values[rows_p[here] - tile.row0, cols_p[here]]
+                tally.add(tile.row0, tile.values)
                 if tile.interpolated is not None:
                     tile_counts.append((tile.row0, tile.row1, int(tile.interpolated.sum())))
             read = sp.map_reader(score_w)
             nrows, block_rows = grid.nrows, sp.rows_per_block(grid.ncols)
-            if n_finite == 0:
-                constant, spread = True, 0.0
-            else:
-                lo_p, hi_p = ms.percentiles(read, nrows, n_finite, (0.1, 99.9), block_rows=block_rows)
-                spread = float(hi_p - lo_p)
-                constant = spread < dist.CONSTANT_SPREAD
+            n_finite, sample_scores = tally.n_finite, None if sample_xy is None else tally.at_cells
+            constant, spread = ms.constant_map(read, nrows, n_finite, block_rows)
             tick()
-            notes = an.run_notes(check, model, stats, constant, spread, low if n_finite else float("nan"),
-                                 top if n_finite else float("nan"))
+            notes = an.run_notes(check, model, stats, constant, spread, *tally.value_range())
             if constant:
                 breaks = [float("nan")] * len(percentiles)
             else:  # np.percentile of the float32 scores, as percentile_classes takes them
@@ -164,12 +139,8 @@ def run_anomaly_score_to_files(stack, model, score_path, classes_path=None, sett
                 sample_scores=sample_scores, notes=notes, distribution=check, constant=constant, spread=spread,
                 stride_error=stride_error, computed_on=computed_on,
                 summary={"class_counts": [int(c) for c in counts[1:]], "n_classed": int(counts[1:].sum()),
-                         "n_finite": n_finite, "histogram": hist})
-            for w in (score_w, cls_w):
-                if w is not None:
-                    w.set_tags(result.tags())
-            if progress is not None and progress(1.0):
-                raise wn.Cancelled(CANCELLED)
+                         "n_finite": n_finite, "histogram": tally.hist})
+            sp.tag_and_finish(result, (score_w, cls_w), progress, CANCELLED)
     result.seconds = time.perf_counter() - t0
     result.paths = {"score": score_path, "classes": classes_path}
     return result

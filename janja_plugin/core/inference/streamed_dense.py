@@ -23,12 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import JanjaInputError
 from ..smoothing import halo_cells, smooth
-from ..tiled_geotiff import TiledStackWriter, check_free_disk, limited_block_cache
+from ..tiled_geotiff import check_free_disk, limited_block_cache
 from . import dense
 from . import distribution as dist
-from . import map_stats as ms
 from . import prospectivity as pr
 from . import streamed_prospectivity as sp
 from . import stride_check as sc
@@ -81,17 +79,10 @@ def run_dense_to_files(stack, model, probability_path, classes_path=None, labels
         parts = dense.load_parts(model)
         end_map, tick = sp.pass_ticker(progress, False, "The prospectivity run was cancelled.")
         with ExitStack() as files:
-            prob_w = files.enter_context(TiledStackWriter(probability_path, ["probability"], grid, crs_wkt))
-            cls_w = files.enter_context(TiledStackWriter(classes_path, ["class"], grid, crs_wkt)) \
-                if classes_path else None
-            lab_w = files.enter_context(TiledStackWriter(labels_path, ["target_rank"], grid, crs_wkt)) \
-                if labels_path else None
+            prob_w, cls_w, lab_w = sp.open_writers(files, grid, crs_wkt, (probability_path, "probability"),
+                                                   (classes_path, "class"), (labels_path, "target_rank"))
             stats = wn.EngineStats()
-            hist = np.zeros(20, np.int64)
-            n_finite, low, top = 0, np.inf, -np.inf
-            dep_rows, dep_cols = (np.zeros(0, int), np.zeros(0, int)) if deposit_cells is None else (
-                np.asarray(a, int) for a in deposit_cells)
-            deposit_scores = np.full(dep_rows.size, np.nan)
+            tally = sp.map_tally(deposit_cells)
             scaled = None if progress is None else (lambda f: progress(end_map * f))
             t_map = time.perf_counter()
             out = dense.dense_bands(model, parts, stack, bands, mask, shifts, tile, scaled, stats=stats,
@@ -100,51 +91,14 @@ def run_dense_to_files(stack, model, probability_path, classes_path=None, labels
                 (b.row0, b.values) for b in out)
             for row0, values in rows_out:
                 prob_w.write_band_rows(0, row0, values)
-                finite = values[np.isfinite(values)]
-                if finite.size:
-                    n_finite += finite.size
-                    low, top = min(low, float(finite.min())), max(top, float(finite.max()))
-                    hist += np.histogram(finite, bins=20, range=(0.0, 1.0))[0]
-                here = (dep_rows >= row0) & (dep_rows < row0 + values.shape[0])
-                deposit_scores[here] = values[dep_rows[here] - row0, dep_cols[here]]
+                tally.add(row0, values)
             stats.seconds = time.perf_counter() - t_map
-            read = sp.map_reader(prob_w)
-            nrows, rows = grid.nrows, sp.rows_per_block(grid.ncols)
-            if n_finite == 0:
-                constant, spread = True, 0.0
-            else:
-                lo_p, hi_p = ms.percentiles(read, nrows, n_finite, (0.1, 99.9), block_rows=rows)
-                spread = float(hi_p - lo_p)
-                constant = spread < dist.CONSTANT_SPREAD
-            tick()
-            if constant:
-                moderate, high, method = settings.moderate, settings.high, "none: the map is constant"
-            elif deposit_cells is not None:
-                moderate, high = sp._prediction_area_thresholds(read, nrows, n_finite, deposit_scores, rows)
-                method = "prediction-area"
-            else:
-                moderate, high, method = settings.moderate, settings.high, "user"
-            tick()
-            counts, targets = sp._classes_and_targets(read, grid, moderate, high, constant,
-                                                      settings.min_target_cells, cls_w, lab_w, lambda: tick(0.0005))
+            classed = sp.classify_written_map(sp.map_reader(prob_w), grid, settings, tally.n_finite,
+                                              None if deposit_cells is None else tally.at_cells, cls_w, lab_w, tick)
             # as the whole-grid shared-trunk run: exact at every cell for a head trained on these features
             stride_error = sc.dense_exact(settings.stride) if pr.dense_head(card) else None
-            notes = pr.run_notes(check, model, settings, stats, constant, spread,
-                                 low if n_finite else float("nan"), top if n_finite else float("nan"), targets, high)
-            result = pr.ProspectivityResult(
-                probability=None, classes=None, labels=None, targets=targets,
-                thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
-                crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats, stride=1,
-                seconds=0.0, notes=notes, distribution=check, constant=constant, spread=spread,
-                stride_error=stride_error,
-                summary={"class_counts": [int(counts[3]), int(counts[2]), int(counts[1])], "n_finite": n_finite,
-                         "histogram": hist},
-            )
-            for w in (prob_w, cls_w, lab_w):
-                if w is not None:
-                    w.set_tags(result.tags())
-            if progress is not None and progress(1.0):
-                raise wn.Cancelled("The prospectivity run was cancelled.")
+            result = sp.streamed_result(check, model, settings, stats, tally, classed, grid, crs_wkt, 1, stride_error)
+            sp.tag_and_finish(result, (prob_w, cls_w, lab_w), progress, "The prospectivity run was cancelled.")
     result.seconds = time.perf_counter() - t0
     result.paths = {"probability": probability_path, "class": classes_path, "target_rank": labels_path}
     return result
@@ -204,15 +158,9 @@ def memory_bound(grid, model, n_elements, shifts=1, tile=None, masked=False):
 
 def check_memory(grid, model, n_elements, shifts=1, tile=None, masked=False, limit=None):
     """Refuse, before any work, a streamed shared-trunk run whose memory_bound exceeds `limit` (default:
-    raster_grid's DEFAULT_MEMORY_LIMIT, read now); the cells count only through the grid's width and the mask."""
-    from .. import raster_grid
-
-    limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
-    need = memory_bound(grid, model, n_elements, shifts, tile, masked)
-    if need > limit:
-        raise JanjaInputError(
-            f"Mapping prospectivity with the shared trunk on {grid.ncols} x {grid.nrows} cells would need about "
-            f"{need / 1024**3:.1f} GB of memory even streamed band by band (limit {limit / 1024**3:.1f} GB): rows "
-            "this wide, the model and the trunk's tile are held at once. Use a larger cell size, or split the area "
-            "into strips.")
-    return need
+    raster_grid's DEFAULT_MEMORY_LIMIT, read now, streamed_prospectivity.refuse_memory); the cells count only
+    through the grid's width and the mask."""
+    return sp.refuse_memory(memory_bound(grid, model, n_elements, shifts, tile, masked), limit,
+                            "Mapping prospectivity with the shared trunk", grid, unit="band",
+                            held="the model and the trunk's tile",
+                            advice="Use a larger cell size, or split the area into strips.")

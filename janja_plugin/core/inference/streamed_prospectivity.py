@@ -36,6 +36,7 @@ cancel leaves none.
 import os
 import time
 from contextlib import ExitStack
+from typing import NamedTuple
 
 import numpy as np
 
@@ -135,8 +136,10 @@ def map_blocks(nrows, ncols):
     return [(r0, min(r0 + step, nrows)) for r0 in range(0, nrows, step)]
 
 
-def _classes_and_targets(read, grid, moderate, high, constant, min_cells, cls_w, lab_w, tick):
-    """Write the classes and labels, return (class counts high/moderate/low, [TargetArea])."""
+def classes_and_targets(read, grid, moderate, high, constant, min_cells, cls_w, lab_w, tick):
+    """Write the classes and labels, return (class counts high/moderate/low, [TargetArea]).
+
+    Public: the per-window and shared-trunk (streamed_dense) streams classify their written maps here."""
     counts = np.zeros(4, np.int64)
     blocks = map_blocks(grid.nrows, grid.ncols)
     patches = _Patches()
@@ -180,8 +183,9 @@ def _classes_and_targets(read, grid, moderate, high, constant, min_cells, cls_w,
     return counts, targets
 
 
-def _prediction_area_thresholds(read, nrows, n, deposit_scores, rows=BLOCK):
-    """prospectivity.prediction_area_thresholds on the written map: the same numbers, from passes."""
+def prediction_area_thresholds(read, nrows, n, deposit_scores, rows=BLOCK):
+    """prospectivity.prediction_area_thresholds on the written map: the same numbers, from passes (public: both
+    streams, per-window and shared-trunk, use it)."""
     from ..evaluation.evaluate import prediction_area_at
 
     scores = pr.finite_deposit_scores(deposit_scores)
@@ -272,6 +276,84 @@ def stride_sample(read, grid, model, stack, bands, stride, tile_counts, n_window
                            seconds=time.perf_counter() - t0, seed=seed, top_stratum=stratum, weights=weights)
 
 
+def map_tally(deposit_cells):
+    """The running numbers of a probability map being written (map_stats.RunningStats): the report's 20-bin
+    histogram and the probability at each known deposit cell ((rows, cols), or None)."""
+    rows, cols = (None, None) if deposit_cells is None else deposit_cells
+    return ms.RunningStats(20, rows, cols)
+
+
+def open_writers(files, grid, crs_wkt, first, *optional):
+    """TiledStackWriters of a streamed run's outputs, entered on the ExitStack `files` (a failure or a cancel
+    leaves no file): first = (path, band name), always written; each optional one is None without a path."""
+    path, band = first
+    writers = [files.enter_context(TiledStackWriter(path, [band], grid, crs_wkt))]
+    for path, band in optional:
+        writers.append(files.enter_context(TiledStackWriter(path, [band], grid, crs_wkt)) if path else None)
+    return writers
+
+
+class ClassedMap(NamedTuple):
+    """What classify_written_map found: the constant check, the thresholds and the classes' numbers."""
+
+    constant: bool
+    spread: float
+    moderate: float
+    high: float
+    method: str
+    counts: np.ndarray  # cells per class, index 1 low, 2 moderate, 3 high
+    targets: list
+
+
+def classify_written_map(read, grid, settings, n_finite, deposit_scores, cls_w, lab_w, tick):
+    """The whole-map passes after a probability map is written, the same for the per-window and shared-trunk
+    streams: the constant check; the thresholds (the user's, from the deposits' scores by prediction area
+    when deposit_scores is not None, or the user's unused on a constant map); the classes and target areas
+    written (classes_and_targets). tick(share) moves progress on and cancels."""
+    nrows, rows = grid.nrows, rows_per_block(grid.ncols)
+    constant, spread = ms.constant_map(read, nrows, n_finite, rows)
+    tick()
+    if constant:
+        moderate, high, method = settings.moderate, settings.high, "none: the map is constant"
+    elif deposit_scores is not None:
+        moderate, high = prediction_area_thresholds(read, nrows, n_finite, deposit_scores, rows)
+        method = "prediction-area"
+    else:
+        moderate, high, method = settings.moderate, settings.high, "user"
+    tick()
+    counts, targets = classes_and_targets(read, grid, moderate, high, constant, settings.min_target_cells, cls_w,
+                                          lab_w, lambda: tick(0.0005))
+    return ClassedMap(constant, spread, moderate, high, method, counts, targets)
+
+
+def streamed_result(check, model, settings, stats, tally, classed, grid, crs_wkt, stride, stride_error):
+    """The ProspectivityResult of a streamed run (no arrays; `summary` carries the report's numbers), with the
+    whole-grid run's notes: one builder for the per-window and shared-trunk streams."""
+    low, top = tally.value_range()
+    notes = pr.run_notes(check, model, settings, stats, classed.constant, classed.spread, low, top, classed.targets,
+                         classed.high)
+    counts = classed.counts
+    return pr.ProspectivityResult(
+        probability=None, classes=None, labels=None, targets=classed.targets,
+        thresholds={"moderate": float(classed.moderate), "high": float(classed.high), "method": classed.method},
+        grid=grid, crs_wkt=crs_wkt, card=model.card, model_path=str(model.path), stats=stats, stride=stride,
+        seconds=0.0, notes=notes, distribution=check, constant=classed.constant, spread=classed.spread,
+        stride_error=stride_error,
+        summary={"class_counts": [int(counts[3]), int(counts[2]), int(counts[1])], "n_finite": tally.n_finite,
+                 "histogram": tally.hist},
+    )
+
+
+def tag_and_finish(result, writers, progress, cancelled):
+    """Tag every written file with the result's tags, then the run's last chance to cancel, both before the
+    files are closed (and only then moved into place): shared by every streamed run."""
+    for w in writers:
+        if w is not None:
+            w.set_tags(result.tags())
+    if progress is not None and progress(1.0):
+        raise wn.Cancelled(cancelled)
+
+
 def pass_ticker(progress, checked, cancelled):
     """(end of the map's share of progress, tick): the map takes 0-0.85 (0.95 without a stride check); each
     tick(share) of a whole-map pass moves on by `share`, never past 0.9 (1.0), and cancels like the map does."""
@@ -329,17 +411,10 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
                 from . import distributed_inference as di
 
                 cluster = files.enter_context(di.connect(scheduler))  # before any file is started
-            prob_w = files.enter_context(TiledStackWriter(probability_path, ["probability"], grid, crs_wkt))
-            cls_w = files.enter_context(TiledStackWriter(classes_path, ["class"], grid, crs_wkt)) \
-                if classes_path else None
-            lab_w = files.enter_context(TiledStackWriter(labels_path, ["target_rank"], grid, crs_wkt)) \
-                if labels_path else None
+            prob_w, cls_w, lab_w = open_writers(files, grid, crs_wkt, (probability_path, "probability"),
+                                                (classes_path, "class"), (labels_path, "target_rank"))
             stats = wn.EngineStats()
-            hist = np.zeros(20, np.int64)
-            n_finite, low, top = 0, np.inf, -np.inf
-            dep_rows, dep_cols = (np.zeros(0, int), np.zeros(0, int)) if deposit_cells is None else (
-                np.asarray(a, int) for a in deposit_cells)
-            deposit_scores = np.full(dep_rows.size, np.nan)
+            tally = map_tally(deposit_cells)
             tile_counts = []
             scaled = None if progress is None else (lambda f: progress(end_map * f))
             if cluster is None:
@@ -350,57 +425,24 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
                                         settings.tile_rows, scaled, stats)
             for tile in tiles:
                 prob_w.write_band_rows(0, tile.row0, tile.values)
-                finite = tile.values[np.isfinite(tile.values)]
-                if finite.size:
-                    n_finite += finite.size
-                    low, top = min(low, float(finite.min())), max(top, float(finite.max()))
-                    hist += np.histogram(finite, bins=20, range=(0.0, 1.0))[0]
-                here = (dep_rows >= tile.row0) & (dep_rows < tile.row1)
-                deposit_scores[here] = tile.values[dep_rows[here] - tile.row0, dep_cols[here]]
+                tally.add(tile.row0, tile.values)
                 if tile.interpolated is not None:
                     tile_counts.append((tile.row0, tile.row1, int(tile.interpolated.sum())))
             read = map_reader(prob_w)
-            nrows, rows = grid.nrows, rows_per_block(grid.ncols)
-            if n_finite == 0:
-                constant, spread = True, 0.0
-            else:
-                lo_p, hi_p = ms.percentiles(read, nrows, n_finite, (0.1, 99.9), block_rows=rows)
-                spread = float(hi_p - lo_p)
-                constant = spread < dist.CONSTANT_SPREAD
-            tick()
-            if constant:
-                moderate, high, method = settings.moderate, settings.high, "none: the map is constant"
-            elif deposit_cells is not None:
-                moderate, high = _prediction_area_thresholds(read, nrows, n_finite, deposit_scores, rows)
-                method = "prediction-area"
-            else:
-                moderate, high, method = settings.moderate, settings.high, "user"
-            tick()
-            counts, targets = _classes_and_targets(read, grid, moderate, high, constant, settings.min_target_cells,
-                                                   cls_w, lab_w, lambda: tick(0.0005))
+            n_finite = tally.n_finite
+            classed = classify_written_map(read, grid, settings, n_finite,
+                                           None if deposit_cells is None else tally.at_cells, cls_w, lab_w, tick)
             stride_error = sc.no_check() if not checked else None
             if checked:
-                top_t = float(ms.percentiles(read, nrows, n_finite, 95.0, np.float32, rows)) if n_finite else \
-                    float("nan")
+                top_t = float(ms.percentiles(read, grid.nrows, n_finite, 95.0, np.float32,
+                                             rows_per_block(grid.ncols))) if n_finite else float("nan")
                 sample = stride_sample(read, grid, model, stack, bands, settings.stride, tile_counts,
                                         stats.n_windows, settings, progress, top_t)
-                stride_error = sc.measure(sample, breaks=None if constant else [moderate, high], top_threshold=top_t)
-            notes = pr.run_notes(check, model, settings, stats, constant, spread,
-                                 low if n_finite else float("nan"), top if n_finite else float("nan"), targets, high)
-            result = pr.ProspectivityResult(
-                probability=None, classes=None, labels=None, targets=targets,
-                thresholds={"moderate": float(moderate), "high": float(high), "method": method}, grid=grid,
-                crs_wkt=crs_wkt, card=card, model_path=str(model.path), stats=stats, stride=settings.stride,
-                seconds=0.0, notes=notes, distribution=check, constant=constant, spread=spread,
-                stride_error=stride_error,
-                summary={"class_counts": [int(counts[3]), int(counts[2]), int(counts[1])], "n_finite": n_finite,
-                         "histogram": hist},
-            )
-            for w in (prob_w, cls_w, lab_w):
-                if w is not None:
-                    w.set_tags(result.tags())
-            if progress is not None and progress(1.0):
-                raise wn.Cancelled("The prospectivity run was cancelled.")
+                stride_error = sc.measure(sample, breaks=None if classed.constant else [classed.moderate, classed.high],
+                                          top_threshold=top_t)
+            result = streamed_result(check, model, settings, stats, tally, classed, grid, crs_wkt, settings.stride,
+                                     stride_error)
+            tag_and_finish(result, (prob_w, cls_w, lab_w), progress, "The prospectivity run was cancelled.")
     result.seconds = time.perf_counter() - t0
     result.paths = {"probability": probability_path, "class": classes_path, "target_rank": labels_path}
     return result
@@ -445,17 +487,26 @@ def memory_bound(grid, model, n_elements, settings=None, masked=False):
             + blocks + mask)
 
 
-def check_memory(grid, model, n_elements, settings=None, masked=False, limit=None):
-    """Refuse, before any work, a streamed run whose memory_bound exceeds `limit` (default: raster_grid's
-    DEFAULT_MEMORY_LIMIT, read now); the cells count only through the grid's width and the mask."""
+WINDOW_ADVICE = "Use fewer windows per batch, a larger cell size, or split the area into strips."
+
+
+def refuse_memory(need, limit, doing, grid, unit="tile", held="the model and its batches", advice=WINDOW_ADVICE):
+    """Refuse, before any work, a streamed run that needs more than `limit` bytes (default: raster_grid's
+    DEFAULT_MEMORY_LIMIT, read now), with one sentence for every streamed run (doing: "Mapping prospectivity",
+    "Scoring anomalies", ...; streamed `unit` by `unit`; `held`: what is held at once). Returns need."""
     from .. import raster_grid
 
     limit = raster_grid.DEFAULT_MEMORY_LIMIT if limit is None else limit
-    need = memory_bound(grid, model, n_elements, settings, masked)
     if need > limit:
         raise JanjaInputError(
-            f"Mapping prospectivity on {grid.ncols} x {grid.nrows} cells would need about {need / 1024**3:.1f} GB "
-            f"of memory even streamed tile by tile (limit {limit / 1024**3:.1f} GB): rows this wide, the model "
-            "and its batches are held at once. Use fewer windows per batch, a larger cell size, or split the "
-            "area into strips.")
+            f"{doing} on {grid.ncols} x {grid.nrows} cells would need about {need / 1024**3:.1f} GB of memory even "
+            f"streamed {unit} by {unit} (limit {limit / 1024**3:.1f} GB): rows this wide, {held} are held at once. "
+            f"{advice}")
     return need
+
+
+def check_memory(grid, model, n_elements, settings=None, masked=False, limit=None):
+    """Refuse, before any work, a streamed run whose memory_bound exceeds `limit` (refuse_memory); the cells
+    count only through the grid's width and the mask."""
+    return refuse_memory(memory_bound(grid, model, n_elements, settings, masked), limit, "Mapping prospectivity",
+                         grid)
