@@ -12,8 +12,10 @@ Each measurement runs three ways, all with the same thread budget (OMP/OPENBLAS_
   qgis_process+ob the same with LD_PRELOAD=OpenBLAS's libblas.so.3 (the control: OpenBLAS first)
 and prints qgis_process / python and qgis_process / qgis_process+ob (qgis_process times are net of its start-up,
 timed as `qgis_process.bin help ALG`, a few seconds). Rows:
-  (a) a 1000 x 1000 float64 product: numpy's `a @ a` and the plugin's core.blas.matmul (probe run at
-      QGIS start-up through PYQGIS_STARTUP), with the library that cblas_dgemm resolves to;
+  (a) a 1000 x 1000 float64 product, and one batch of the bundled model's window resize (256 windows x 3
+      elements, 15 -> 75 px, the two products of janja:prospectivity's windows): numpy's products against the
+      plugin's (core.blas, windows._Preparer._resize), timed at QGIS start-up through PYQGIS_STARTUP, with the
+      library that numpy's cblas_dgemm resolves to;
   (b) janja:krige on the bundled survey (Au, Ag, Cu; 32 nearest neighbours, --cell-size);
   (c) janja:prospectivity with the bundled wa_au_inception model on a block of that stack (stride --stride);
 and whether each qgis_process output equals the python one (max |difference|).
@@ -47,6 +49,7 @@ import ctypes, ctypes.util, json, os, sys, time
 import numpy as np
 sys.path.insert(0, {repo!r})
 from janja_plugin.core import blas
+from janja_plugin.core.inference import windows as wn
 
 
 def _where(symbol):
@@ -68,9 +71,30 @@ a @ a
 blas.matmul(a, a)
 t = time.perf_counter(); a @ a; numpy_s = time.perf_counter() - t
 t = time.perf_counter(); blas.matmul(a, a); janja_s = time.perf_counter() - t
+prep = wn._Preparer.__new__(wn._Preparer)  # one batch of the bundled model's windows: 256 x 3 x 15 -> 75 px
+prep.rh = prep.rw = wn.resize_matrix(15, 75)
+prep.identity_map = True
+win = np.random.default_rng(1).standard_normal((3, 256, 15, 15)).astype(np.float32)
+
+
+def numpy_resize(win):
+    win = np.ascontiguousarray(win.transpose(1, 0, 2, 3))
+    return np.matmul(prep.rh, (win.reshape(-1, 15) @ prep.rw.T).reshape(256, 3, 15, 75))
+
+
+def best(f, n=5):
+    f(win)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter(); f(win); times.append(time.perf_counter() - t)
+    return min(times)
+
+
+resize_numpy_s, resize_janja_s = best(numpy_resize), best(prep._resize)
 maps = sorted({{l.split()[-1] for l in open("/proc/self/maps") if "blas" in l}})
 with open({out!r}, "w") as f:
-    json.dump({{"numpy_s": numpy_s, "janja_s": janja_s, "cblas_dgemm": _where("cblas_dgemm"), "maps": maps}}, f)
+    json.dump({{"numpy_s": numpy_s, "janja_s": janja_s, "resize_numpy_s": resize_numpy_s,
+               "resize_janja_s": resize_janja_s, "cblas_dgemm": _where("cblas_dgemm"), "maps": maps}}, f)
 '''
 
 INPROCESS = r'''
@@ -209,6 +233,12 @@ def main():
               f"(x{q['numpy_s'] / p['numpy_s']:.1f}) | qgis_process+ob {o['numpy_s']:7.3f} s")
         print(f"{'1000^2 blas.matmul':20s} python {p['janja_s']:7.3f} s | qgis_process {q['janja_s']:7.3f} s "
               f"(x{q['janja_s'] / p['janja_s']:.1f}) | qgis_process+ob {o['janja_s']:7.3f} s")
+        print(f"{'resize, numpy @':20s} python {p['resize_numpy_s'] * 1e3:7.1f} ms | qgis_process "
+              f"{q['resize_numpy_s'] * 1e3:7.1f} ms (x{q['resize_numpy_s'] / p['resize_numpy_s']:.1f}) | "
+              f"qgis_process+ob {o['resize_numpy_s'] * 1e3:7.1f} ms   (256 windows x 3 elements, 15 -> 75 px)")
+        print(f"{'resize, janja':20s} python {p['resize_janja_s'] * 1e3:7.1f} ms | qgis_process "
+              f"{q['resize_janja_s'] * 1e3:7.1f} ms (x{q['resize_janja_s'] / p['resize_janja_s']:.1f}) | "
+              f"qgis_process+ob {o['resize_janja_s'] * 1e3:7.1f} ms")
         for how, pr in probes.items():
             print(f"numpy's cblas_dgemm in {how}: {pr['cblas_dgemm']}")
         print(f"qgis_process start-up (subtracted above): {q['startup_s']:.1f} s, +ob {o['startup_s']:.1f} s")

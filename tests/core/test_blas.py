@@ -1,5 +1,6 @@
 """core.blas: the plugin's matrix products equal numpy's bit for bit, and stay on OpenBLAS when GSL's CBLAS
-comes first in the process, as it does inside qgis_process and the QGIS desktop (bench/bench_qgis_blas.py).
+comes first in the process, as it does inside qgis_process and the QGIS desktop (bench/bench_qgis_blas.py);
+elsewhere they are numpy's own.
 
 The interposition is reproduced in plain Python with LD_PRELOAD=libgslcblas: exactly what qgis_process.bin's
 link order does to numpy's cblas_* calls.
@@ -37,31 +38,32 @@ def layouts(a, b):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_matmul_equals_numpy_bit_for_bit(dtype, shape):
+def test_fortran_matmul_equals_numpy_bit_for_bit(dtype, shape):
     m, k, n = shape
     rng = np.random.default_rng(m * k + n)
     a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
     for x, y in layouts(a, b):
-        got, want = blas.matmul(x, y), np.matmul(x, y)
+        got, want = blas.fortran_matmul(x, y), np.matmul(x, y)
         assert np.shape(got) == np.shape(want) and np.asarray(got).dtype == want.dtype
         assert np.array_equal(got, want), (x.shape, y.shape, x.strides, y.strides)
 
 
-def test_matmul_leaves_other_products_to_numpy():
+def test_fortran_matmul_leaves_other_products_to_numpy():
     ints = np.arange(6).reshape(2, 3)
-    assert np.array_equal(blas.matmul(ints, ints.T), ints @ ints.T) and blas.matmul(ints, ints.T).dtype == ints.dtype
-    mixed = blas.matmul(np.ones((2, 3), np.float32), np.ones((3, 2)))
+    got = blas.fortran_matmul(ints, ints.T)
+    assert np.array_equal(got, ints @ ints.T) and got.dtype == ints.dtype
+    mixed = blas.fortran_matmul(np.ones((2, 3), np.float32), np.ones((3, 2)))
     assert mixed.dtype == np.float64 and np.all(mixed == 3.0)
-    assert blas.matmul(np.ones((0, 3)), np.ones((3, 4))).shape == (0, 4)
+    assert blas.fortran_matmul(np.ones((0, 3)), np.ones((3, 4))).shape == (0, 4)
     with pytest.raises(ValueError):
-        blas.matmul(np.ones((2, 3)), np.ones((4, 2)))
+        blas.fortran_matmul(np.ones((2, 3)), np.ones((4, 2)))
 
 
-def test_matmul_each_equals_numpy_batched():
+def test_fortran_matmul_each_equals_numpy_batched():
     rng = np.random.default_rng(7)
     m = rng.standard_normal((75, 15)).astype(np.float32)
     x = rng.standard_normal((4, 3, 15, 75)).astype(np.float32)
-    got = blas.matmul_each(m, x)
+    got = blas.fortran_matmul_each(m, x)
     assert got.shape == (4, 3, 75, 75) and np.array_equal(got, np.matmul(m, x))
 
 
@@ -89,7 +91,7 @@ PROBE = textwrap.dedent("""
     mapped = [l.split()[-1] for l in open("/proc/self/maps") if "gslcblas" in l]
     json.dump({{"numpy": (a @ b).tobytes().hex(), "janja": blas.matmul(a, b).tobytes().hex(),
                "numpy_resize": numpy_resize.tobytes().hex(), "janja_resize": prep._resize(win).tobytes().hex(),
-               "gsl_mapped": bool(mapped)}}, sys.stdout)
+               "gsl_mapped": bool(mapped), "in_front": blas.gsl_cblas_in_front()}}, sys.stdout)
 """)
 
 
@@ -108,6 +110,7 @@ def test_products_stay_on_openblas_when_gsl_cblas_comes_first():
     """Inside QGIS numpy's own product is GSL's (other roundings); the plugin's are OpenBLAS's, as in Python."""
     plain, gsl = run_probe(None), run_probe(gslcblas())
     assert gsl["gsl_mapped"] and not plain["gsl_mapped"]
+    assert "gslcblas" in gsl["in_front"] and plain["in_front"] == ""  # Fortran route there, numpy's here
     # the premise, so this test can fail: with GSL first, numpy's float32 products round differently
     assert gsl["numpy"] != plain["numpy"] or gsl["numpy_resize"] != plain["numpy_resize"]
     assert gsl["janja"] == plain["numpy"]
