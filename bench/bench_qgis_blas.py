@@ -21,6 +21,7 @@ timed as `qgis_process.bin help ALG`, a few seconds). Rows:
 and whether each qgis_process output equals the python one (max |difference|).
 
     .venv/bin/python bench/bench_qgis_blas.py [--threads 2] [--cell-size 500] [--stride 2] [--rounds 1]
+    .venv/bin/python bench/bench_qgis_blas.py --probes-only     # row (a) alone, in seconds
 """
 
 import argparse
@@ -91,10 +92,17 @@ def best(f, n=5):
 
 
 resize_numpy_s, resize_janja_s = best(numpy_resize), best(prep._resize)
+# the shared-trunk features of one DEFAULT_TILE (64 x 256 cells + window halo, 3 elements, x5): dense.features
+tile = np.random.default_rng(2).standard_normal((3, 80, 272)).astype(np.float32)
+rr, rc = wn.resize_matrix(80, 400)[5:-5], wn.resize_matrix(272, 1360)[5:-5]
+dense_numpy_s = best(lambda _: np.matmul(rr, (tile.reshape(-1, 272) @ rc.T).reshape(3, 80, -1)), 3)
+dense_janja_s = best(lambda _: blas.matmul_each(rr, blas.matmul(tile.reshape(-1, 272), rc.T).reshape(3, 80, -1)),
+                     3)
 maps = sorted({{l.split()[-1] for l in open("/proc/self/maps") if "blas" in l}})
 with open({out!r}, "w") as f:
     json.dump({{"numpy_s": numpy_s, "janja_s": janja_s, "resize_numpy_s": resize_numpy_s,
-               "resize_janja_s": resize_janja_s, "cblas_dgemm": _where("cblas_dgemm"), "maps": maps}}, f)
+               "resize_janja_s": resize_janja_s, "dense_numpy_s": dense_numpy_s, "dense_janja_s": dense_janja_s,
+               "cblas_dgemm": _where("cblas_dgemm"), "maps": maps}}, f)
 '''
 
 INPROCESS = r'''
@@ -188,13 +196,58 @@ def max_diff(a, b):
     return float(np.max(np.abs(x - y))) if x.count() else 0.0
 
 
+def probe_only(tmp, threads):
+    """The start-up probes alone (seconds): plain Python, qgis_process.bin help, the same with OpenBLAS first."""
+    probes = {}
+    for how in ("python", "qgis_process", "qgis_process+ob"):
+        out = tmp / f"probe_{how}.json"
+        script = tmp / f"probe_{how}.py"
+        script.write_text(PROBE.format(repo=str(REPO), out=str(out)))
+        env = thread_env(qgis_environment(tmp / f"qgis_{how}"), threads)
+        if how == "python":
+            subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=600)
+        else:
+            run_qgis_process(["plugins", "enable", PLUGIN_NAME], env)
+            env["PYQGIS_STARTUP"] = str(script)
+            if how.endswith("+ob"):
+                env["LD_PRELOAD"] = OPENBLAS
+            t = time.perf_counter()
+            run_qgis_process(["help", "janja:krige"], env)
+            probes_startup = time.perf_counter() - t
+        probes[how] = json.loads(out.read_text())
+        if how != "python":
+            probes[how]["startup_s"] = probes_startup
+    return probes
+
+
+def print_probes(probes):
+    p, q, o = probes["python"], probes["qgis_process"], probes["qgis_process+ob"]
+    rows = [("1000^2 a @ a (numpy)", "numpy_s", "1000 x 1000 float64"), ("1000^2 blas.matmul", "janja_s", ""),
+            ("resize, numpy @", "resize_numpy_s", "one batch: 256 windows x 3 elements, 15 -> 75 px"),
+            ("resize, janja", "resize_janja_s", "windows._Preparer._resize"),
+            ("dense tile, numpy @", "dense_numpy_s", "shared-trunk features of a 64 x 256-cell tile, x5"),
+            ("dense tile, janja", "dense_janja_s", "core.blas as dense.features calls it")]
+    for label, key, note in rows:
+        print(f"{label:20s} python {p[key] * 1e3:8.1f} ms | qgis_process {q[key] * 1e3:8.1f} ms "
+              f"(x{q[key] / p[key]:.1f}) | qgis_process+ob {o[key] * 1e3:8.1f} ms   {note}")
+    for how, pr in probes.items():
+        print(f"numpy's cblas_dgemm in {how}: {pr['cblas_dgemm']}")
+    print(f"qgis_process start-up: {q['startup_s']:.1f} s, +ob {o['startup_s']:.1f} s")
+    print(f"BLAS libraries mapped in qgis_process: {', '.join(q['maps'])}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cell-size", type=float, default=500.0, help="janja:krige cell size (m)")
     parser.add_argument("--stride", type=int, default=2, help="janja:prospectivity stride")
     parser.add_argument("--rounds", type=int, default=1, help="repeats (the minimum is printed)")
+    parser.add_argument("--probes-only", action="store_true", help="only the products, at start-up (seconds)")
     args = parser.parse_args()
+    if args.probes_only:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            print_probes(probe_only(Path(tmpdir), args.threads))
+        return
     print(f"threads {args.threads} (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, prospectivity THREADS); "
           f"krige: 32 neighbours, {args.cell_size:g} m cells; prospectivity: stride {args.stride}, {MODEL.name}")
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -228,22 +281,8 @@ def main():
                   f"x{best['qgis_process'] / best['qgis_process+ob']:.2f} +ob) | qgis_process+ob "
                   f"{best['qgis_process+ob']:7.2f} s | max |out - python|: qgis_process {diffs['qgis_process']:.3g}, "
                   f"+ob {diffs['qgis_process+ob']:.3g}", flush=True)
-        p, q, o = probes["python"], probes["qgis_process"], probes["qgis_process+ob"]
-        print(f"{'1000^2 a @ a (numpy)':20s} python {p['numpy_s']:7.3f} s | qgis_process {q['numpy_s']:7.3f} s "
-              f"(x{q['numpy_s'] / p['numpy_s']:.1f}) | qgis_process+ob {o['numpy_s']:7.3f} s")
-        print(f"{'1000^2 blas.matmul':20s} python {p['janja_s']:7.3f} s | qgis_process {q['janja_s']:7.3f} s "
-              f"(x{q['janja_s'] / p['janja_s']:.1f}) | qgis_process+ob {o['janja_s']:7.3f} s")
-        print(f"{'resize, numpy @':20s} python {p['resize_numpy_s'] * 1e3:7.1f} ms | qgis_process "
-              f"{q['resize_numpy_s'] * 1e3:7.1f} ms (x{q['resize_numpy_s'] / p['resize_numpy_s']:.1f}) | "
-              f"qgis_process+ob {o['resize_numpy_s'] * 1e3:7.1f} ms   (256 windows x 3 elements, 15 -> 75 px)")
-        print(f"{'resize, janja':20s} python {p['resize_janja_s'] * 1e3:7.1f} ms | qgis_process "
-              f"{q['resize_janja_s'] * 1e3:7.1f} ms (x{q['resize_janja_s'] / p['resize_janja_s']:.1f}) | "
-              f"qgis_process+ob {o['resize_janja_s'] * 1e3:7.1f} ms")
-        for how, pr in probes.items():
-            print(f"numpy's cblas_dgemm in {how}: {pr['cblas_dgemm']}")
-        print(f"qgis_process start-up (subtracted above): {q['startup_s']:.1f} s, +ob {o['startup_s']:.1f} s")
-        print(f"BLAS libraries mapped in qgis_process: {', '.join(q['maps'])}")
-
+        print("qgis_process times above are net of its start-up (below)")
+        print_probes(probes)
 
 if __name__ == "__main__":
     main()
