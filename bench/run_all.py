@@ -7,10 +7,12 @@ in under 30 minutes on a 2-core machine (each script's own flags run larger or s
   tiles, time and peak memory, up to 10^6 samples x 2.25 x 10^6 cells;
 - bench_prospectivity.py: inference with the bundled model (models/wa_au_inception.onnx) against bare
   onnxruntime, stride errors, and the whole WA 250 m survey's time and peak memory;
-- bench_evaluation_size.py: janja:evaluate's output sizes.
+- bench_evaluation_size.py: janja:evaluate's output sizes;
+- bench_qgis_blas.py: janja:krige and janja:prospectivity through qgis_process against plain Python, and which
+  BLAS numpy's products bind to inside QGIS (README: Speed inside QGIS).
 Every contender inside a script runs on the same thread budget (--threads, default 1 for kriging).
 
-    python bench/run_all.py [--threads 1] [--only kriging,tiled,prospectivity,evaluation_size]
+    python bench/run_all.py [--threads 1] [--only kriging,tiled,prospectivity,evaluation_size,qgis_blas]
 """
 
 import argparse
@@ -30,6 +32,7 @@ def plan(threads):
         ("bench_tiled.py", t + ["--sizes", "2000x1000,50000x2000,1000000x1500", "--whole-max", "4000000"]),
         ("bench_prospectivity.py", t + ["--rounds", "4"]),
         ("bench_evaluation_size.py", []),
+        ("bench_qgis_blas.py", t + ["--stride", "4"]),
     ]
 
 

@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from .. import blas
 from ..errors import JanjaInputError
 from .variogram import VariogramModel, _check_points
 
@@ -198,7 +199,7 @@ def _krige_global(tx, ty, z, qx, qy, model, s, progress):
         b = np.ones((n + 1, sl.stop - sl.start))
         b[:n] = model(_dist(tx[:, None], ty[:, None], qx[None, sl], qy[None, sl])) / s
         w = lu_solve(lu_piv, b, check_finite=False)
-        pred[sl] = z @ w[:n]
+        pred[sl] = blas.matmul(z, w[:n])  # not numpy's @: GSL's reference CBLAS inside QGIS (core/blas.py)
         var[sl] = s * (np.einsum("ij,ij->j", w[:n], b[:n]) + w[n])
         mu[sl] = s * w[n]
         _report(progress, sl.stop / m)
@@ -672,7 +673,7 @@ def cross_validate(x, y, z, model: VariogramModel, neighbours: int | None = None
         lu_piv = _global_system(tx, ty, model, s)
         inv = lu_solve(lu_piv, np.eye(n + 1), check_finite=False)
         d = np.diag(inv)[:n]
-        resid = (inv[:n, :n] @ z) / d
+        resid = blas.matmul(inv[:n, :n], z) / d
         return CrossValidation(x, y, z, z - resid, -s / d)
     from scipy.spatial import cKDTree
 

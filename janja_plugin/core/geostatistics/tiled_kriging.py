@@ -20,6 +20,7 @@ from contextlib import ExitStack, nullcontext
 
 import numpy as np
 
+from .. import blas
 from ..errors import JanjaInputError
 from ..tiled_geotiff import BLOCK, TiledStackWriter
 from . import distributed_kriging, krige_pipeline, kriging
@@ -66,7 +67,7 @@ class _Kriger:
             b = np.ones((n + 1, qx.size))
             b[:n] = self.model(kriging._dist(self.tx[:, None], self.ty[:, None], qx[None, :], qy[None, :])) / s
             w = lu_solve(self.lu_piv, b, check_finite=False)
-            return self.z @ w[:n], s * (np.einsum("ij,ij->j", w[:n], b[:n]) + w[n]), s * w[n]
+            return blas.matmul(self.z, w[:n]), s * (np.einsum("ij,ij->j", w[:n], b[:n]) + w[n]), s * w[n]
         k = self.k
         if self.radius is None:
             idx = kriging._k_nearest(self.tree, self.tx, self.ty, qx, qy, k)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import blas
 from ..errors import JanjaInputError, require
 from ..smoothing import halo_cells, smooth
 from . import windows as wn
@@ -184,8 +185,8 @@ class _DenseTiler:
         f = self.factor
         nr, nc = t.shape[1:]
         rr, rc = wn.resize_matrix(nr, f * nr)[f:-f], wn.resize_matrix(nc, f * nc)[f:-f]
-        img = (t.reshape(-1, nc) @ rc.T).reshape(t.shape[0], nr, -1)
-        img = np.matmul(rr, img)[self.cmap]  # (C, f*(nr-2), f*(nc-2))
+        img = blas.matmul(t.reshape(-1, nc), rc.T).reshape(t.shape[0], nr, -1)  # core.blas: see windows._resize
+        img = blas.matmul_each(rr, img)[self.cmap]  # (C, f*(nr-2), f*(nc-2))
         foot = self.parts.footprint or self.size
         n_r = (img.shape[1] - foot) // self.step + 1
         n_c = (img.shape[2] - foot) // self.step + 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import blas
 from ..errors import JanjaInputError
 
 TILE_BUDGET_BYTES = 64 * 1024**2  # working memory for one tile of transformed, padded rows
@@ -237,8 +238,9 @@ class _Preparer:
         win = np.ascontiguousarray(win.transpose(1, 0, 2, 3))  # (B, E, w, w): small
         if self.rh is not None:
             b, e, w, _ = win.shape
-            win = (win.reshape(-1, w) @ self.rw.T).reshape(b, e, w, -1)  # columns: one GEMM
-            win = np.matmul(self.rh, win)  # rows: (H, w) @ (w, W) for each window and element
+            # core.blas: numpy's own products would run on GSL's reference CBLAS inside QGIS
+            win = blas.matmul(win.reshape(-1, w), self.rw.T).reshape(b, e, w, -1)  # columns: one GEMM
+            win = blas.matmul_each(self.rh, win)  # rows: (H, w) @ (w, W) for each window and element
         if not self.identity_map:
             win = win[:, self.cmap]
         return win
