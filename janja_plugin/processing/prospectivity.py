@@ -194,24 +194,20 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
         labels_path = None
         scheduler = self.parameterAsString(parameters, self.SCHEDULER, context).strip()
         loaded = mc.load_model(model, threads=settings.threads)
-        dense = pr.uses_dense(settings, loaded.card)  # unticked: the card decides
-        if dense and scheduler:
-            raise QgsProcessingException(
-                "The shared trunk runs on this computer only: turn 'Shared trunk' off to use the Dask scheduler, or "
-                "leave the scheduler empty." if settings.dense else
-                "This model's head was trained on shared-trunk features, so it runs on the shared trunk, which runs "
-                "on this computer only: leave the Dask scheduler empty.")
         # streamed tile by tile into the files, memory bounded: window by window (streamed_prospectivity) or
         # on the shared trunk band by band (streamed_dense)
         from ..core.inference import streamed_prospectivity as sp
 
         if parameters.get(self.TARGETS) is not None:
             labels_path = os.path.join(QgsProcessingUtils.tempFolder(), f"target_ranks_{uuid.uuid4().hex[:8]}.tif")
-        result = sp.run_prospectivity_to_files(path, model, prob_path, cls_path or None, labels_path, settings,
+        result = sp.run_prospectivity_to_files(path, loaded, prob_path, cls_path or None, labels_path, settings,
                                                mask=mask, deposit_cells=deposits, progress=progress,
                                                scheduler=scheduler or None)
         feedback.pushInfo(f"{result.stats.n_windows:,} windows in {result.seconds:.1f} s "
                           f"({result.stats.windows_per_second:.0f} windows/s); {len(result.targets)} target area(s).")
+        if result.computed_on:
+            feedback.pushInfo(f"{'Bands' if 'shared trunk' in result.stats.mode else 'Row tiles'} computed on "
+                              f"{result.computed_on}.")
         report_stride_error(feedback, result.stride_error)
         for note in result.notes:
             feedback.pushWarning(note)

@@ -128,8 +128,6 @@ def test_refusals_leave_no_file(tmp_path):
     with pytest.raises(JanjaInputError, match="shared trunk on 8 x 9 cells would need about .* GB of memory even "
                                               "streamed band by band"):
         sp.run_prospectivity_to_files(stack, model, out / "p.tif", memory_limit=10 * 1024**2)
-    with pytest.raises(JanjaInputError, match="shared trunk runs on this computer only"):
-        sp.run_prospectivity_to_files(stack, model, out / "p.tif", scheduler="tcp://127.0.0.1:1")
     (tmp_path / "model" / "m_trunk.onnx").unlink()
     with pytest.raises(JanjaInputError, match="m_trunk.onnx .*missing"):
         sp.run_prospectivity_to_files(stack, model, out / "p.tif")

@@ -164,6 +164,15 @@ class _DenseTiler:
             for c0 in range(0, self.stack.ncols, self.tile_cols):
                 yield r0, min(r0 + self.tile_rows, self.stack.nrows), c0, min(c0 + self.tile_cols, self.stack.ncols)
 
+    def band_ranges(self):
+        """(r0, r1) of every row band (one row of tiles), in order."""
+        return [(r0, min(r0 + self.tile_rows, self.stack.nrows)) for r0 in range(0, self.stack.nrows, self.tile_rows)]
+
+    def rows_read(self, r0, r1):
+        """(first, last + 1) of the stack rows read_rows(r0, r1) reads: what a Dask task is sent with its band."""
+        rows = wn.reflect_index(np.arange(r0 - self.h - 1, r1 + self.h + self.extra + 1), self.stack.nrows)
+        return int(rows.min()), int(rows.max()) + 1
+
     def read_rows(self, r0, r1):
         """Transformed rows r0-h-1 .. r1+h+extra+1 (reflected), full width: (values, 0 where missing; missing)."""
         rows = wn.reflect_index(np.arange(r0 - self.h - 1, r1 + self.h + self.extra + 1), self.stack.nrows)
@@ -258,8 +267,21 @@ class DenseBand:
     valid: np.ndarray  # bool (rows, cols): the centre has every element
 
 
+def mask_rows_read(r0, r1, nrows, smoothing_sigma, masked):
+    """(first, last + 1) of the mask rows dense_bands reads for band [r0, r1) (the halo's with map smoothing)."""
+    halo = halo_cells(smoothing_sigma) if masked and smoothing_sigma > 0 else 0
+    return max(0, r0 - halo), min(nrows, r1 + halo)
+
+
+def check_counts(n_valid, n_kept, masked, card, stats):
+    """The whole-grid refusals (windows.check_valid_cells) from a run's counts, then stats.n_valid_cells."""
+    if n_valid == 0 or n_kept == 0:
+        wn.check_valid_cells(np.array([n_valid > 0]), np.array([False]) if masked else None, card)
+    stats.n_valid_cells = n_valid
+
+
 def dense_bands(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024,
-                stats=None, smoothing_sigma=0.0, _sink=None):
+                stats=None, smoothing_sigma=0.0, _sink=None, only=None):
     """The shared-trunk map row band by row band (one band = one row of trunk tiles), in order.
 
     Each band reads only its stack rows plus the trunk's margin (_DenseTiler.read_rows), so memory follows
@@ -269,17 +291,21 @@ def dense_bands(model, parts, stack, bands, mask=None, shifts=1, tile=None, prog
     The head runs on batches of at most head_batch cells, cut at each band's end (a cell's head output
     does not depend on its batch: onnxruntime's Gemm rows are computed alone). stats: an EngineStats to fill;
     n_valid_cells is set, and a stack (or mask) without values refused, once the last band is out.
+    only: the first row of the one band to compute, as a Dask task computes it (distributed_inference): the
+    stack and the mask (a windows.RowMask) need only hold the rows it reads; the end-of-run refusal and
+    n_valid_cells are left to the caller, who has the totals.
     """
     card = model.card
     nrows, ncols = stack.nrows, stack.ncols
-    mask = wn.checked_mask(mask, stack)
+    if not isinstance(mask, wn.RowMask):
+        mask = wn.checked_mask(mask, stack)
     tiler = _DenseTiler(card, parts, stack, bands, shifts, tile)
     if stats is None:
         stats = wn.EngineStats()
     stats.mode = f"shared trunk, {tiler.shifts}x{tiler.shifts} shift(s)"
     log_odds = _sink is None and smoothing_sigma > 0
     halo = halo_cells(smoothing_sigma) if log_odds else 0
-    tiles = list(tiler.tiles())
+    tiles = [t for t in tiler.tiles() if only is None or t[0] == only]
     pending_x, pending_idx = [], []
     n_valid, n_kept = 0, 0
     band = None
@@ -315,7 +341,7 @@ def dense_bands(model, parts, stack, bands, mask=None, shifts=1, tile=None, prog
                 if log_odds:  # a masked cell's smoothed value reads every valid cell within the halo
                     from scipy.ndimage import maximum_filter
 
-                    lo, hi = max(0, r0 - halo), min(nrows, r1 + halo)
+                    lo, hi = mask_rows_read(r0, r1, nrows, smoothing_sigma, True)
                     wanted = maximum_filter(mask[lo:hi], size=2 * halo + 1, mode="constant",
                                             cval=False)[r0 - lo:r1 - lo]
         want = band.valid[:, c0:c1] if wanted is None else band.valid[:, c0:c1] & wanted[:, c0:c1]
@@ -350,9 +376,8 @@ def dense_bands(model, parts, stack, bands, mask=None, shifts=1, tile=None, prog
             raise wn.Cancelled("The prospectivity run was cancelled.")
         if c1 == ncols:
             yield band
-    if n_valid == 0 or n_kept == 0:  # the whole-grid refusals (windows.check_valid_cells), from the counts
-        wn.check_valid_cells(np.array([n_valid > 0]), None if mask is None else np.array([False]), card)
-    stats.n_valid_cells = n_valid
+    if only is None:
+        check_counts(n_valid, n_kept, mask is not None, card, stats)
 
 
 def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024,

@@ -64,6 +64,16 @@ class ModelSetup:
     card_json: str | None  # the card beside the file (None: inside it)
     threads: int
 
+    def open(self, folder):
+        """The LoadedModel, from copies written into `folder` (removed by the caller once opened)."""
+        path = folder / f"{self.sha256}.onnx"
+        path.write_bytes(self.onnx)
+        card = None
+        if self.card_json is not None:
+            card = folder / f"{self.sha256}.json"
+            card.write_text(self.card_json, encoding="utf-8")
+        return mc.load_model(path, card_path=card, threads=self.threads)
+
 
 def make_model_setup(model, threads=1):
     path = Path(model.path)
@@ -71,6 +81,41 @@ def make_model_setup(model, threads=1):
     beside = mc.card_path_for(path)
     return ModelSetup(hashlib.sha256(data).hexdigest(), data,
                       beside.read_text(encoding="utf-8") if beside.is_file() else None, int(threads or 1))
+
+
+@dataclass(frozen=True)
+class DenseSetup:
+    """What every worker needs for the shared trunk: the trunk and head files' bytes and the card, sent once.
+
+    The per-window model file is not sent (dense_bands never runs it): for Inception-v3 the trunk is 87 MB,
+    the head 17 kB, the per-window file another 87 MB."""
+
+    sha256: str
+    card: mc.ModelCard
+    parts: tuple  # ((file name from the card, bytes), ...) for the trunk and the head
+    threads: int
+
+    def open(self, folder):
+        """(model, DenseParts): the parts opened from copies in `folder` as dense.load_parts opens them (the
+        card's checksums checked), beside a model without a session (the shared trunk needs only its card)."""
+        from . import dense
+
+        for name, data in self.parts:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        model = mc.LoadedModel(path=folder / "model.onnx", card=self.card, session=None, input_name="",
+                               fixed_batch=None, threads=self.threads)
+        return model, dense.load_parts(model)
+
+
+def make_dense_setup(model, threads=1):
+    folder, spec = Path(model.path).parent, model.card.dense
+    parts = tuple((spec[p], (folder / spec[p]).read_bytes()) for p in ("trunk", "head"))
+    h = hashlib.sha256()
+    for name, data in parts:
+        h.update(name.encode("utf-8") + b"\0" + data)
+    h.update(repr(model.card).encode("utf-8"))
+    return DenseSetup(h.hexdigest(), model.card, parts, int(threads or 1))
 
 
 # ---- on the workers ------------------------------------------------------------------------------
@@ -82,7 +127,8 @@ _LOADS = Counter()  # sha256 -> times this process opened it (1 unless evicted):
 
 
 def _model(setup):
-    """This worker process's model for `setup`, opened the first time only (kept in memory across tiles).
+    """This worker process's model for `setup` (ModelSetup or DenseSetup: setup.open(folder)), opened the first
+    time only (kept in memory across tiles).
 
     onnxruntime opens a file, so the bytes go to a temporary folder of this process alone (two worker
     processes of one machine never share or delete each other's copy) that is removed as soon as the
@@ -92,13 +138,7 @@ def _model(setup):
         if model is None:
             folder = Path(tempfile.mkdtemp(prefix="janja-model-"))
             try:
-                path = folder / f"{setup.sha256}.onnx"
-                path.write_bytes(setup.onnx)
-                card = None
-                if setup.card_json is not None:
-                    card = folder / f"{setup.sha256}.json"
-                    card.write_text(setup.card_json, encoding="utf-8")
-                model = mc.load_model(path, card_path=card, threads=setup.threads)
+                model = setup.open(folder)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             _MODELS[setup.sha256] = model
@@ -152,7 +192,61 @@ def predict_tile(setup, task):
     return tiles[0], stats
 
 
+@dataclass
+class BandTask:
+    """One shared-trunk row band [index, row1) and the stack rows [row0, row0 + rows) it reads (card element
+    order, NaN = missing), with the mask rows it reads (a windows.RowMask) and the driver's settings."""
+
+    index: int  # the band's first row
+    row0: int
+    block: np.ndarray  # float32 (elements, rows, ncols)
+    mask: object  # windows.RowMask or None
+    names: list
+    nrows: int
+    ncols: int
+    shifts: int
+    tile: tuple
+    sigma: float
+    head_batch: int
+
+
+def dense_band(setup, task):
+    """One task: (DenseBand, EngineStats) of the band starting at row `task.index`, as dense_bands computes it."""
+    from . import dense
+
+    model, parts = _model(setup)
+    stats = wn.EngineStats()
+    band, = dense.dense_bands(model, parts, _Rows(task), list(range(len(task.names))), task.mask, task.shifts,
+                              task.tile, None, task.head_batch, stats, task.sigma, only=task.index)
+    return band, stats
+
+
 # ---- on the driver -------------------------------------------------------------------------------
+
+def in_order(cluster, setup, fn, tasks):
+    """fn(setup, task) on the cluster for each task of the iterable `tasks` (made lazily, as slots free up),
+    results yielded in order; at most 2 x the cluster's threads in flight. setup: the object every task needs,
+    sent once to every worker (client.scatter, broadcast). Leaving early (cancel, error) cancels the rest."""
+    cluster.check_code()
+    setup = cluster.client.scatter(setup, broadcast=True, hash=True)
+    tasks = iter(tasks)
+    in_flight = deque()
+    more = True
+    try:
+        while True:
+            while more and len(in_flight) < 2 * cluster.slots:
+                task = next(tasks, None)
+                if task is None:
+                    more = False
+                    break
+                in_flight.append(dk._Pending(cluster, cluster.client.submit(fn, setup, task, pure=False)))
+            if not in_flight:
+                return
+            yield in_flight.popleft().result()
+    finally:
+        for pending in in_flight:
+            pending.cancel()
+
 
 def rows_read(tile, r0, r1, nrows, stride, h):
     """(first, last + 1) of the stack rows the engine reads for tile [r0, r1) computed alone."""
@@ -180,27 +274,18 @@ def stream_tiles(cluster, model, stack, bands, stride=1, mask=None, batch_size=w
     t_start = time.perf_counter()
     prep = wn._Preparer(model.card, stack, bands, batch_size, tile_rows)
     ranges = prep.tile_ranges()
-    cluster.check_code()
-    setup = cluster.client.scatter(make_model_setup(model), broadcast=True, hash=True)
     names = [stack.names[b] for b in bands]
-    in_flight = deque()
     n_valid = n_kept = 0
 
-    def submit(t):
-        r0, r1 = ranges[t]
-        lo, hi = rows_read(t, r0, r1, stack.nrows, stride, prep.h)
-        task = TileTask(t, lo, stack.read(lo, hi, bands), None if mask is None else mask[lo:hi], names,
-                        stack.nrows, stack.ncols, stride, batch_size, prep.tile_rows)
-        fut = cluster.client.submit(predict_tile, setup, task, pure=False)
-        in_flight.append(dk._Pending(cluster, fut))
+    def tasks():
+        for t, (r0, r1) in enumerate(ranges):
+            lo, hi = rows_read(t, r0, r1, stack.nrows, stride, prep.h)
+            yield TileTask(t, lo, stack.read(lo, hi, bands), None if mask is None else mask[lo:hi], names,
+                           stack.nrows, stack.ncols, stride, batch_size, prep.tile_rows)
 
-    nxt = 0
+    results = in_order(cluster, make_model_setup(model), predict_tile, tasks())
     try:
-        while nxt < len(ranges) or in_flight:
-            while nxt < len(ranges) and len(in_flight) < 2 * cluster.slots:
-                submit(nxt)
-                nxt += 1
-            tile, part = in_flight.popleft().result()
+        for tile, part in results:
             for key in ("n_windows", "n_windows_filled", "n_values_filled", "n_interpolated", "n_valid_cells"):
                 setattr(stats, key, getattr(stats, key) + getattr(part, key))
             stats.inference_seconds += part.inference_seconds
@@ -210,10 +295,54 @@ def stream_tiles(cluster, model, stack, bands, stride=1, mask=None, batch_size=w
                 raise wn.Cancelled(cancelled)
             yield tile
     finally:
-        for pending in in_flight:
-            pending.cancel()
+        results.close()  # cancels the tiles still in flight
     if n_valid == 0 or n_kept == 0:
         wn.check_valid_cells(np.array([n_valid > 0]), None if mask is None else np.array([False]), model.card)
     if progress is not None and progress(1.0):
         raise wn.Cancelled(cancelled)
     stats.seconds = time.perf_counter() - t_start
+
+
+def stream_dense_bands(cluster, model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None,
+                       head_batch=1024, stats=None, smoothing_sigma=0.0, cancelled=CANCELLED):
+    """dense.dense_bands with every row band's trunk and head computed on the cluster: the same DenseBands, in
+    order, the same counts in `stats` and the same refusals at the end. Each task carries its band's stack rows
+    and the trunk's margin (and the mask rows it reads); the trunk and head travel once to every worker
+    (DenseSetup). The caller (streamed_dense) keeps the smoothing, the writing and the statistics."""
+    from . import dense
+
+    card = model.card
+    if not isinstance(mask, wn.RowMask):
+        mask = wn.checked_mask(mask, stack)
+    tiler = dense._DenseTiler(card, parts, stack, bands, shifts, tile)  # its refusals, before any task
+    stats = wn.EngineStats() if stats is None else stats
+    stats.mode = f"shared trunk, {tiler.shifts}x{tiler.shifts} shift(s)"
+    tile = tuple(int(t) for t in (tile or dense.DEFAULT_TILE))  # the driver's: workers are other processes
+    log_odds = smoothing_sigma > 0
+    names = [stack.names[b] for b in bands]
+    n_valid = n_kept = 0
+
+    def tasks():
+        for r0, r1 in tiler.band_ranges():
+            lo, hi = tiler.rows_read(r0, r1)
+            m = None
+            if mask is not None:
+                m0, m1 = dense.mask_rows_read(r0, r1, stack.nrows, smoothing_sigma, True)
+                m = wn.RowMask(mask[m0:m1], m0, (stack.nrows, stack.ncols))
+            yield BandTask(r0, lo, stack.read(lo, hi, bands), m, names, stack.nrows, stack.ncols, tiler.shifts,
+                           tile, float(smoothing_sigma) if log_odds else 0.0, int(head_batch))
+
+    results = in_order(cluster, make_dense_setup(model), dense_band, tasks())
+    try:
+        for band, part in results:
+            for key in ("n_windows", "n_windows_filled", "n_values_filled"):
+                setattr(stats, key, getattr(stats, key) + getattr(part, key))
+            stats.inference_seconds += part.inference_seconds
+            n_valid += int(band.valid.sum())
+            n_kept += int(band.valid.sum() if mask is None else (band.valid & mask[band.row0:band.row1]).sum())
+            if progress is not None and progress(band.row1 / stack.nrows):
+                raise wn.Cancelled(cancelled)
+            yield band
+    finally:
+        results.close()  # cancels the bands still in flight
+    dense.check_counts(n_valid, n_kept, mask is not None, card, stats)

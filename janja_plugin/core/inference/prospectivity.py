@@ -72,6 +72,7 @@ class ProspectivityResult:
     stride_error: sc.StrideError | None = None  # measured interpolation error (None: shared trunk, no stride)
     summary: dict | None = None  # a streamed run's report numbers (its grids are on disk, not here)
     paths: dict | None = None  # a streamed run's rasters: {"probability": path, "class": ..., "target_rank": ...}
+    computed_on: str | None = None  # where a streamed run's tiles ran on a Dask cluster (distributed_inference.where)
 
     def map_summary(self):
         """(class counts high/moderate/low, cells with a value, 20-bin histogram of the probability over 0..1)."""
@@ -478,6 +479,7 @@ def report_section(report, result):
         f"{s.n_valid_cells:,} cells with values, {s.n_windows:,} "
         + ("windows classified" if s.mode == "window by window" else f"cells predicted ({s.mode})")
         + (f" (stride {result.stride}: {s.n_interpolated:,} cells interpolated)" if result.stride > 1 else "")
+        + (f" on {result.computed_on}" if result.computed_on else "")
         + f" in {result.seconds:.1f} s ({s.windows_per_second:.0f} "
         + ("windows" if s.mode == "window by window" else "cells") + "/s)."
     )

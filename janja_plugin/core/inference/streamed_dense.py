@@ -13,6 +13,11 @@ h cells, so those rows get exactly the whole-map values; only at the grid's own 
 block edge meet scipy's 'reflect', as it does for the whole map (tests/core/test_streamed_dense.py checks the
 equality cell for cell with bands thinner and thicker than the halo).
 
+With a Dask scheduler (distributed_inference.stream_dense_bands) each band's trunk and head run on the
+cluster's workers (the band's stack rows and the trunk's margin in; its values and valid mask out), in order,
+a few at a time; this process keeps the smoothing, the writing and every statistic, so the files are the
+local run's cell for cell. The trunk and head files travel once to every worker.
+
 Peak memory: memory_bound(). The files appear only when complete: a refusal, an error or a cancel leaves none.
 """
 
@@ -62,11 +67,13 @@ def smoothed_rows(bands, sigma, nrows, mask=None):
 
 def run_dense_to_files(stack, model, probability_path, classes_path=None, labels_path=None, settings=None,
                        mask=None, deposit_cells=None, progress=None, grid=None, crs_wkt=None, memory_limit=None,
-                       tile=None):
+                       tile=None, scheduler=None):
     """The shared-trunk run_prospectivity written band by band (streamed_prospectivity.run_prospectivity_to_files
     calls it when the run uses the shared trunk): the same values, tags, targets, thresholds and notes. model:
     a model_card.LoadedModel. tile: trunk tile (rows, cols) of output cells (default dense.DEFAULT_TILE, as the
-    whole-grid run). progress(fraction) -> True cancels (windows.Cancelled) and no file is left."""
+    whole-grid run). progress(fraction) -> True cancels (windows.Cancelled) and no file is left. scheduler: a
+    Dask scheduler address or Client to compute the bands on (distributed_inference); None or "" = this computer.
+    The result's computed_on says where the bands ran (None: here)."""
     settings = settings or pr.ProspectivitySettings()
     t0 = time.perf_counter()
     card = model.card
@@ -79,14 +86,23 @@ def run_dense_to_files(stack, model, probability_path, classes_path=None, labels
         parts = dense.load_parts(model)
         end_map, tick = sp.pass_ticker(progress, False, "The prospectivity run was cancelled.")
         with ExitStack() as files:
+            cluster = None
+            if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
+                from . import distributed_inference as di
+
+                cluster = files.enter_context(di.connect(scheduler))  # before any file is started
             prob_w, cls_w, lab_w = sp.open_writers(files, grid, crs_wkt, (probability_path, "probability"),
                                                    (classes_path, "class"), (labels_path, "target_rank"))
             stats = wn.EngineStats()
             tally = sp.map_tally(deposit_cells)
             scaled = None if progress is None else (lambda f: progress(end_map * f))
             t_map = time.perf_counter()
-            out = dense.dense_bands(model, parts, stack, bands, mask, shifts, tile, scaled, stats=stats,
-                                    smoothing_sigma=sigma)
+            if cluster is None:
+                out = dense.dense_bands(model, parts, stack, bands, mask, shifts, tile, scaled, stats=stats,
+                                        smoothing_sigma=sigma)
+            else:  # the same bands, computed by the cluster's workers
+                out = di.stream_dense_bands(cluster, model, parts, stack, bands, mask, shifts, tile, scaled,
+                                            stats=stats, smoothing_sigma=sigma)
             rows_out = smoothed_rows(out, sigma, grid.nrows, wn.checked_mask(mask, stack)) if sigma > 0 else (
                 (b.row0, b.values) for b in out)
             for row0, values in rows_out:
@@ -98,6 +114,7 @@ def run_dense_to_files(stack, model, probability_path, classes_path=None, labels
             # as the whole-grid shared-trunk run: exact at every cell for a head trained on these features
             stride_error = sc.dense_exact(settings.stride) if pr.dense_head(card) else None
             result = sp.streamed_result(check, model, settings, stats, tally, classed, grid, crs_wkt, 1, stride_error)
+            result.computed_on = None if cluster is None else di.where(cluster)
             sp.tag_and_finish(result, (prob_w, cls_w, lab_w), progress, "The prospectivity run was cancelled.")
     result.seconds = time.perf_counter() - t0
     result.paths = {"probability": probability_path, "class": classes_path, "target_rank": labels_path}

@@ -377,7 +377,8 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
     progress(fraction) -> True cancels (windows.Cancelled) and no file is left. scheduler: a Dask scheduler
     address or Client to compute the row tiles on (distributed_inference); None or "" = this computer.
     A run on the shared trunk (forced, or the card's head trained on its features) goes to
-    streamed_dense.run_dense_to_files: band by band, on this computer only.
+    streamed_dense.run_dense_to_files: band by band, its bands on the cluster too when a scheduler is given.
+    The result's computed_on says where the tiles or bands ran (None: this computer).
     """
     settings = settings or pr.ProspectivitySettings()
     t0 = time.perf_counter()
@@ -386,13 +387,11 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
     card = model.card
     if pr.uses_dense(settings, card):  # forced, or the card's head was trained on shared-trunk features
         pr.check_thresholds(settings.moderate, settings.high)
-        if scheduler is not None and not (isinstance(scheduler, str) and not scheduler.strip()):
-            raise JanjaInputError("The shared trunk runs on this computer only: leave the Dask scheduler empty, or "
-                                  "turn 'Shared trunk' off (not for a model whose head was trained on its features).")
         from . import streamed_dense
 
         return streamed_dense.run_dense_to_files(stack, model, probability_path, classes_path, labels_path, settings,
-                                                 mask, deposit_cells, progress, grid, crs_wkt, memory_limit)
+                                                 mask, deposit_cells, progress, grid, crs_wkt, memory_limit,
+                                                 scheduler=scheduler)
     sc.check_sample(settings.stride_sample)
     pr.check_thresholds(settings.moderate, settings.high)
     # GDAL's block cache (5 % of RAM by default) would keep the stack's and the outputs' blocks as they are
@@ -442,6 +441,7 @@ def run_prospectivity_to_files(stack, model, probability_path, classes_path=None
                                           top_threshold=top_t)
             result = streamed_result(check, model, settings, stats, tally, classed, grid, crs_wkt, settings.stride,
                                      stride_error)
+            result.computed_on = None if cluster is None else di.where(cluster)
             tag_and_finish(result, (prob_w, cls_w, lab_w), progress, "The prospectivity run was cancelled.")
     result.seconds = time.perf_counter() - t0
     result.paths = {"probability": probability_path, "class": classes_path, "target_rank": labels_path}
