@@ -86,7 +86,7 @@ class ProspectivityAlgorithm(JanjaAlgorithm):
             "Large grids: the map is computed and written in row tiles (compressed, tiled GeoTIFFs with "
             "overviews), window by window and on the shared trunk alike, so memory stays bounded whatever the "
             "grid's size; a Dask scheduler address (advanced) computes the same row tiles on a cluster, with the "
-            "same results (window by window only).\n\n"
+            "same results (window by window, and row bands of the shared trunk).\n\n"
             "Shared trunk (models exported with their trunk and head parts): the network's "
             "convolutional trunk runs once over the whole stack and each cell's features are read off the "
             "feature map, tens of times faster than window by window. For a model whose head was trained on "

@@ -247,16 +247,3 @@ def test_streamed_outputs_equal_the_whole_grid_run(qgis_app, tmp_path):
     assert rows == [(t.rank, t.n_cells, pytest.approx(t.mean_probability, abs=1e-12)) for t in whole.targets]
     assert len(rows) == result["N_TARGETS"] >= 2
     del targets
-
-
-def test_a_dense_features_model_with_a_scheduler_is_refused_with_a_sentence(qgis_app, tmp_path):
-    from test_dense import build_dense_model
-
-    stack, _, _, _ = make_inputs(tmp_path)
-    model = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
-    message = processing_error("janja:prospectivity", {"STACK": stack, "MODEL": str(model),
-                                                       "SCHEDULER": "tcp://127.0.0.1:1",
-                                                       "PROBABILITY": str(tmp_path / "p.tif"), "CLASSES": None,
-                                                       "TARGETS": None, "REPORT": None})
-    assert "trained on shared-trunk features" in message and "leave the Dask scheduler empty" in message
-    assert not (tmp_path / "p.tif").exists()
