@@ -2,12 +2,14 @@
 processes) writes the files of this computer's streamed run, cell for cell (streamed_dense +
 distributed_inference.stream_dense_bands)."""
 
+import os
 import time
 
 import numpy as np
 import pytest
 from dask_testing import cluster_fixture  # noqa: F401 - the fixture `cluster`
 from osgeo import gdal
+from test_distributed_anomaly import worker_tmp  # noqa: F401 - the fixture
 from test_prospectivity import write_stack_file
 from test_streamed_dense import SIGMA, dense_model, gappy_field
 from test_streamed_prospectivity import grid_of
@@ -162,3 +164,15 @@ def test_an_empty_stack_is_refused_after_the_cluster_ran_it(tmp_path, cluster):
     with pytest.raises(JanjaInputError, match="no cell where all of Au_ppb, As_ppm have values"):
         sp.run_prospectivity_to_files(empty, model, out / "p.tif", scheduler=cluster.scheduler_address)
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_workers_keep_no_trunk_copy_on_disk(tmp_path, cluster, worker_tmp):  # noqa: F811 - the fixture
+    """The trunk and head are written to a private temporary folder, opened, and the folder removed."""
+    folder, new_loads = worker_tmp
+    model = dense_model(tmp_path, SIGMA)
+    stack = write_stack_file(tmp_path / "stack.tif", gappy_field(29, 31), grid=grid_of(29, 31))
+    sp.run_prospectivity_to_files(stack, model, tmp_path / "out" / "p.tif", settings=pr.ProspectivitySettings(
+        threads=1), scheduler=cluster.scheduler_address)
+    assert new_loads() >= 1  # the workers opened the trunk and head during this run ...
+    left = [os.path.relpath(os.path.join(d, f), folder) for d, _, files in os.walk(folder) for f in files]
+    assert left == [] and list(folder.iterdir()) == []  # ... and left no copy of them
