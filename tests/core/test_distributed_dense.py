@@ -110,7 +110,7 @@ def test_the_trunk_travels_once_not_with_each_band(tmp_path, cluster, monkeypatc
                                   scheduler=cluster.scheduler_address)
     assert len(scattered) == 1 and isinstance(scattered[0], di.DenseSetup)
     trunk = (tmp_path / "model" / "m_trunk.onnx").read_bytes()
-    assert dict(scattered[0].parts)["m_trunk.onnx"] == trunk
+    assert dict(scattered[0].parts)["trunk.onnx"] == trunk
     assert len(submitted) == 15  # one task per band of 2 rows
     assert all(isinstance(task, di.BandTask) and task.block.shape[1] <= 2 + 2 * 3 + 2 for _, task in submitted)
 
@@ -176,3 +176,30 @@ def test_workers_keep_no_trunk_copy_on_disk(tmp_path, cluster, worker_tmp):  # n
     assert new_loads() >= 1  # the workers opened the trunk and head during this run ...
     left = [os.path.relpath(os.path.join(d, f), folder) for d, _, files in os.walk(folder) for f in files]
     assert left == [] and list(folder.iterdir()) == []  # ... and left no copy of them
+
+
+def test_a_card_naming_its_parts_in_another_folder_writes_nothing_outside_the_workers_temporary_folder(
+        tmp_path, cluster, worker_tmp):  # noqa: F811 - the fixture
+    """Parts in a folder beside the model's ("../parts/m_trunk.onnx" in the card) run on the cluster as here; the
+    workers' copies have plain names inside their private folder, so nothing is written beside that folder."""
+    import dataclasses
+
+    folder, new_loads = worker_tmp
+    built = dense_model(tmp_path)  # tmp_path/model/m.onnx, m_trunk.onnx, m_head.onnx
+    (tmp_path / "parts").mkdir()
+    for part in ("trunk", "head"):
+        (tmp_path / "model" / f"m_{part}.onnx").rename(tmp_path / "parts" / f"m_{part}.onnx")
+    stack = write_stack_file(tmp_path / "stack.tif", gappy_field(17, 13), grid=grid_of(17, 13))
+    files = {}
+    for tag, scheduler in (("local", None), ("dask", cluster.scheduler_address)):
+        model = mc.load_model(built, threads=1)
+        model.card = dataclasses.replace(model.card, dense={**model.card.dense, "trunk": "../parts/m_trunk.onnx",
+                                                            "head": "../parts/m_head.onnx"})
+        out = tmp_path / tag
+        sp.run_prospectivity_to_files(stack, model, out / "p.tif", out / "c.tif", out / "l.tif",
+                                      pr.ProspectivitySettings(threads=1, moderate=0.3, high=0.37),
+                                      scheduler=scheduler)
+        files[tag] = files_of(out)
+    assert files["local"] == files["dask"]
+    assert new_loads() >= 1
+    assert list(folder.iterdir()) == []  # no "parts" folder beside the workers' private temporary folders

@@ -17,6 +17,7 @@ Cluster), with the job's words: janja:prospectivity (streamed_prospectivity) and
 `distributed` is optional: imported only when a scheduler is given.
 """
 
+import dataclasses
 import hashlib
 import shutil
 import tempfile
@@ -91,17 +92,18 @@ class DenseSetup:
     the head 17 kB, the per-window file another 87 MB."""
 
     sha256: str
-    card: mc.ModelCard
-    parts: tuple  # ((file name from the card, bytes), ...) for the trunk and the head
+    card: mc.ModelCard  # its dense trunk and head renamed to the plain names of `parts`
+    parts: tuple  # (("trunk.onnx", bytes), ("head.onnx", bytes))
     threads: int
 
     def open(self, folder):
         """(model, DenseParts): the parts opened from copies in `folder` as dense.load_parts opens them (the
-        card's checksums checked), beside a model without a session (the shared trunk needs only its card)."""
+        card's checksums checked), beside a model without a session (the shared trunk needs only its card).
+        The copies have plain names, so a card naming its parts in another folder ("../parts/x.onnx") cannot
+        make a worker write outside its private temporary folder."""
         from . import dense
 
         for name, data in self.parts:
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
         model = mc.LoadedModel(path=folder / "model.onnx", card=self.card, session=None, input_name="",
                                fixed_batch=None, threads=self.threads)
@@ -109,13 +111,15 @@ class DenseSetup:
 
 
 def make_dense_setup(model, threads=1):
+    """The DenseSetup of a LoadedModel whose parts dense.load_parts has accepted (they exist beside it)."""
     folder, spec = Path(model.path).parent, model.card.dense
-    parts = tuple((spec[p], (folder / spec[p]).read_bytes()) for p in ("trunk", "head"))
+    parts = tuple((f"{p}.onnx", (folder / spec[p]).read_bytes()) for p in ("trunk", "head"))
+    card = dataclasses.replace(model.card, dense={**spec, "trunk": "trunk.onnx", "head": "head.onnx"})
     h = hashlib.sha256()
     for name, data in parts:
         h.update(name.encode("utf-8") + b"\0" + data)
-    h.update(repr(model.card).encode("utf-8"))
-    return DenseSetup(h.hexdigest(), model.card, parts, int(threads or 1))
+    h.update(repr(card).encode("utf-8"))
+    return DenseSetup(h.hexdigest(), card, parts, int(threads or 1))
 
 
 # ---- on the workers ------------------------------------------------------------------------------
