@@ -108,9 +108,10 @@ def test_the_trunk_travels_once_not_with_each_band(tmp_path, cluster, monkeypatc
     monkeypatch.setattr(Client, "submit", submit)
     sp.run_prospectivity_to_files(stack, model, tmp_path / "p.tif", settings=pr.ProspectivitySettings(threads=1),
                                   scheduler=cluster.scheduler_address)
-    assert len(scattered) == 1 and isinstance(scattered[0], di.DenseSetup)
+    assert len(scattered) == 1 and len(scattered[0]) == 1
+    setup, = scattered[0].values()
     trunk = (tmp_path / "model" / "m_trunk.onnx").read_bytes()
-    assert dict(scattered[0].parts)["trunk.onnx"] == trunk
+    assert isinstance(setup, di.DenseSetup) and dict(setup.parts)["trunk.onnx"] == trunk
     assert len(submitted) == 15  # one task per band of 2 rows
     assert all(isinstance(task, di.BandTask) and task.block.shape[1] <= 2 + 2 * 3 + 2 for _, task in submitted)
 
