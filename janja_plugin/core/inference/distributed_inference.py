@@ -11,6 +11,11 @@ and the counts add up to the local run's, so the stride check draws the same cel
 cluster's threads tiles are in flight; tiles come back in order and only the driver writes files. The
 whole-map passes (thresholds, target areas, the stride check's few windows) stay on the driver.
 
+The shared trunk (streamed_dense) goes through the same queue (in_order): stream_dense_bands sends each row band
+of trunk tiles with its stack rows and the trunk's margin (dense.dense_bands(only=) on the worker) and gets back
+its probability or log-odds and valid mask; the trunk and head files travel once (DenseSetup, not the per-window
+file) and the driver keeps the map smoothing, the writing and the statistics.
+
 The connection, its refusals and the cluster's failure sentences are distributed_kriging's (connect,
 Cluster), with the job's words: janja:prospectivity (streamed_prospectivity) and janja:anomaly_score
 (streamed_anomaly) both use this module, each with its own words (connect(doing=), stream_tiles(cancelled=)).
