@@ -11,7 +11,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 # Offline training (torch) lives in its own venv; QGIS's Python never sees it.
 TPY := .venv-train/bin/python
 
-.PHONY: detect-bench compare setup setup-train train train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-matrix-clear test-chroots test-core test-processing test-e2e test-desktop lint package install-plugin bench bench-quick clean clean-chroots
+.PHONY: detect-bench compare setup setup-train train train-dense train-smoke train-tianshan train-anomaly test-training wa-stack demo test test-matrix-clear test-chroots test-core test-processing test-e2e test-desktop lint package install-plugin bench bench-quick clean clean-chroots
 
 setup:
 	@tools/setup.sh
@@ -73,6 +73,11 @@ wa-stack: setup
 
 train: setup-train wa-stack
 	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/wa_au.json --out $(OUT)/train_wa --bundle wa_au_inception
+
+# The fast shared-trunk model (frozen trunk once over the stack, logistic head, smoothed logit map; about 3 min,
+# 6 GB): its trunk/head parts lie beside the model; janja:prospectivity runs it on the shared trunk by default.
+train-dense: setup-train wa-stack
+	$(TPY) -m janja_plugin.training train --config janja_plugin/training/configs/wa_au_dense_logistic.json --out $(OUT)/train_wa_dense_logistic
 
 # The same pipeline on the South Tianshan gridded survey (10 Au deposits, 1 km cells; ../shared/data).
 train-tianshan: setup-train
