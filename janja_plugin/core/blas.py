@@ -16,19 +16,18 @@ from functools import lru_cache
 
 import numpy as np
 
-try:
-    from scipy.linalg import blas as _fblas
-except ImportError:  # pragma: no cover - scipy is a dependency wherever QGIS ships numpy
-    _fblas = None
-
 _NAMES = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 
 
 def _kernel(name, a, b):
     """scipy's Fortran BLAS routine `name` (gemm, gemv, dot) for a and b's dtype; None when it has none."""
-    if _fblas is None or a.dtype != b.dtype or a.dtype not in _NAMES:
+    if a.dtype != b.dtype or a.dtype not in _NAMES:
         return None
-    return getattr(_fblas, _NAMES[a.dtype] + name)
+    try:  # imported here: scipy.linalg costs ~0.1 s, and only a process where GSL took numpy's BLAS needs it
+        from scipy.linalg import blas as fblas
+    except ImportError:  # pragma: no cover - scipy is a dependency wherever QGIS ships numpy
+        return None
+    return getattr(fblas, _NAMES[a.dtype] + name)
 
 
 def _transposed(x):

@@ -258,7 +258,8 @@ def protocol_repeats(cfg, stack, labels, samples, dep_x, dep_y, cells, blocks, l
            "window_cv_auc_sd": float(np.nanstd(fold_auc)), "n_samples": int(s_at.size),
            "n_deposits": int(runs[0][0].n_deposits_scored), "min_distance_km": cfg.protocol_min_distance_km,
            "nested_choices": [{"split": r, **c} for r, (_, cs, _) in enumerate(runs) for c in cs],
-           "audit": "no held-out labelled cell informed any fold's choice or fit"}
+           "audit": "each fold's C, sigma and fit read only its training folds' labelled cells (the components "
+                    "and the smoothing use no labels)"}
     log(f"  protocol AUC over {len(runs)} block split(s): {out['auc_mean']:.3f} (draw SD {out['auc_sd']:.3f}, SD over "
         f"splits {out['auc_sd_over_splits']:.3f}; per split {np.round(aucs, 3).tolist()})")
     return out

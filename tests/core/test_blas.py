@@ -121,3 +121,15 @@ def test_products_stay_on_openblas_when_gsl_cblas_comes_first():
     assert gsl["numpy"] != plain["numpy"] or gsl["numpy_resize"] != plain["numpy_resize"]
     assert gsl["janja"] == plain["numpy"]
     assert gsl["janja_resize"] == plain["numpy_resize"]  # janja:prospectivity's window resize
+
+
+def test_loading_the_engines_does_not_import_scipy_linalg():
+    """scipy.linalg is only needed where GSL took numpy's BLAS: plugin load stays light elsewhere."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import janja_plugin.core.inference.windows, janja_plugin.core.geostatistics.kriging, "
+            "janja_plugin.core.inference.dense; print('scipy.linalg' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert out.stdout.strip() == "False"

@@ -126,3 +126,40 @@ def test_janja_prospectivity_runs_the_smoothing_and_says_so(tmp_path):
     forced = pr.run_prospectivity(stack, str(path), pr.ProspectivitySettings(threads=1, dense=False, extrapolate=True),
                                   grid=grid)
     assert any("map smoothing (part of the model) was not applied" in n for n in forced.notes)
+
+
+def test_features_of_a_band_without_data_are_empty_not_an_error(tmp_path):
+    """Training reads features band by band (training/dense_logistic.py): a nodata stripe is no error there."""
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features")
+    stack = bigger_stack()
+    stack.data[:, :8] = np.nan
+    model = mc.load_model(path, threads=1)
+    parts = dense.load_parts(model)
+    cells = np.zeros((stack.nrows, stack.ncols), bool)
+    cells[:5] = True
+    rows, cols, x = dense.features_at(model, parts, stack, [0, 1], cells)
+    assert rows.size == cols.size == len(x) == 0
+    with pytest.raises(JanjaInputError, match="mask covers no cell"):  # a map over that mask is still refused
+        dense.predict_dense(model, parts, stack, [0, 1], mask=cells)
+
+
+def test_a_0_1_mask_is_a_mask(tmp_path):
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features",
+                             head_output="logits", map_smoothing_cells=SIGMA)
+    stack = bigger_stack()
+    model = mc.load_model(path, threads=1)
+    parts = dense.load_parts(model)
+    mask = np.zeros((stack.nrows, stack.ncols), np.uint8)
+    mask[9:13, 14:17] = 1
+    got = dense.predict_dense(model, parts, stack, [0, 1], mask=mask)[0]
+    want = dense.predict_dense(model, parts, stack, [0, 1], mask=mask.astype(bool))[0]
+    np.testing.assert_array_equal(got, want)
+    assert np.isfinite(got).sum() == 12
+
+
+def test_a_one_column_logits_head_is_refused(tmp_path):
+    path = build_dense_model(tmp_path, window=3, size=6, stride=4, zero_ring=1, head_trained_on="dense_features",
+                             head_output="logits")
+    card = mc.load_model(path, threads=1).card
+    with pytest.raises(JanjaInputError, match="one logit per class"):
+        dense.head_log_odds(np.zeros((4, 1)), card)

@@ -103,3 +103,18 @@ def test_without_distributed_the_sentence_says_what_to_install(tmp_path, monkeyp
                                                      "the Python package 'distributed'.*to map on this computer"):
         sp.run_prospectivity_to_files(stack, model, tmp_path / "p.tif", scheduler="tcp://h:1")
     assert not (tmp_path / "p.tif").exists()
+
+
+def test_an_edited_card_beside_the_same_model_file_is_another_model_for_the_workers(tmp_path):
+    """Workers cache opened models by this key: a card edited beside the same .onnx must not reuse the old one."""
+    from types import SimpleNamespace
+
+    from janja_plugin.core.inference import model_card as mc
+
+    _, path = inputs(tmp_path)
+    card = mc.card_path_for(path)
+    assert card.is_file()
+    first = di.make_model_setup(SimpleNamespace(path=path))
+    card.write_text(card.read_text().replace('"name": "', '"name": "edited '), encoding="utf-8")
+    second = di.make_model_setup(SimpleNamespace(path=path))
+    assert first.onnx == second.onnx and first.sha256 != second.sha256

@@ -234,7 +234,13 @@ def head_probability(raw, card):
 def head_log_odds(raw, card):
     """log(p / (1 - p)) of the prospective class: exact from logits, from clipped probabilities otherwise."""
     raw = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
-    if (card.dense or {}).get("head_output") == "logits" and raw.shape[1] > 1:
+    if (card.dense or {}).get("head_output") == "logits" and raw.shape[1] == 1:
+        raise JanjaInputError(
+            f"The model '{card.name}' says its shared-trunk head outputs logits but the head gives one value per "
+            "cell: log-odds need one logit per class. Re-export the model's dense parts (the training script "
+            "writes a two-class head)."
+        )
+    if (card.dense or {}).get("head_output") == "logits":
         k = card.prospective_index
         others = np.delete(raw, k, axis=1)
         top = others.max(axis=1)
@@ -376,8 +382,10 @@ def dense_bands(model, parts, stack, bands, mask=None, shifts=1, tile=None, prog
             raise wn.Cancelled("The prospectivity run was cancelled.")
         if c1 == ncols:
             yield band
-    if only is None:
+    if only is None and _sink is None:  # features_at of a band without data is simply empty, not an error
         check_counts(n_valid, n_kept, mask is not None, card, stats)
+    elif only is None:
+        stats.n_valid_cells = n_valid
 
 
 def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, progress=None, head_batch=1024,
@@ -390,6 +398,7 @@ def predict_dense(model, parts, stack, bands, mask=None, shifts=1, tile=None, pr
     """
     card = model.card
     nrows, ncols = stack.nrows, stack.ncols
+    mask = wn.checked_mask(mask, stack)
     t_start = time.perf_counter()
     stats = wn.EngineStats()
     sigma = 0.0 if _sink is not None else map_smoothing_cells(card)

@@ -85,8 +85,10 @@ def make_model_setup(model, threads=1):
     path = Path(model.path)
     data = path.read_bytes()
     beside = mc.card_path_for(path)
-    return ModelSetup(hashlib.sha256(data).hexdigest(), data,
-                      beside.read_text(encoding="utf-8") if beside.is_file() else None, int(threads or 1))
+    card_json = beside.read_text(encoding="utf-8") if beside.is_file() else None
+    key = hashlib.sha256(data)
+    key.update((card_json or "").encode("utf-8"))  # an edited card beside the same .onnx is another model
+    return ModelSetup(key.hexdigest(), data, card_json, int(threads or 1))
 
 
 @dataclass(frozen=True)
