@@ -11,7 +11,6 @@ blocks with the head runs on CPU in seconds per epoch instead of a full forward 
 import copy
 import hashlib
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from .dataset import resize_windows
+from .features import onnx_session
 from .head import HeadFit
 
 STEM_LAYERS = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
@@ -77,20 +77,9 @@ class StemExtractor:
     """The stem run by onnxruntime (as training.features does for the whole trunk: ~10x torch eager here)."""
 
     def __init__(self, classifier, input_size, threads=None, tag="stem"):
-        import onnxruntime as ort
-
         self.input_size, self.tag, self.seconds, self.count = input_size, tag, 0.0, 0
-        module = Stem(classifier).eval()
-        n_el = classifier.adapter.n_elements
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "stem.onnx")
-            torch.onnx.export(module, (torch.zeros(2, n_el, input_size, input_size),), path, dynamo=False,
-                              opset_version=17, input_names=["windows"], output_names=["mixed_7a"],
-                              dynamic_axes={"windows": {0: "n"}, "mixed_7a": {0: "n"}})
-            opts = ort.SessionOptions()
-            if threads:
-                opts.intra_op_num_threads = int(threads)
-            self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(Stem(classifier).eval(), classifier.adapter.n_elements, input_size, "mixed_7a",
+                                    threads)
 
     def __call__(self, windows, batch=64):
         """(n, E, w, w) source windows -> (n, 1280, s, s) Mixed_7a activations (float32)."""

@@ -15,25 +15,30 @@ import torch
 from .dataset import resize_windows
 
 
+def onnx_session(module, n_elements, input_size, output_name, threads=None):
+    """An onnxruntime session of a torch module taking (n, n_elements, input_size, input_size) windows: the
+    module is exported to a temporary ONNX file (dynamic batch) and opened with `threads` intra-op threads."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "part.onnx")
+        torch.onnx.export(module, (torch.zeros(2, n_elements, input_size, input_size),), path, dynamo=False,
+                          opset_version=17, input_names=["windows"], output_names=[output_name],
+                          dynamic_axes={"windows": {0: "n"}, output_name: {0: "n"}})
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
 class FeatureExtractor:
     def __init__(self, classifier, input_size, threads=None, resize_mode="bilinear_half_pixel"):
-        import onnxruntime as ort
-
         self.input_size = input_size
         self.resize_mode = resize_mode
         self.seconds = 0.0
         self.count = 0
         module = torch.nn.Sequential(classifier.adapter, classifier.trunk).eval()
-        n_el = classifier.adapter.n_elements
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "trunk.onnx")
-            dummy = torch.zeros(2, n_el, input_size, input_size)
-            torch.onnx.export(module, (dummy,), path, dynamo=False, opset_version=17, input_names=["windows"],
-                              output_names=["features"], dynamic_axes={"windows": {0: "n"}, "features": {0: "n"}})
-            opts = ort.SessionOptions()
-            if threads:
-                opts.intra_op_num_threads = int(threads)
-            self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(module, classifier.adapter.n_elements, input_size, "features", threads)
 
     def __call__(self, windows, batch=64):
         """(n, E, w, w) source windows -> (n, 2048) float32 features."""
