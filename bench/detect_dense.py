@@ -62,19 +62,10 @@ def out_of_fold(survey, feats, labels, x, fit, predict, repeats, audit=None, see
     cell_index = lookup[labels.rows, labels.cols]
     if (cell_index < 0).any():
         raise ValueError("a labelled cell is not a valid cell of the features")
-    cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
     maps = []
-    for r in range(repeats):
-        folds = db.ds.spatial_block_folds(survey.stack, labels, survey.dep_x, survey.dep_y, survey.block_size,
-                                          survey.folds, seed + 100 + r)
-        cell_fold = db.fold_of_points(survey, labels, folds, cx, cy)
-        oof = np.full(feats.rows.size, np.nan)
-        for f in range(survey.folds):
-            key = (survey.name, r, f)
+    for r, oof, folds, cell_fold in outer_repeats(survey, feats, labels, repeats, seed):
+        for f, key in outer_folds(survey, labels, folds, r, audit):
             train = np.nonzero(folds != f)[0]
-            audit.heldout[key] = {"cells": set(np.nonzero(folds == f)[0].tolist()),
-                                  "deposits": set(np.unique(labels.nearest_deposit[(folds == f) & (labels.y == 1)])
-                                                  .tolist())}
             audit.touch(key, train)
             model = fit(np.asarray(x[cell_index[train]], np.float32), labels.y[train], r, f)
             score = np.concatenate([predict(model, np.asarray(x[a:a + CHUNK], np.float32))
@@ -84,6 +75,28 @@ def out_of_fold(survey, feats, labels, x, fit, predict, repeats, audit=None, see
         maps.append(oof)
         log(f"repeat {r + 1}/{repeats} done")
     return maps
+
+
+def outer_repeats(survey, feats, labels, repeats, seed):
+    """detect_bench's outer splits, one per repeat: (repeat, an empty out-of-fold map over feats' cells, the
+    labelled cells' folds, every cell's fold); folds by spatial_block_folds with seed + 100 + repeat and cells by
+    fold_of_points, as every other row of the table."""
+    cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
+    for r in range(repeats):
+        folds = db.ds.spatial_block_folds(survey.stack, labels, survey.dep_x, survey.dep_y, survey.block_size,
+                                          survey.folds, seed + 100 + r)
+        yield r, np.full(feats.rows.size, np.nan), folds, db.fold_of_points(survey, labels, folds, cx, cy)
+
+
+def outer_folds(survey, labels, folds, r, audit):
+    """(fold, audit key) per outer fold, its held-out labelled cells and deposits recorded in `audit` first."""
+    for f in range(survey.folds):
+        key = (survey.name, r, f)
+        audit.used.setdefault(key, set())
+        audit.heldout[key] = {"cells": set(np.nonzero(folds == f)[0].tolist()),
+                              "deposits": set(np.unique(labels.nearest_deposit[(folds == f) & (labels.y == 1)])
+                                              .tolist())}
+        yield f, key
 
 
 def pca_block(x, reference, dims=PCA_DIMS):
@@ -165,19 +178,9 @@ def nested_maps(survey, feats, labels, block, repeats, audit=None, seed=0, log=p
     lookup[feats.rows, feats.cols] = np.arange(feats.rows.size)
     learner = (SmoothedDenseLearner if smoothed else DenseLearner)(survey, feats, labels,
                                                                     lookup[labels.rows, labels.cols], audit)
-    cx, cy = survey.stack.cell_centres(feats.rows, feats.cols)
     maps, choices = [], []
-    for r in range(repeats):
-        folds = db.ds.spatial_block_folds(survey.stack, labels, survey.dep_x, survey.dep_y, survey.block_size,
-                                          survey.folds, seed + 100 + r)
-        cell_fold = db.fold_of_points(survey, labels, folds, cx, cy)
-        oof = np.full(feats.rows.size, np.nan)
-        for f in range(survey.folds):
-            key = (survey.name, r, f)
-            audit.used.setdefault(key, set())
-            audit.heldout[key] = {"cells": set(np.nonzero(folds == f)[0].tolist()),
-                                  "deposits": set(np.unique(labels.nearest_deposit[(folds == f) & (labels.y == 1)])
-                                                  .tolist())}
+    for r, oof, folds, cell_fold in outer_repeats(survey, feats, labels, repeats, seed):
+        for f, key in outer_folds(survey, labels, folds, r, audit):
             m, inner, params = learner.choose_and_fit(variant, np.nonzero(folds != f)[0], key, seed + 1000 * r + f)
             oof[cell_fold == f] = m[cell_fold == f]
             choices.append({"repeat": r, "fold": f, "inner_auc": inner, "c": params["c"],
